@@ -1,0 +1,102 @@
+//! Command-line surface (SPEC §11): one file per subcommand, each turning
+//! flags into library calls and printing a human table on a terminal or JSON
+//! with `--json`.
+
+mod profile;
+mod replay;
+mod sample_data;
+
+use clap::{Args, Parser, Subcommand};
+use scoregate::pipeline::Pipeline;
+use scoregate::store::Store;
+use scoregate::ExitCode;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "scoregate", version, about = "Release one exact scoring-policy revision into bounded live use, under a signed approval.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Machine-readable JSON on stdout instead of human tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Worker threads for the parallel core (default: one per core).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Replay a candidate profile against the live one over the cohort's history and write the evidence packet.
+    Replay(replay::ReplayArgs),
+    /// Hash, show or store scoring profiles.
+    #[command(subcommand)]
+    Profile(profile::ProfileCmd),
+    /// Generate realistic sample regression history.
+    SampleData(sample_data::SampleDataArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Replay(a) => replay::run(a, &cli.global).await,
+            Command::Profile(c) => profile::run(c, &cli.global).await,
+            Command::SampleData(a) => sample_data::run(a, &cli.global).await,
+        }
+    })
+}
+
+/// The exit code for an error that reached `main`.
+pub fn exit_code_of(e: &anyhow::Error) -> ExitCode {
+    match e.downcast_ref::<scoregate::Error>() {
+        Some(e) => e.exit_code(),
+        None => ExitCode::Internal,
+    }
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Load a pipeline and open its store.
+pub fn open_pipeline(path: &PathBuf) -> Result<(Pipeline, Store), scoregate::Error> {
+    let pipeline = Pipeline::load(path)?;
+    let store = Store::open(&pipeline.store)?;
+    Ok((pipeline, store))
+}
+
+/// A progress bar on a terminal, none in CI or when piped.
+pub fn progress(message: &'static str) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})").expect("static template").progress_chars("=> "),
+    );
+    pb.set_message(message);
+    Some(pb)
+}
+
+/// Print a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! The crate's top-level error and the exit codes the binary maps it to.
+//!
+//! Each module has its own error enum whose variants say what went wrong by
+//! meaning; [`Error`] gathers them and [`Error::exit_code`] classifies them
+//! into the documented exit codes.
+
+use crate::evidence::EvidenceError;
+use crate::history::HistoryError;
+use crate::pipeline::PipelineError;
+use crate::profile::ProfileError;
+use crate::replay::ReplayError;
+use crate::sample::SampleError;
+use crate::store::StoreError;
+
+/// Documented process exit codes (README, "Exit codes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Done; for `cycle`, also "nothing to do".
+    Ok = 0,
+    /// An unexpected internal failure (a bug): please report it.
+    Internal = 1,
+    /// The command line is wrong (clap's own code).
+    Usage = 2,
+    /// Bad input or configuration: nothing was written.
+    BadInput = 3,
+    /// A manifest was rejected or failed verification.
+    Rejected = 4,
+    /// Another writer won the commit race, even after retries.
+    LostRace = 5,
+    /// A rollback or expiry was performed.
+    RolledBack = 6,
+    /// The store could not be reached or refused the operation.
+    Storage = 7,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error(transparent)]
+    Evidence(#[from] EvidenceError),
+    #[error(transparent)]
+    Sample(#[from] SampleError),
+    #[error("{0}")]
+    Input(String),
+}
+
+fn store_code(e: &StoreError) -> ExitCode {
+    match e {
+        StoreError::Open { .. } | StoreError::Io { .. } => ExitCode::Storage,
+        StoreError::AlreadyExists { .. } => ExitCode::LostRace,
+        StoreError::NotFound { .. } | StoreError::Conflict { .. } | StoreError::Changed { .. } => ExitCode::BadInput,
+    }
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Store(e) | Error::History(HistoryError::Store(e)) | Error::Sample(SampleError::Store(e)) => store_code(e),
+            Error::Evidence(EvidenceError::Render(_)) => ExitCode::Internal,
+            Error::Sample(SampleError::Parquet(_)) => ExitCode::Internal,
+            Error::Pipeline(_) | Error::Profile(_) | Error::History(_) | Error::Replay(_) | Error::Evidence(_) | Error::Input(_) => ExitCode::BadInput,
+        }
+    }
+}

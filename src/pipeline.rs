@@ -1,0 +1,289 @@
+//! Pipeline files (`pipelines/*.toml`): one cohort, its store, its history
+//! prefix, replay settings, approval policy and the loosest guardrails a
+//! manifest may set.
+//!
+//! The file is parsed into [`RawPipeline`] (unknown keys rejected, with file
+//! and line) and then validated into [`Pipeline`], the only type the rest of
+//! scoregate sees. Every validation error names the file, the line and the key.
+
+use crate::canonical::Digest;
+use crate::store::StoreLocation;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("pipeline {file}: cannot read it: {source}")]
+    Read { file: String, source: std::io::Error },
+    #[error("pipeline {file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("pipeline {file}, line {line}: key `{key}`: expected {expected}")]
+    Invalid { file: String, line: usize, key: String, expected: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    pub cohort: Spanned<String>,
+    pub store: Spanned<String>,
+    pub history: Spanned<String>,
+    pub replay: RawReplay,
+    pub policy: RawPolicy,
+    pub guardrails: RawGuardrails,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplay {
+    pub default_capacity: Spanned<i64>,
+    pub reviewer_throughput_per_hour: Spanned<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub protected_classes: Spanned<Vec<String>>,
+    pub baseline_revision: Spanned<String>,
+    pub allowed_signers: Spanned<String>,
+    #[serde(default)]
+    pub required_signers: Option<Spanned<i64>>,
+    pub max_window: Spanned<String>,
+    pub max_evidence_age: Spanned<String>,
+    #[serde(default)]
+    pub clock_skew: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuardrails {
+    pub max_protected_misses: Spanned<i64>,
+    pub max_protected_signoff_p90_hours: Spanned<f64>,
+    pub max_canary_misses: Spanned<i64>,
+}
+
+/// Guardrail thresholds: the pipeline's loosest values, or a manifest's.
+/// A reading strictly greater than its threshold is a breach (SPEC §7).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guardrails {
+    pub max_protected_misses: u64,
+    pub max_protected_signoff_p90_hours: f64,
+    pub max_canary_misses: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplaySettings {
+    pub default_capacity: u32,
+    pub reviewer_throughput_per_hour: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub protected_classes: Vec<String>,
+    pub baseline_revision: Digest,
+    pub allowed_signers: PathBuf,
+    pub required_signers: u32,
+    pub max_window: chrono::Duration,
+    pub max_evidence_age: chrono::Duration,
+    pub clock_skew: chrono::Duration,
+}
+
+/// A validated pipeline.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    /// The file it came from, for messages.
+    pub file: PathBuf,
+    pub cohort: String,
+    pub store: StoreLocation,
+    /// Prefix of the history parquet inside the store, without slashes at the ends.
+    pub history: String,
+    pub replay: ReplaySettings,
+    pub policy: Policy,
+    pub guardrails: Guardrails,
+}
+
+impl Pipeline {
+    /// Read, parse and validate a pipeline file.
+    pub fn load(file: &Path) -> Result<Pipeline, PipelineError> {
+        let text = std::fs::read_to_string(file).map_err(|source| PipelineError::Read { file: file.display().to_string(), source })?;
+        Pipeline::from_str(file, &text)
+    }
+
+    /// Parse and validate pipeline text; relative paths resolve against `file`'s folder.
+    pub fn from_str(file: &Path, text: &str) -> Result<Pipeline, PipelineError> {
+        let name = file.display().to_string();
+        let raw: RawPipeline = toml::from_str(text).map_err(|e| PipelineError::Parse { file: name.clone(), message: parse_message(text, &e) })?;
+        validate(file, text, raw)
+    }
+}
+
+/// toml's own message, led by the line it points at.
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => format!("line {}: {msg}", line_of(text, span.start)),
+        None => msg,
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+/// A cohort name becomes a path segment in the store, so it is kept plain.
+pub fn is_plain_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') && !s.starts_with('.')
+}
+
+fn validate(file: &Path, text: &str, raw: RawPipeline) -> Result<Pipeline, PipelineError> {
+    let name = file.display().to_string();
+    let err = |span: std::ops::Range<usize>, key: &str, expected: &str| PipelineError::Invalid {
+        file: name.clone(),
+        line: line_of(text, span.start),
+        key: key.to_string(),
+        expected: expected.to_string(),
+    };
+    let dir = file.parent().unwrap_or(Path::new("."));
+
+    let cohort = raw.cohort.get_ref().clone();
+    if !is_plain_name(&cohort) {
+        return Err(err(raw.cohort.span(), "cohort", "a plain name of letters, digits, '-', '_' or '.'"));
+    }
+    let store = StoreLocation::parse(raw.store.get_ref(), dir).map_err(|e| err(raw.store.span(), "store", &e))?;
+    let history = raw.history.get_ref().trim_matches('/').to_string();
+    if history.is_empty() || history.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err(err(raw.history.span(), "history", "a prefix inside the store such as \"history/payments-platform\""));
+    }
+
+    let cap = *raw.replay.default_capacity.get_ref();
+    if !(1..=u32::MAX as i64).contains(&cap) {
+        return Err(err(raw.replay.default_capacity.span(), "replay.default_capacity", "a whole number of at least 1"));
+    }
+    let tput = *raw.replay.reviewer_throughput_per_hour.get_ref();
+    if !(tput.is_finite() && tput > 0.0) {
+        return Err(err(raw.replay.reviewer_throughput_per_hour.span(), "replay.reviewer_throughput_per_hour", "a number above 0"));
+    }
+
+    let p = raw.policy;
+    let mut protected = p.protected_classes.get_ref().clone();
+    if protected.iter().any(|c| c.is_empty()) {
+        return Err(err(p.protected_classes.span(), "policy.protected_classes", "non-empty class names"));
+    }
+    protected.sort();
+    protected.dedup();
+    let baseline = Digest::parse(p.baseline_revision.get_ref())
+        .ok_or_else(|| err(p.baseline_revision.span(), "policy.baseline_revision", "a revision id `sha256:` followed by 64 lowercase hex digits"))?;
+    let allowed_signers = dir.join(p.allowed_signers.get_ref());
+    let required_signers = match &p.required_signers {
+        None => 1,
+        Some(s) if (1..=64).contains(s.get_ref()) => *s.get_ref() as u32,
+        Some(s) => return Err(err(s.span(), "policy.required_signers", "a whole number from 1 to 64")),
+    };
+    let duration = |s: &Spanned<String>, key: &str| {
+        parse_duration(s.get_ref()).ok_or_else(|| err(s.span(), key, "a duration such as \"14d\", \"36h\" or \"5m\""))
+    };
+    let max_window = duration(&p.max_window, "policy.max_window")?;
+    let max_evidence_age = duration(&p.max_evidence_age, "policy.max_evidence_age")?;
+    let clock_skew = match &p.clock_skew {
+        Some(s) => duration(s, "policy.clock_skew")?,
+        None => chrono::Duration::minutes(5),
+    };
+
+    let g = raw.guardrails;
+    let count = |s: &Spanned<i64>, key: &str| {
+        u64::try_from(*s.get_ref()).map_err(|_| err(s.span(), key, "a whole number of 0 or more"))
+    };
+    let hours = *g.max_protected_signoff_p90_hours.get_ref();
+    if !(hours.is_finite() && hours >= 0.0) {
+        return Err(err(g.max_protected_signoff_p90_hours.span(), "guardrails.max_protected_signoff_p90_hours", "a number of hours, 0 or more"));
+    }
+    let guardrails = Guardrails {
+        max_protected_misses: count(&g.max_protected_misses, "guardrails.max_protected_misses")?,
+        max_protected_signoff_p90_hours: hours,
+        max_canary_misses: count(&g.max_canary_misses, "guardrails.max_canary_misses")?,
+    };
+
+    Ok(Pipeline {
+        file: file.to_path_buf(),
+        cohort,
+        store,
+        history,
+        replay: ReplaySettings { default_capacity: cap as u32, reviewer_throughput_per_hour: tput },
+        policy: Policy { protected_classes: protected, baseline_revision: baseline, allowed_signers, required_signers, max_window, max_evidence_age, clock_skew },
+        guardrails,
+    })
+}
+
+/// Durations such as `14d`, `36h`, `90m`, `1h 30m` (humantime's syntax).
+pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
+    let d = humantime::parse_duration(s.trim()).ok()?;
+    chrono::Duration::from_std(d).ok().filter(|d| *d > chrono::Duration::zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const SAMPLE: &str = r#"cohort = "payments-platform"
+store = "../data-samples/store"
+history = "history/payments-platform"
+
+[replay]
+default_capacity = 25
+reviewer_throughput_per_hour = 4.0
+
+[policy]
+protected_classes = ["signing-surface", "high-blast-radius", "payments-ledger"]
+baseline_revision = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+allowed_signers = "allowed_signers"
+required_signers = 1
+max_window = "14d"
+max_evidence_age = "7d"
+clock_skew = "5m"
+
+[guardrails]
+max_protected_misses = 2
+max_protected_signoff_p90_hours = 24.0
+max_canary_misses = 3
+"#;
+
+    #[test]
+    fn sample_parses_and_resolves_paths() {
+        let p = Pipeline::from_str(Path::new("pipelines/x.toml"), SAMPLE).unwrap();
+        assert_eq!(p.cohort, "payments-platform");
+        assert_eq!(p.store, StoreLocation::Local(PathBuf::from("pipelines/../data-samples/store")));
+        assert_eq!(p.policy.protected_classes, ["high-blast-radius", "payments-ledger", "signing-surface"]);
+        assert_eq!(p.policy.max_window, chrono::Duration::days(14));
+        assert_eq!(p.policy.clock_skew, chrono::Duration::minutes(5));
+        assert_eq!(p.policy.allowed_signers, PathBuf::from("pipelines/allowed_signers"));
+        assert_eq!(p.guardrails.max_canary_misses, 3);
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_line() {
+        let text = SAMPLE.replace("max_canary_misses = 3", "max_canary_misses = 3\nmax_canary_mises = 4");
+        let e = Pipeline::from_str(Path::new("p.toml"), &text).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, PipelineError::Parse { .. }));
+        assert!(msg.contains("p.toml") && msg.contains("line 23") && msg.contains("max_canary_mises"), "{msg}");
+    }
+
+    #[test]
+    fn invalid_values_name_line_and_key() {
+        let text = SAMPLE.replace("default_capacity = 25", "default_capacity = 0");
+        match Pipeline::from_str(Path::new("p.toml"), &text).unwrap_err() {
+            PipelineError::Invalid { line, key, .. } => assert_eq!((line, key.as_str()), (6, "replay.default_capacity")),
+            e => panic!("{e}"),
+        }
+        let text = SAMPLE.replace("\"14d\"", "\"fortnight\"");
+        assert!(matches!(Pipeline::from_str(Path::new("p.toml"), &text).unwrap_err(),
+            PipelineError::Invalid { line: 14, ref key, .. } if key == "policy.max_window"));
+        let text = SAMPLE.replace("sha256:0000", "sha256:zz00");
+        assert!(matches!(Pipeline::from_str(Path::new("p.toml"), &text).unwrap_err(),
+            PipelineError::Invalid { ref key, .. } if key == "policy.baseline_revision"));
+        let text = SAMPLE.replace("cohort = \"payments-platform\"", "cohort = \"../etc\"");
+        assert!(matches!(Pipeline::from_str(Path::new("p.toml"), &text).unwrap_err(),
+            PipelineError::Invalid { line: 1, ref key, .. } if key == "cohort"));
+    }
+}

@@ -1,0 +1,395 @@
+//! Scoring profiles (`scoregate.profile/v1`): parsing with unknown fields
+//! rejected, canonical bytes and revision ids, and the exact scoring
+//! arithmetic every replay and consumer must agree on.
+//!
+//! A profile's revision id is `sha256:` over its RFC 8785 canonical JSON, so it
+//! covers every field (the name included) but not whitespace or key order.
+
+use crate::canonical::{to_jcs, Digest};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "scoregate.profile/v1";
+
+/// The review item kinds a history row may carry (SPEC §3).
+pub const KINDS: [&str; 4] = ["build_regression", "dependency_anomaly", "canary_finding", "rollout_caveat"];
+
+/// Index of `kind` in [`KINDS`].
+pub fn kind_index(kind: &str) -> Option<u8> {
+    KINDS.iter().position(|k| *k == kind).map(|i| i as u8)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile {object}: not a valid scoregate.profile/v1 JSON document: {source}")]
+    Json { object: String, source: serde_json::Error },
+    #[error("profile {object}: field `{field}`: expected {expected}")]
+    Invalid { object: String, field: String, expected: String },
+    #[error("profile {object}: its bytes hash to {actual}, not to the revision id {expected} it is stored under")]
+    RevisionMismatch { object: String, expected: Digest, actual: Digest },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Transform {
+    #[default]
+    Identity,
+    Log1p,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Eq,
+}
+
+impl Op {
+    pub fn holds(self, x: f64, value: f64) -> bool {
+        match self {
+            Op::Gt => x > value,
+            Op::Gte => x >= value,
+            Op::Lt => x < value,
+            Op::Lte => x <= value,
+            Op::Eq => x == value,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    pub weight: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<f64>,
+    #[serde(default)]
+    pub transform: Transform,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub feature: String,
+    pub op: Op,
+    pub value: f64,
+    pub multiply: f64,
+}
+
+/// The profile document as written (SPEC §2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileDoc {
+    pub schema: String,
+    pub name: String,
+    pub features: BTreeMap<String, FeatureSpec>,
+    #[serde(default)]
+    pub class_boost: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub kind_boost: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// A parsed, validated profile with its canonical bytes and revision id.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    doc: ProfileDoc,
+    canonical: Vec<u8>,
+    revision: Digest,
+}
+
+impl Profile {
+    /// Parse and validate profile bytes; `object` names them in errors.
+    pub fn parse(object: &str, bytes: &[u8]) -> Result<Profile, ProfileError> {
+        let json = |source| ProfileError::Json { object: object.to_string(), source };
+        // Canonical bytes come from the document as written, so the revision id
+        // covers every field present, defaults and all.
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(json)?;
+        let doc: ProfileDoc = serde_json::from_value(value.clone()).map_err(json)?;
+        validate(object, &doc)?;
+        let canonical = to_jcs(&value);
+        let revision = Digest::of(&canonical);
+        Ok(Profile { doc, canonical, revision })
+    }
+
+    /// Parse bytes stored under `expected` and check that they hash to it.
+    pub fn parse_stored(object: &str, bytes: &[u8], expected: &Digest) -> Result<Profile, ProfileError> {
+        let profile = Profile::parse(object, bytes)?;
+        if &profile.revision != expected {
+            return Err(ProfileError::RevisionMismatch {
+                object: object.to_string(),
+                expected: expected.clone(),
+                actual: profile.revision,
+            });
+        }
+        Ok(profile)
+    }
+
+    pub fn doc(&self) -> &ProfileDoc {
+        &self.doc
+    }
+    pub fn name(&self) -> &str {
+        &self.doc.name
+    }
+    pub fn revision(&self) -> &Digest {
+        &self.revision
+    }
+    /// RFC 8785 bytes: what is stored under `profiles/sha256-<hex>.json`.
+    pub fn canonical_bytes(&self) -> &[u8] {
+        &self.canonical
+    }
+    /// The canonical document as a JSON value, for embedding in artifacts.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.canonical).expect("canonical bytes are JSON")
+    }
+
+    /// Every history column this profile reads: weighted features and rule
+    /// features, ascending by bytes.
+    pub fn feature_columns(&self) -> Vec<String> {
+        let mut cols: Vec<String> = self.doc.features.keys().cloned().collect();
+        cols.extend(self.doc.rules.iter().map(|r| r.feature.clone()));
+        cols.sort();
+        cols.dedup();
+        cols
+    }
+
+    /// Bind the profile to the column order of a feature table and to the
+    /// class ids of a history, for fast scoring.
+    pub fn compile(&self, columns: &[String], classes: &[String]) -> CompiledProfile {
+        let col = |name: &str| columns.iter().position(|c| c == name).expect("history was read with this profile's columns");
+        // BTreeMap iterates names in ascending byte order: the summation order of SPEC §2.
+        let terms = self
+            .doc
+            .features
+            .iter()
+            .map(|(name, f)| Term { column: col(name), weight: f.weight, cap: f.cap.unwrap_or(f64::INFINITY), log1p: f.transform == Transform::Log1p })
+            .collect();
+        let class_boost = classes.iter().map(|c| self.doc.class_boost.get(c).copied().unwrap_or(0.0)).collect();
+        let mut kind_boost = [0.0; 4];
+        for (i, k) in KINDS.iter().enumerate() {
+            kind_boost[i] = self.doc.kind_boost.get(*k).copied().unwrap_or(0.0);
+        }
+        let rules = self.doc.rules.iter().map(|r| CompiledRule { column: col(&r.feature), op: r.op, value: r.value, multiply: r.multiply }).collect();
+        CompiledProfile { terms, class_boost, kind_boost, rules }
+    }
+}
+
+fn validate(object: &str, doc: &ProfileDoc) -> Result<(), ProfileError> {
+    let bad = |field: String, expected: &str| Err(ProfileError::Invalid { object: object.to_string(), field, expected: expected.to_string() });
+    if doc.schema != SCHEMA {
+        return bad("schema".into(), &format!("\"{SCHEMA}\", found \"{}\"", doc.schema));
+    }
+    if doc.name.trim().is_empty() {
+        return bad("name".into(), "a non-empty name");
+    }
+    if doc.features.is_empty() {
+        return bad("features".into(), "at least one feature");
+    }
+    for (name, f) in &doc.features {
+        if name.is_empty() {
+            return bad("features".into(), "non-empty feature names");
+        }
+        if !f.weight.is_finite() {
+            return bad(format!("features.{name}.weight"), "a finite number");
+        }
+        if let Some(cap) = f.cap {
+            if !cap.is_finite() {
+                return bad(format!("features.{name}.cap"), "a finite number");
+            }
+            if f.transform == Transform::Log1p && cap < 0.0 {
+                return bad(format!("features.{name}.cap"), "a cap of 0 or more for a log1p feature");
+            }
+        }
+    }
+    for (class, b) in &doc.class_boost {
+        if !b.is_finite() {
+            return bad(format!("class_boost.{class}"), "a finite number");
+        }
+    }
+    for (kind, b) in &doc.kind_boost {
+        if kind_index(kind).is_none() {
+            return bad(format!("kind_boost.{kind}"), &format!("a kind among {}", KINDS.join(", ")));
+        }
+        if !b.is_finite() {
+            return bad(format!("kind_boost.{kind}"), "a finite number");
+        }
+    }
+    for (i, r) in doc.rules.iter().enumerate() {
+        if r.feature.is_empty() {
+            return bad(format!("rules[{i}].feature"), "a feature column name");
+        }
+        if !r.value.is_finite() {
+            return bad(format!("rules[{i}].value"), "a finite number");
+        }
+        if !r.multiply.is_finite() {
+            return bad(format!("rules[{i}].multiply"), "a finite number");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+struct Term {
+    column: usize,
+    weight: f64,
+    cap: f64,
+    log1p: bool,
+}
+
+#[derive(Clone, Debug)]
+struct CompiledRule {
+    column: usize,
+    op: Op,
+    value: f64,
+    multiply: f64,
+}
+
+/// A profile bound to a feature table's columns and a history's class ids.
+#[derive(Clone, Debug)]
+pub struct CompiledProfile {
+    terms: Vec<Term>,
+    class_boost: Vec<f64>,
+    kind_boost: [f64; 4],
+    rules: Vec<CompiledRule>,
+}
+
+/// Why an item's feature value cannot be scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreFault {
+    /// `log1p` of a value below 0 (index into the compiled column list).
+    NegativeLog1p { column: usize },
+    /// The score itself overflowed to ±inf or NaN.
+    NonFinite,
+}
+
+impl CompiledProfile {
+    /// SPEC §2: `(Σ_f w_f·T_f(min(x_f, cap_f)) + class_boost + kind_boost) · Π multiply_r`,
+    /// features in ascending byte order of their names, one multiply and one
+    /// add per term (Rust never fuses them), then the class boost, then the
+    /// kind boost, then rule multipliers in rule order. `feature(c)` is the
+    /// raw value of column `c` with null already read as 0.0.
+    #[inline]
+    pub fn score(&self, feature: impl Fn(usize) -> f64, class: usize, kind: usize) -> Result<f64, ScoreFault> {
+        let mut sum = 0.0f64;
+        for t in &self.terms {
+            let x = feature(t.column).min(t.cap);
+            let v = if t.log1p {
+                if x < 0.0 {
+                    return Err(ScoreFault::NegativeLog1p { column: t.column });
+                }
+                x.ln_1p()
+            } else {
+                x
+            };
+            let term = t.weight * v;
+            sum += term;
+        }
+        sum += self.class_boost[class];
+        sum += self.kind_boost[kind];
+        for r in &self.rules {
+            if r.op.holds(feature(r.column), r.value) {
+                sum *= r.multiply;
+            }
+        }
+        if sum.is_finite() {
+            Ok(sum)
+        } else {
+            Err(ScoreFault::NonFinite)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC_EXAMPLE: &str = r#"{
+      "schema": "scoregate.profile/v1",
+      "name": "payments-review-2026-11",
+      "features": {
+        "blast_radius":           {"weight": 3.0, "cap": 50.0, "transform": "log1p"},
+        "signing_surface_impact": {"weight": 5.0},
+        "canary_drift":           {"weight": 2.0},
+        "canary_drift_repeats":   {"weight": 0.5, "cap": 10.0}
+      },
+      "class_boost": {"signing-surface": 4.0},
+      "kind_boost":  {"canary_finding": 1.0},
+      "rules": [
+        {"feature": "canary_drift_repeats", "op": "gte", "value": 3.0, "multiply": 1.5}
+      ]
+    }"#;
+
+    #[test]
+    fn revision_ignores_whitespace_and_key_order_but_not_name() {
+        let a = Profile::parse("a", SPEC_EXAMPLE.as_bytes()).unwrap();
+        let reordered = r#"{"name":"payments-review-2026-11","rules":[{"value":3,"op":"gte","multiply":1.5,"feature":"canary_drift_repeats"}],
+          "kind_boost":{"canary_finding":1},"class_boost":{"signing-surface":4},"schema":"scoregate.profile/v1",
+          "features":{"canary_drift_repeats":{"cap":10,"weight":0.5},"canary_drift":{"weight":2},"signing_surface_impact":{"weight":5},
+          "blast_radius":{"transform":"log1p","weight":3,"cap":50}}}"#;
+        let b = Profile::parse("b", reordered.as_bytes()).unwrap();
+        assert_eq!(a.revision(), b.revision());
+        let renamed = SPEC_EXAMPLE.replace("payments-review-2026-11", "payments-review-2026-12");
+        assert_ne!(a.revision(), Profile::parse("c", renamed.as_bytes()).unwrap().revision());
+        assert_eq!(Digest::of(a.canonical_bytes()), *a.revision());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let doc = SPEC_EXAMPLE.replace("\"rules\"", "\"rulez\"");
+        let err = Profile::parse("p.json", doc.as_bytes()).unwrap_err();
+        assert!(matches!(err, ProfileError::Json { .. }), "{err}");
+        assert!(err.to_string().contains("rulez"), "{err}");
+        let doc = SPEC_EXAMPLE.replace("\"cap\": 50.0", "\"cap\": 50.0, \"floor\": 1");
+        assert!(matches!(Profile::parse("p.json", doc.as_bytes()).unwrap_err(), ProfileError::Json { .. }));
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let doc = SPEC_EXAMPLE.replace("\"canary_finding\": 1.0", "\"canary_findings\": 1.0");
+        match Profile::parse("p.json", doc.as_bytes()).unwrap_err() {
+            ProfileError::Invalid { field, .. } => assert_eq!(field, "kind_boost.canary_findings"),
+            e => panic!("{e}"),
+        }
+        let doc = SPEC_EXAMPLE.replace("scoregate.profile/v1", "scoregate.profile/v2");
+        assert!(matches!(Profile::parse("p.json", doc.as_bytes()).unwrap_err(), ProfileError::Invalid { field, .. } if field == "schema"));
+        let doc = SPEC_EXAMPLE.replace("\"op\": \"gte\"", "\"op\": \"ge\"");
+        assert!(matches!(Profile::parse("p.json", doc.as_bytes()).unwrap_err(), ProfileError::Json { .. }));
+    }
+
+    #[test]
+    fn stored_bytes_must_hash_to_their_id() {
+        let p = Profile::parse("a", SPEC_EXAMPLE.as_bytes()).unwrap();
+        let other = Digest::of(b"something else");
+        assert!(matches!(Profile::parse_stored("x", SPEC_EXAMPLE.as_bytes(), &other), Err(ProfileError::RevisionMismatch { .. })));
+        assert!(Profile::parse_stored("x", SPEC_EXAMPLE.as_bytes(), p.revision()).is_ok());
+    }
+
+    #[test]
+    fn score_follows_the_spec_formula_in_order() {
+        let p = Profile::parse("a", SPEC_EXAMPLE.as_bytes()).unwrap();
+        let cols = p.feature_columns();
+        assert_eq!(cols, ["blast_radius", "canary_drift", "canary_drift_repeats", "signing_surface_impact"]);
+        let classes = vec!["build-tooling".to_string(), "signing-surface".to_string()];
+        let c = p.compile(&cols, &classes);
+        let x = [80.0, 1.5, 4.0, 0.25];
+        let got = c.score(|i| x[i], 1, kind_index("canary_finding").unwrap() as usize).unwrap();
+        // By hand, in the normative order: blast_radius, canary_drift, canary_drift_repeats, signing_surface_impact.
+        let mut s = 0.0f64;
+        s += 3.0 * 50.0f64.ln_1p();
+        s += 2.0 * 1.5;
+        s += 0.5 * 4.0;
+        s += 5.0 * 0.25;
+        s += 4.0;
+        s += 1.0;
+        s *= 1.5;
+        assert_eq!(got.to_bits(), s.to_bits());
+        // The rule reads the raw value: 12 repeats is capped at 10 for the sum but still triggers.
+        let y = [0.0, 0.0, 12.0, 0.0];
+        assert_eq!(c.score(|i| y[i], 0, 0).unwrap(), 0.5 * 10.0 * 1.5);
+        let neg = [-0.5, 0.0, 0.0, 0.0];
+        assert_eq!(c.score(|i| neg[i], 0, 0), Err(ScoreFault::NegativeLog1p { column: 0 }));
+    }
+}

@@ -1,0 +1,392 @@
+//! The replay (SPEC §4): score every item under the live and the candidate
+//! revision in one pass, rank each window by `(score desc, item_id asc by
+//! bytes)`, mark the first `capacity` items surfaced, and count the per-class
+//! metrics for both sides.
+//!
+//! Windows are grouped with a counting sort (no global sort) and ranked in
+//! parallel batches with rayon; every count is an integer and every ratio is
+//! computed once from integers at the end, so the result is identical on any
+//! thread count.
+
+use crate::history::History;
+use crate::pipeline::ReplaySettings;
+use crate::profile::{Profile, ScoreFault};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("replay: item \"{item_id}\" ({object} row {row}): its score under {side} revision {revision} is not finite; check the profile's weights against column values")]
+    NonFiniteScore { item_id: String, object: String, row: u64, side: &'static str, revision: String },
+    #[error("replay: item \"{item_id}\" ({object} row {row}): column `{column}` is below 0 but {side} revision {revision} applies log1p to it")]
+    NegativeLog1p { item_id: String, object: String, row: u64, column: String, side: &'static str, revision: String },
+}
+
+/// SPEC §4 metrics of one class (or `*`) under one revision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    pub items: u64,
+    pub actionable: u64,
+    pub surfaced: u64,
+    pub tp: u64,
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+    pub fp: u64,
+    pub recall: Option<f64>,
+    pub precision: Option<f64>,
+    pub overrides: u64,
+    pub overrides_surfaced: u64,
+    pub misses: u64,
+    pub misses_surfaced: u64,
+    pub rank_p50: Option<u64>,
+    pub rank_p90: Option<u64>,
+    pub aging_p90_hours: Option<f64>,
+}
+
+/// candidate − live for every count and ratio; null where either side is null.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delta {
+    pub items: i64,
+    pub actionable: i64,
+    pub surfaced: i64,
+    pub tp: i64,
+    #[serde(rename = "fn")]
+    pub fn_: i64,
+    pub fp: i64,
+    pub recall: Option<f64>,
+    pub precision: Option<f64>,
+    pub overrides: i64,
+    pub overrides_surfaced: i64,
+    pub misses: i64,
+    pub misses_surfaced: i64,
+    pub rank_p50: Option<i64>,
+    pub rank_p90: Option<i64>,
+    pub aging_p90_hours: Option<f64>,
+}
+
+impl Delta {
+    pub fn between(live: &Metrics, cand: &Metrics) -> Delta {
+        let d = |c: u64, l: u64| c as i64 - l as i64;
+        let r = |c: Option<f64>, l: Option<f64>| Some(c? - l?);
+        let p = |c: Option<u64>, l: Option<u64>| Some(c? as i64 - l? as i64);
+        Delta {
+            items: d(cand.items, live.items),
+            actionable: d(cand.actionable, live.actionable),
+            surfaced: d(cand.surfaced, live.surfaced),
+            tp: d(cand.tp, live.tp),
+            fn_: d(cand.fn_, live.fn_),
+            fp: d(cand.fp, live.fp),
+            recall: r(cand.recall, live.recall),
+            precision: r(cand.precision, live.precision),
+            overrides: d(cand.overrides, live.overrides),
+            overrides_surfaced: d(cand.overrides_surfaced, live.overrides_surfaced),
+            misses: d(cand.misses, live.misses),
+            misses_surfaced: d(cand.misses_surfaced, live.misses_surfaced),
+            rank_p50: p(cand.rank_p50, live.rank_p50),
+            rank_p90: p(cand.rank_p90, live.rank_p90),
+            aging_p90_hours: r(cand.aging_p90_hours, live.aging_p90_hours),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Regressed,
+    Improved,
+    Unchanged,
+}
+
+impl Verdict {
+    /// SPEC §4: by missed actionable items (`fn`) alone.
+    pub fn of(live: &Metrics, cand: &Metrics) -> Verdict {
+        match cand.fn_.cmp(&live.fn_) {
+            std::cmp::Ordering::Greater => Verdict::Regressed,
+            std::cmp::Ordering::Less => Verdict::Improved,
+            std::cmp::Ordering::Equal => Verdict::Unchanged,
+        }
+    }
+}
+
+/// Counts for one class under both revisions, before ratios.
+#[derive(Clone, Debug, Default)]
+struct Acc {
+    items: u64,
+    actionable: u64,
+    overrides: u64,
+    misses: u64,
+    side: [SideAcc; 2],
+}
+
+#[derive(Clone, Debug, Default)]
+struct SideAcc {
+    surfaced: u64,
+    tp: u64,
+    overrides_surfaced: u64,
+    misses_surfaced: u64,
+    actionable_ranks: Vec<u32>,
+}
+
+impl Acc {
+    fn absorb(&mut self, other: Acc) {
+        self.items += other.items;
+        self.actionable += other.actionable;
+        self.overrides += other.overrides;
+        self.misses += other.misses;
+        for (a, b) in self.side.iter_mut().zip(other.side) {
+            a.surfaced += b.surfaced;
+            a.tp += b.tp;
+            a.overrides_surfaced += b.overrides_surfaced;
+            a.misses_surfaced += b.misses_surfaced;
+            a.actionable_ranks.extend(b.actionable_ranks);
+        }
+    }
+
+    fn metrics(&self, side: usize, throughput: f64) -> Metrics {
+        let s = &self.side[side];
+        let mut ranks = s.actionable_ranks.clone();
+        ranks.par_sort_unstable();
+        let rank_p50 = nearest_rank(&ranks, 50);
+        let rank_p90 = nearest_rank(&ranks, 90);
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+        Metrics {
+            items: self.items,
+            actionable: self.actionable,
+            surfaced: s.surfaced,
+            tp: s.tp,
+            fn_: self.actionable - s.tp,
+            fp: s.surfaced - s.tp,
+            recall: ratio(s.tp, self.actionable),
+            precision: ratio(s.tp, s.surfaced),
+            overrides: self.overrides,
+            overrides_surfaced: s.overrides_surfaced,
+            misses: self.misses,
+            misses_surfaced: s.misses_surfaced,
+            rank_p50,
+            rank_p90,
+            aging_p90_hours: rank_p90.map(|r| r as f64 / throughput),
+        }
+    }
+}
+
+/// Nearest-rank percentile: the value at 1-based position ceil(p·n) of the
+/// ascending values, computed in integers (p in percent).
+pub fn nearest_rank(sorted: &[u32], percent: u64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = (sorted.len() as u64 * percent).div_ceil(100).max(1);
+    Some(sorted[pos as usize - 1] as u64)
+}
+
+/// Nearest-rank percentile of float values (used by guardrail readings).
+pub fn nearest_rank_f64(values: &mut [f64], percent: u64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let pos = (values.len() as u64 * percent).div_ceil(100).max(1);
+    Some(values[pos as usize - 1])
+}
+
+/// Per-item results in window-grouped order: `order[pos]` is the item at
+/// position `pos`; windows occupy `window_offsets[w]..window_offsets[w+1]`.
+#[derive(Clone, Debug)]
+pub struct Ranking {
+    pub order: Vec<u32>,
+    pub window_offsets: Vec<usize>,
+    /// `score[side][pos]`, `rank[side][pos]` for side 0 = live, 1 = candidate.
+    pub score: [Vec<f64>; 2],
+    pub rank: [Vec<u32>; 2],
+    /// Capacity of each window after the pipeline default is applied.
+    pub capacity: Vec<u32>,
+}
+
+/// The replay of one history under two revisions.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    pub ranking: Ranking,
+    /// Per class, in the history's class order (ascending bytes): `[live, candidate]`.
+    pub classes: Vec<[Metrics; 2]>,
+    pub all: [Metrics; 2],
+}
+
+/// Run the replay of `history` for `live` against `candidate`.
+pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: &ReplaySettings) -> Result<Replay, ReplayError> {
+    let n = history.len();
+    let nw = history.windows.len();
+    let profiles = [live, candidate];
+    let compiled = profiles.map(|p| p.compile(&history.feature_names, &history.classes));
+    let capacity: Vec<u32> = history.windows.iter().map(|w| w.capacity.unwrap_or(settings.default_capacity)).collect();
+
+    // Group items by window: counting sort, stable in item order.
+    let mut window_offsets = vec![0usize; nw + 1];
+    for &w in &history.window {
+        window_offsets[w as usize + 1] += 1;
+    }
+    for w in 0..nw {
+        window_offsets[w + 1] += window_offsets[w];
+    }
+    let mut cursor = window_offsets.clone();
+    let mut order = vec![0u32; n];
+    for (i, &w) in history.window.iter().enumerate() {
+        let c = &mut cursor[w as usize];
+        order[*c] = i as u32;
+        *c += 1;
+    }
+    drop(cursor);
+
+    // Batches of whole windows, about equal in items.
+    let threads = rayon::current_num_threads().max(1);
+    let target = (n / (threads * 16)).max(4096);
+    let mut bounds = vec![0usize];
+    let mut acc = 0usize;
+    for w in 0..nw {
+        acc += window_offsets[w + 1] - window_offsets[w];
+        if acc >= target {
+            bounds.push(w + 1);
+            acc = 0;
+        }
+    }
+    if *bounds.last().unwrap() != nw {
+        bounds.push(nw);
+    }
+
+    let mut score_l = vec![0f64; n];
+    let mut score_c = vec![0f64; n];
+    let mut rank_l = vec![0u32; n];
+    let mut rank_c = vec![0u32; n];
+    // Split the position-aligned outputs at batch boundaries.
+    let mut pieces = Vec::with_capacity(bounds.len());
+    {
+        let (mut sl, mut sc, mut rl, mut rc) = (&mut score_l[..], &mut score_c[..], &mut rank_l[..], &mut rank_c[..]);
+        for b in bounds.windows(2) {
+            let len = window_offsets[b[1]] - window_offsets[b[0]];
+            let (a1, r1) = sl.split_at_mut(len);
+            let (a2, r2) = sc.split_at_mut(len);
+            let (a3, r3) = rl.split_at_mut(len);
+            let (a4, r4) = rc.split_at_mut(len);
+            pieces.push((b[0], b[1], a1, a2, a3, a4));
+            (sl, sc, rl, rc) = (r1, r2, r3, r4);
+        }
+    }
+    let nclasses = history.classes.len();
+    let results: Vec<Result<Vec<Acc>, ReplayError>> = pieces
+        .into_par_iter()
+        .map(|(w0, w1, sl, sc, rl, rc)| {
+            let mut accs = vec![Acc::default(); nclasses];
+            let base = window_offsets[w0];
+            let mut keyed: Vec<(f64, u32)> = Vec::new();
+            for w in w0..w1 {
+                let (lo, hi) = (window_offsets[w], window_offsets[w + 1]);
+                let items = &order[lo..hi];
+                let cap = capacity[w];
+                for (side, out_score, out_rank) in [(0usize, &mut *sl, &mut *rl), (1, &mut *sc, &mut *rc)] {
+                    keyed.clear();
+                    for (k, &item) in items.iter().enumerate() {
+                        let i = item as usize;
+                        let s = compiled[side]
+                            .score(|c| history.features[c][i], history.class[i] as usize, history.kind[i] as usize)
+                            .map_err(|fault| score_error(history, i, fault, side, profiles[side]))?;
+                        out_score[lo - base + k] = s;
+                        keyed.push((s, k as u32));
+                    }
+                    keyed.sort_unstable_by(|a, b| {
+                        b.0.partial_cmp(&a.0)
+                            .expect("scores are finite")
+                            .then_with(|| history.item_ids.get(items[a.1 as usize] as usize).cmp(history.item_ids.get(items[b.1 as usize] as usize)))
+                    });
+                    for (r, &(_, k)) in keyed.iter().enumerate() {
+                        let rank = r as u32 + 1;
+                        out_rank[lo - base + k as usize] = rank;
+                        let i = items[k as usize] as usize;
+                        let a = &mut accs[history.class[i] as usize].side[side];
+                        let surfaced = rank <= cap;
+                        if surfaced {
+                            a.surfaced += 1;
+                            a.tp += history.actionable[i] as u64;
+                            a.overrides_surfaced += history.board_override[i] as u64;
+                            a.misses_surfaced += history.missed[i] as u64;
+                        }
+                        if history.actionable[i] {
+                            a.actionable_ranks.push(rank);
+                        }
+                    }
+                }
+                for &item in items {
+                    let i = item as usize;
+                    let a = &mut accs[history.class[i] as usize];
+                    a.items += 1;
+                    a.actionable += history.actionable[i] as u64;
+                    a.overrides += history.board_override[i] as u64;
+                    a.misses += history.missed[i] as u64;
+                }
+            }
+            Ok(accs)
+        })
+        .collect();
+    let mut per_class = vec![Acc::default(); nclasses];
+    for r in results {
+        for (a, b) in per_class.iter_mut().zip(r?) {
+            a.absorb(b);
+        }
+    }
+    let mut all = Acc::default();
+    for a in &per_class {
+        all.absorb(a.clone());
+    }
+    let t = settings.reviewer_throughput_per_hour;
+    let classes = per_class.iter().map(|a| [a.metrics(0, t), a.metrics(1, t)]).collect();
+    Ok(Replay {
+        ranking: Ranking { order, window_offsets, score: [score_l, score_c], rank: [rank_l, rank_c], capacity },
+        classes,
+        all: [all.metrics(0, t), all.metrics(1, t)],
+    })
+}
+
+fn score_error(history: &History, i: usize, fault: ScoreFault, side: usize, profile: &Profile) -> ReplayError {
+    let (object, row) = history.origin(i);
+    let item_id = history.item_ids.get_str(i).to_string();
+    let side = ["live", "candidate"][side];
+    let revision = profile.revision().to_string();
+    match fault {
+        ScoreFault::NonFinite => ReplayError::NonFiniteScore { item_id, object: object.into(), row, side, revision },
+        ScoreFault::NegativeLog1p { column } => {
+            ReplayError::NegativeLog1p { item_id, object: object.into(), row, column: history.feature_names[column].clone(), side, revision }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        assert_eq!(nearest_rank(&[], 50), None);
+        assert_eq!(nearest_rank(&[7], 90), Some(7));
+        // n = 10: p50 at position 5, p90 at position 9.
+        let v: Vec<u32> = (1..=10).collect();
+        assert_eq!(nearest_rank(&v, 50), Some(5));
+        assert_eq!(nearest_rank(&v, 90), Some(9));
+        // n = 3: ceil(1.5) = 2, ceil(2.7) = 3.
+        assert_eq!(nearest_rank(&[1, 4, 9], 50), Some(4));
+        assert_eq!(nearest_rank(&[1, 4, 9], 90), Some(9));
+        let mut f = vec![3.0, 1.0, 2.0];
+        assert_eq!(nearest_rank_f64(&mut f, 90), Some(3.0));
+    }
+
+    #[test]
+    fn verdict_is_by_missed_actionable_items() {
+        let m = |fn_| Metrics {
+            items: 1, actionable: 1, surfaced: 0, tp: 0, fn_, fp: 0, recall: None, precision: None, overrides: 0,
+            overrides_surfaced: 0, misses: 0, misses_surfaced: 0, rank_p50: None, rank_p90: None, aging_p90_hours: None,
+        };
+        assert_eq!(Verdict::of(&m(1), &m(2)), Verdict::Regressed);
+        assert_eq!(Verdict::of(&m(2), &m(1)), Verdict::Improved);
+        assert_eq!(Verdict::of(&m(1), &m(1)), Verdict::Unchanged);
+        assert_eq!(Delta::between(&m(3), &m(1)).fn_, -2);
+    }
+}
