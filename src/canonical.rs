@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn digest_shape_is_checked() {
         let d = Digest::of(b"abc");
-        assert_eq!(d.as_str(), "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.as_str(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(Digest::parse(d.as_str()), Some(d.clone()));
         assert_eq!(d.short(), "ba7816bf8f01");
         assert!(Digest::parse("sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD").is_none());

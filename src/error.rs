@@ -68,7 +68,9 @@ impl Error {
             Error::Store(e) | Error::History(HistoryError::Store(e)) | Error::Sample(SampleError::Store(e)) => store_code(e),
             Error::Evidence(EvidenceError::Render(_)) => ExitCode::Internal,
             Error::Sample(SampleError::Parquet(_)) => ExitCode::Internal,
-            Error::Pipeline(_) | Error::Profile(_) | Error::History(_) | Error::Replay(_) | Error::Evidence(_) | Error::Input(_) => ExitCode::BadInput,
+            Error::Pipeline(_) | Error::Profile(_) | Error::History(_) | Error::Replay(_) | Error::Evidence(_) | Error::Input(_) => {
+                ExitCode::BadInput
+            }
         }
     }
 }

@@ -85,7 +85,15 @@ pub struct Packet {
 
 impl Packet {
     /// Assemble the packet from a replay.
-    pub fn build(cohort: &str, settings: &ReplaySettings, protected: &[String], history: &History, replay: &Replay, live: &Profile, candidate: &Profile) -> Packet {
+    pub fn build(
+        cohort: &str,
+        settings: &ReplaySettings,
+        protected: &[String],
+        history: &History,
+        replay: &Replay,
+        live: &Profile,
+        candidate: &Profile,
+    ) -> Packet {
         let mut classes: Vec<ClassResult> = history
             .classes
             .iter()
@@ -103,11 +111,22 @@ impl Packet {
         for p in protected {
             if !history.classes.contains(p) {
                 let empty = Metrics::empty();
-                classes.push(ClassResult { class: p.clone(), protected: true, verdict: Verdict::Unchanged, delta: Delta::between(&empty, &empty), live: empty.clone(), candidate: empty });
+                classes.push(ClassResult {
+                    class: p.clone(),
+                    protected: true,
+                    verdict: Verdict::Unchanged,
+                    delta: Delta::between(&empty, &empty),
+                    live: empty.clone(),
+                    candidate: empty,
+                });
             }
         }
         classes.sort_by(|a, b| a.class.as_bytes().cmp(b.class.as_bytes()));
-        let protected_regressions = classes.iter().filter(|c| c.protected && c.verdict == Verdict::Regressed).map(|c| c.class.clone()).collect();
+        let protected_regressions = classes
+            .iter()
+            .filter(|c| c.protected && c.verdict == Verdict::Regressed)
+            .map(|c| c.class.clone())
+            .collect();
         let [l, c] = &replay.all;
         Packet {
             schema: SCHEMA.into(),
@@ -123,10 +142,19 @@ impl Packet {
                 protected_classes: protected.to_vec(),
             },
             classes,
-            all: AllResult { live: l.clone(), candidate: c.clone(), delta: Delta::between(l, c) },
+            all: AllResult {
+                live: l.clone(),
+                candidate: c.clone(),
+                delta: Delta::between(l, c),
+            },
             protected_regressions,
             data_quality: DataQuality {
-                null_features: history.feature_names.iter().cloned().zip(history.null_features.iter().copied()).collect(),
+                null_features: history
+                    .feature_names
+                    .iter()
+                    .cloned()
+                    .zip(history.null_features.iter().copied())
+                    .collect(),
                 other_cohort_rows: history.other_cohort_rows,
             },
         }
@@ -143,10 +171,16 @@ impl Packet {
 
     /// Parse a packet (any whitespace or key order); its digest is over its canonical form.
     pub fn parse(object: &str, bytes: &[u8]) -> Result<Packet, EvidenceError> {
-        let invalid = |message: String| EvidenceError::Invalid { object: object.into(), message };
+        let invalid = |message: String| EvidenceError::Invalid {
+            object: object.into(),
+            message,
+        };
         let packet: Packet = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
         if packet.schema != SCHEMA {
-            return Err(invalid(format!("field `schema`: expected \"{SCHEMA}\", found \"{}\"", packet.schema)));
+            return Err(invalid(format!(
+                "field `schema`: expected \"{SCHEMA}\", found \"{}\"",
+                packet.schema
+            )));
         }
         Ok(packet)
     }
@@ -155,7 +189,11 @@ impl Packet {
     pub fn parse_stored(object: &str, bytes: &[u8], expected: &Digest) -> Result<Packet, EvidenceError> {
         let actual = Digest::of(bytes);
         if &actual != expected {
-            return Err(EvidenceError::DigestMismatch { object: object.into(), expected: expected.clone(), actual });
+            return Err(EvidenceError::DigestMismatch {
+                object: object.into(),
+                expected: expected.clone(),
+                actual,
+            });
         }
         Packet::parse(object, bytes)
     }
@@ -271,27 +309,92 @@ fn rows(l: &Metrics, c: &Metrics, d: &Delta) -> Vec<Row> {
     vec![
         count("items", "rows in the class", l.items, c.items, d.items, None),
         count("actionable", "judged a real issue", l.actionable, c.actionable, d.actionable, None),
-        count("surfaced", "ranked within window capacity", l.surfaced, c.surfaced, d.surfaced, None),
+        count(
+            "surfaced",
+            "ranked within window capacity",
+            l.surfaced,
+            c.surfaced,
+            d.surfaced,
+            None,
+        ),
         count("tp", "actionable and surfaced", l.tp, c.tp, d.tp, Some(true)),
         count("fn", "actionable but not surfaced (missed)", l.fn_, c.fn_, d.fn_, Some(false)),
         count("fp", "surfaced but not actionable (burden)", l.fp, c.fp, d.fp, Some(false)),
-        Row { metric: "recall", help: "tp / actionable", live: pct(l.recall), candidate: pct(c.recall), delta: pct_delta(d.recall), tone: d.recall.map_or("", |v| tone(v, true)) },
-        Row { metric: "precision", help: "tp / surfaced", live: pct(l.precision), candidate: pct(c.precision), delta: pct_delta(d.precision), tone: d.precision.map_or("", |v| tone(v, true)) },
+        Row {
+            metric: "recall",
+            help: "tp / actionable",
+            live: pct(l.recall),
+            candidate: pct(c.recall),
+            delta: pct_delta(d.recall),
+            tone: d.recall.map_or("", |v| tone(v, true)),
+        },
+        Row {
+            metric: "precision",
+            help: "tp / surfaced",
+            live: pct(l.precision),
+            candidate: pct(c.precision),
+            delta: pct_delta(d.precision),
+            tone: d.precision.map_or("", |v| tone(v, true)),
+        },
         count("overrides", "board escalated by hand", l.overrides, c.overrides, d.overrides, None),
-        count("overrides_surfaced", "escalations the board would not have needed", l.overrides_surfaced, c.overrides_surfaced, d.overrides_surfaced, Some(true)),
+        count(
+            "overrides_surfaced",
+            "escalations the board would not have needed",
+            l.overrides_surfaced,
+            c.overrides_surfaced,
+            d.overrides_surfaced,
+            Some(true),
+        ),
         count("misses", "escaped review historically", l.misses, c.misses, d.misses, None),
-        count("misses_surfaced", "historical escapes this revision surfaces", l.misses_surfaced, c.misses_surfaced, d.misses_surfaced, Some(true)),
-        Row { metric: "rank_p50", help: "median rank of actionable items", live: opt(l.rank_p50), candidate: opt(c.rank_p50), delta: d.rank_p50.map_or("—".into(), |v| format!("{v:+}")), tone: d.rank_p50.map_or("", |v| tone(v as f64, false)) },
-        Row { metric: "rank_p90", help: "90th percentile rank of actionable items", live: opt(l.rank_p90), candidate: opt(c.rank_p90), delta: d.rank_p90.map_or("—".into(), |v| format!("{v:+}")), tone: d.rank_p90.map_or("", |v| tone(v as f64, false)) },
-        Row { metric: "aging_p90_hours", help: "rank_p90 / reviewer throughput", live: hours(l.aging_p90_hours), candidate: hours(c.aging_p90_hours), delta: d.aging_p90_hours.map_or("—".into(), |v| format!("{v:+.2} h")), tone: d.aging_p90_hours.map_or("", |v| tone(v, false)) },
+        count(
+            "misses_surfaced",
+            "historical escapes this revision surfaces",
+            l.misses_surfaced,
+            c.misses_surfaced,
+            d.misses_surfaced,
+            Some(true),
+        ),
+        Row {
+            metric: "rank_p50",
+            help: "median rank of actionable items",
+            live: opt(l.rank_p50),
+            candidate: opt(c.rank_p50),
+            delta: d.rank_p50.map_or("—".into(), |v| format!("{v:+}")),
+            tone: d.rank_p50.map_or("", |v| tone(v as f64, false)),
+        },
+        Row {
+            metric: "rank_p90",
+            help: "90th percentile rank of actionable items",
+            live: opt(l.rank_p90),
+            candidate: opt(c.rank_p90),
+            delta: d.rank_p90.map_or("—".into(), |v| format!("{v:+}")),
+            tone: d.rank_p90.map_or("", |v| tone(v as f64, false)),
+        },
+        Row {
+            metric: "aging_p90_hours",
+            help: "rank_p90 / reviewer throughput",
+            live: hours(l.aging_p90_hours),
+            candidate: hours(c.aging_p90_hours),
+            delta: d.aging_p90_hours.map_or("—".into(), |v| format!("{v:+.2} h")),
+            tone: d.aging_p90_hours.map_or("", |v| tone(v, false)),
+        },
     ]
 }
 
 const CHART_WIDTH: f64 = 420.0;
 const ROW_HEIGHT: f64 = 34.0;
 
-fn chart(title: &'static str, classes: &[&ClassResult], value: impl Fn(&Metrics) -> Option<f64>, label: impl Fn(Option<f64>) -> String) -> Chart {
-    let max = classes.iter().flat_map(|c| [value(&c.live), value(&c.candidate)]).flatten().fold(0.0f64, f64::max);
+fn chart(
+    title: &'static str,
+    classes: &[&ClassResult],
+    value: impl Fn(&Metrics) -> Option<f64>,
+    label: impl Fn(Option<f64>) -> String,
+) -> Chart {
+    let max = classes
+        .iter()
+        .flat_map(|c| [value(&c.live), value(&c.candidate)])
+        .flatten()
+        .fold(0.0f64, f64::max);
     let scale = if max > 0.0 { CHART_WIDTH / max } else { 0.0 };
     let rows = classes
         .iter()
@@ -301,12 +404,26 @@ fn chart(title: &'static str, classes: &[&ClassResult], value: impl Fn(&Metrics)
             let bars = [("live", &c.live), ("candidate", &c.candidate)]
                 .into_iter()
                 .enumerate()
-                .map(|(j, (side, m))| Bar { y: y + 4.0 + j as f64 * 13.0, w: value(m).unwrap_or(0.0) * scale, side, label: label(value(m)) })
+                .map(|(j, (side, m))| Bar {
+                    y: y + 4.0 + j as f64 * 13.0,
+                    w: value(m).unwrap_or(0.0) * scale,
+                    side,
+                    label: label(value(m)),
+                })
                 .collect();
-            ChartRow { label: c.class.clone(), y: y + 17.0, protected: c.protected, bars }
+            ChartRow {
+                label: c.class.clone(),
+                y: y + 17.0,
+                protected: c.protected,
+                bars,
+            }
         })
         .collect();
-    Chart { title, height: classes.len() as f64 * ROW_HEIGHT + 8.0, rows }
+    Chart {
+        title,
+        height: classes.len() as f64 * ROW_HEIGHT + 8.0,
+        rows,
+    }
 }
 
 /// Render the self-contained HTML page (no network at view time) for `packet`.
@@ -315,13 +432,27 @@ pub fn render_html(packet: &Packet) -> Result<String, EvidenceError> {
     // Protected classes first, then the rest, each by name.
     let mut ordered: Vec<&ClassResult> = packet.classes.iter().collect();
     ordered.sort_by_key(|c| !c.protected);
-    let views: Vec<ClassView> = ordered.iter().map(|c| ClassView { class: c.class.clone(), protected: c.protected, verdict: c.verdict, rows: rows(&c.live, &c.candidate, &c.delta) }).collect();
+    let views: Vec<ClassView> = ordered
+        .iter()
+        .map(|c| ClassView {
+            class: c.class.clone(),
+            protected: c.protected,
+            verdict: c.verdict,
+            rows: rows(&c.live, &c.candidate, &c.delta),
+        })
+        .collect();
     let charts = vec![
         chart("Recall per class (share of actionable items surfaced)", &ordered, |m| m.recall, pct),
-        chart("Missed actionable items (fn) per class", &ordered, |m| Some(m.fn_ as f64), |v| opt(v.map(|v| v as u64))),
+        chart(
+            "Missed actionable items (fn) per class",
+            &ordered,
+            |m| Some(m.fn_ as f64),
+            |v| opt(v.map(|v| v as u64)),
+        ),
     ];
     let mut env = minijinja::Environment::new();
-    env.add_template("packet.html", PAGE).map_err(|e| EvidenceError::Render(e.to_string()))?;
+    env.add_template("packet.html", PAGE)
+        .map_err(|e| EvidenceError::Render(e.to_string()))?;
     let tmpl = env.get_template("packet.html").map_err(|e| EvidenceError::Render(e.to_string()))?;
     tmpl.render(minijinja::context! {
         p => packet,

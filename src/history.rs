@@ -34,8 +34,17 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 /// Columns every history object must have (SPEC §3).
-pub const REQUIRED_COLUMNS: [&str; 9] =
-    ["item_id", "cohort", "window_id", "window_start", "kind", "signoff_class", "actionable", "board_override", "missed"];
+pub const REQUIRED_COLUMNS: [&str; 9] = [
+    "item_id",
+    "cohort",
+    "window_id",
+    "window_start",
+    "kind",
+    "signoff_class",
+    "actionable",
+    "board_override",
+    "missed",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -46,13 +55,36 @@ pub enum HistoryError {
     #[error("history object {object}: required column `{column}` is missing")]
     MissingColumn { object: String, column: String },
     #[error("history object {object}: column `{column}` has type {found}; expected {expected}")]
-    ColumnType { object: String, column: String, found: String, expected: String },
+    ColumnType {
+        object: String,
+        column: String,
+        found: String,
+        expected: String,
+    },
     #[error("history object {object}, row {row}{item}: column `{column}` is null; it is required")]
-    NullValue { object: String, row: u64, item: ItemRef, column: String },
+    NullValue {
+        object: String,
+        row: u64,
+        item: ItemRef,
+        column: String,
+    },
     #[error("history object {object}, row {row}{item}: column `{column}`: expected {expected}, found {found}")]
-    BadValue { object: String, row: u64, item: ItemRef, column: String, expected: String, found: String },
+    BadValue {
+        object: String,
+        row: u64,
+        item: ItemRef,
+        column: String,
+        expected: String,
+        found: String,
+    },
     #[error("history: item_id \"{item_id}\" appears twice: {first_object} row {first_row} and {second_object} row {second_row}")]
-    DuplicateItem { item_id: String, first_object: String, first_row: u64, second_object: String, second_row: u64 },
+    DuplicateItem {
+        item_id: String,
+        first_object: String,
+        first_row: u64,
+        second_object: String,
+        second_row: u64,
+    },
     #[error("history: window \"{window_id}\" has differing window_capacity: {first} ({first_object} row {first_row}) and {second} ({second_object} row {second_row})")]
     WindowCapacity {
         window_id: String,
@@ -213,10 +245,19 @@ impl History {
     }
 
     /// Read and validate the history under `prefix` in `store`.
-    pub async fn read(store: &Store, prefix: &str, query: &HistoryQuery, progress: Option<&indicatif::ProgressBar>) -> Result<History, HistoryError> {
+    pub async fn read(
+        store: &Store,
+        prefix: &str,
+        query: &HistoryQuery,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<History, HistoryError> {
         let listed = store.list(&ObjPath::from(prefix)).await?;
         let listed: Vec<_> = listed.into_iter().filter(|m| is_parquet_object(m.location.as_ref())).collect();
-        let empty = |what: String| HistoryError::Empty { store: store.name().to_string(), prefix: prefix.to_string(), what };
+        let empty = |what: String| HistoryError::Empty {
+            store: store.name().to_string(),
+            prefix: prefix.to_string(),
+            what,
+        };
         if listed.is_empty() {
             return Err(empty("no parquet objects under this prefix".into()));
         }
@@ -227,7 +268,10 @@ impl History {
         let fetched: Vec<(String, Bytes)> = futures::stream::iter(listed.iter().map(|meta| async move {
             let (read, bytes) = store.get_with_meta(&meta.location).await?;
             let path = meta.location.to_string();
-            if read.size != meta.size || bytes.len() as u64 != meta.size || (meta.e_tag.is_some() && read.e_tag.is_some() && read.e_tag != meta.e_tag) {
+            if read.size != meta.size
+                || bytes.len() as u64 != meta.size
+                || (meta.e_tag.is_some() && read.e_tag.is_some() && read.e_tag != meta.e_tag)
+            {
                 return Err(HistoryError::Store(StoreError::Changed {
                     store: store.name().to_string(),
                     path,
@@ -301,7 +345,11 @@ fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -
         .par_iter()
         .enumerate()
         .map(|(object, (path, bytes))| {
-            let snap = SnapshotObject { path: path.clone(), size: bytes.len() as u64, sha256: sha256_hex(bytes) };
+            let snap = SnapshotObject {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            };
             Ok((snap, plan_object(object, path, bytes, query)?))
         })
         .collect();
@@ -339,19 +387,30 @@ fn is_numeric(t: &DataType) -> bool {
 
 /// Check an object's columns and plan one task per row group.
 fn plan_object<'a>(object: usize, path: &'a str, bytes: &'a Bytes, query: &HistoryQuery) -> Result<Vec<Plan<'a>>, HistoryError> {
-    let corrupt = |e: parquet::errors::ParquetError| HistoryError::Corrupt { object: path.to_string(), message: e.to_string() };
+    let corrupt = |e: parquet::errors::ParquetError| HistoryError::Corrupt {
+        object: path.to_string(),
+        message: e.to_string(),
+    };
     let meta = ArrowReaderMetadata::load(bytes, ArrowReaderOptions::new()).map_err(corrupt)?;
     let schema: SchemaRef = meta.schema().clone();
     let find = |name: &str| schema.fields().iter().position(|f| f.name() == name);
     let mut roots = Vec::new();
     let mut need = |name: &str, ok: fn(&DataType) -> bool, expected: &str, required: bool| -> Result<bool, HistoryError> {
         match find(name) {
-            None if required => Err(HistoryError::MissingColumn { object: path.to_string(), column: name.to_string() }),
+            None if required => Err(HistoryError::MissingColumn {
+                object: path.to_string(),
+                column: name.to_string(),
+            }),
             None => Ok(false),
             Some(i) => {
                 let t = schema.field(i).data_type();
                 if !ok(t) {
-                    return Err(HistoryError::ColumnType { object: path.to_string(), column: name.to_string(), found: type_name(t), expected: expected.to_string() });
+                    return Err(HistoryError::ColumnType {
+                        object: path.to_string(),
+                        column: name.to_string(),
+                        found: type_name(t),
+                        expected: expected.to_string(),
+                    });
                 }
                 roots.push(i);
                 Ok(true)
@@ -361,7 +420,12 @@ fn plan_object<'a>(object: usize, path: &'a str, bytes: &'a Bytes, query: &Histo
     for c in ["item_id", "cohort", "window_id", "kind", "signoff_class"] {
         need(c, is_string, "a string column", true)?;
     }
-    need("window_start", |t| matches!(t, DataType::Timestamp(_, _)), "a timestamp column (any unit)", true)?;
+    need(
+        "window_start",
+        |t| matches!(t, DataType::Timestamp(_, _)),
+        "a timestamp column (any unit)",
+        true,
+    )?;
     for c in ["actionable", "board_override", "missed"] {
         need(c, |t| matches!(t, DataType::Boolean), "a boolean column", true)?;
     }
@@ -372,14 +436,34 @@ fn plan_object<'a>(object: usize, path: &'a str, bytes: &'a Bytes, query: &Histo
     let mut live = [false; 3];
     if query.live_columns {
         live[0] = need("live_revision", is_string, "a string column", false)?;
-        live[1] = need("queued_at", |t| matches!(t, DataType::Timestamp(_, _)), "a timestamp column (any unit)", false)?;
-        live[2] = need("signed_off_at", |t| matches!(t, DataType::Timestamp(_, _)), "a timestamp column (any unit)", false)?;
+        live[1] = need(
+            "queued_at",
+            |t| matches!(t, DataType::Timestamp(_, _)),
+            "a timestamp column (any unit)",
+            false,
+        )?;
+        live[2] = need(
+            "signed_off_at",
+            |t| matches!(t, DataType::Timestamp(_, _)),
+            "a timestamp column (any unit)",
+            false,
+        )?;
     }
     let mask = ProjectionMask::roots(meta.parquet_schema(), roots);
     let mut first_row = 0u64;
     let mut plans = Vec::new();
     for (rg, g) in meta.metadata().row_groups().iter().enumerate() {
-        plans.push(Plan { object, path, bytes, meta: meta.clone(), mask: mask.clone(), row_group: rg, first_row, has_capacity, live });
+        plans.push(Plan {
+            object,
+            path,
+            bytes,
+            meta: meta.clone(),
+            mask: mask.clone(),
+            row_group: rg,
+            first_row,
+            has_capacity,
+            live,
+        });
         first_row += g.num_rows() as u64;
     }
     Ok(plans)
@@ -389,7 +473,10 @@ fn strings(batch: &RecordBatch, name: &str) -> StringArray {
     let col = batch.column_by_name(name).expect("projected column");
     match col.data_type() {
         DataType::Utf8 => col.as_string::<i32>().clone(),
-        _ => cast(col, &DataType::Utf8).expect("string types cast to Utf8").as_string::<i32>().clone(),
+        _ => cast(col, &DataType::Utf8)
+            .expect("string types cast to Utf8")
+            .as_string::<i32>()
+            .clone(),
     }
 }
 
@@ -400,7 +487,9 @@ fn booleans(batch: &RecordBatch, name: &str) -> BooleanArray {
 /// Timestamps in microseconds since the epoch (naive timestamps are UTC).
 fn micros(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
     let col: &ArrayRef = batch.column_by_name(name).expect("projected column");
-    let DataType::Timestamp(unit, _) = col.data_type() else { unreachable!("type checked when planning") };
+    let DataType::Timestamp(unit, _) = col.data_type() else {
+        unreachable!("type checked when planning")
+    };
     let raw = cast(col, &DataType::Int64).expect("timestamps cast to Int64");
     let raw = raw.as_primitive::<Int64Type>();
     let to_us = |v: i64| match unit {
@@ -413,7 +502,10 @@ fn micros(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
 }
 
 fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, HistoryError> {
-    let corrupt = |e: String| HistoryError::Corrupt { object: p.path.to_string(), message: e };
+    let corrupt = |e: String| HistoryError::Corrupt {
+        object: p.path.to_string(),
+        message: e,
+    };
     let rows_in_group = p.meta.metadata().row_group(p.row_group).num_rows() as usize;
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(p.bytes.clone(), p.meta.clone())
         .with_row_groups(vec![p.row_group])
@@ -434,7 +526,16 @@ fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, HistoryErro
     for batch in reader {
         let batch = batch.map_err(|e| corrupt(e.to_string()))?;
         let n = batch.num_rows();
-        decode_batch(p, query, &batch, offset, &mut chunk, &mut win_lookup, &mut class_lookup, &mut rev_lookup)?;
+        decode_batch(
+            p,
+            query,
+            &batch,
+            offset,
+            &mut chunk,
+            &mut win_lookup,
+            &mut class_lookup,
+            &mut rev_lookup,
+        )?;
         offset += n as u64;
     }
     Ok(chunk)
@@ -456,7 +557,12 @@ fn decode_batch(
     let cohort = strings(batch, "cohort");
     if cohort.null_count() > 0 {
         let row = (0..cohort.len()).find(|&i| cohort.is_null(i)).unwrap_or(0);
-        return Err(HistoryError::NullValue { object: object.into(), row: first_row + row as u64, item: ItemRef(None), column: "cohort".into() });
+        return Err(HistoryError::NullValue {
+            object: object.into(),
+            row: first_row + row as u64,
+            item: ItemRef(None),
+            column: "cohort".into(),
+        });
     }
     let keep: Vec<bool> = cohort.iter().map(|c| c == Some(query.cohort.as_str())).collect();
     let kept = keep.iter().filter(|k| **k).count();
@@ -465,8 +571,16 @@ fn decode_batch(
         (batch.clone(), (0..batch.num_rows() as u64).map(|r| first_row + r).collect())
     } else {
         let mask = BooleanArray::from(keep.clone());
-        let rows = keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| first_row + i as u64).collect();
-        (filter_record_batch(batch, &mask).expect("filter with a mask of the batch's length"), rows)
+        let rows = keep
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k)
+            .map(|(i, _)| first_row + i as u64)
+            .collect();
+        (
+            filter_record_batch(batch, &mask).expect("filter with a mask of the batch's length"),
+            rows,
+        )
     };
     let n = batch.num_rows();
     if n == 0 {
@@ -478,7 +592,12 @@ fn decode_batch(
     let null_check = |arr: &dyn Array, column: &str| -> Result<(), HistoryError> {
         if arr.null_count() > 0 {
             let i = (0..arr.len()).find(|&i| arr.is_null(i)).unwrap_or(0);
-            return Err(HistoryError::NullValue { object: object.into(), row: rows[i], item: item(i), column: column.into() });
+            return Err(HistoryError::NullValue {
+                object: object.into(),
+                row: rows[i],
+                item: item(i),
+                column: column.into(),
+            });
         }
         Ok(())
     };
@@ -489,13 +608,21 @@ fn decode_batch(
     null_check(&kinds, "kind")?;
     let classes = strings(&batch, "signoff_class");
     null_check(&classes, "signoff_class")?;
-    let bools: Vec<BooleanArray> = ["actionable", "board_override", "missed"].iter().map(|c| booleans(&batch, c)).collect();
+    let bools: Vec<BooleanArray> = ["actionable", "board_override", "missed"]
+        .iter()
+        .map(|c| booleans(&batch, c))
+        .collect();
     for (b, c) in bools.iter().zip(["actionable", "board_override", "missed"]) {
         null_check(b, c)?;
     }
     let starts = micros(&batch, "window_start");
     if let Some(i) = starts.iter().position(|s| s.is_none()) {
-        return Err(HistoryError::NullValue { object: object.into(), row: rows[i], item: item(i), column: "window_start".into() });
+        return Err(HistoryError::NullValue {
+            object: object.into(),
+            row: rows[i],
+            item: item(i),
+            column: "window_start".into(),
+        });
     }
     let capacity: Option<Vec<Option<i64>>> = p.has_capacity.then(|| {
         let col = batch.column_by_name("window_capacity").expect("projected column");
@@ -614,7 +741,11 @@ fn decode_batch(
                     row: rows[i],
                     item: item(i),
                     column: name.clone(),
-                    expected: if v.is_finite() { "a value of 0 or more (the profile applies log1p)".into() } else { "a finite number".into() },
+                    expected: if v.is_finite() {
+                        "a value of 0 or more (the profile applies log1p)".into()
+                    } else {
+                        "a finite number".into()
+                    },
                     found: format!("{v}"),
                 });
             }
@@ -674,7 +805,13 @@ fn show_capacity(c: Option<u32>) -> String {
     c.map_or_else(|| "null (pipeline default)".into(), |c| c.to_string())
 }
 
-fn merge(chunks: Vec<Chunk>, objects: Vec<SnapshotObject>, fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -> Result<History, HistoryError> {
+fn merge(
+    chunks: Vec<Chunk>,
+    objects: Vec<SnapshotObject>,
+    fetched: &[(String, Bytes)],
+    prefix: &str,
+    query: &HistoryQuery,
+) -> Result<History, HistoryError> {
     let n: usize = chunks.iter().map(|c| c.window.len()).sum();
     let nf = query.features.len();
     let mut h = History {
@@ -687,7 +824,10 @@ fn merge(chunks: Vec<Chunk>, objects: Vec<SnapshotObject>, fetched: &[(String, B
             items: n as u64,
             windows: 0,
         },
-        item_ids: ItemIds { bytes: Vec::new(), offsets: Vec::with_capacity(n + 1) },
+        item_ids: ItemIds {
+            bytes: Vec::new(),
+            offsets: Vec::with_capacity(n + 1),
+        },
         window: Vec::with_capacity(n),
         windows: Vec::new(),
         class: Vec::with_capacity(n),
@@ -718,7 +858,11 @@ fn merge(chunks: Vec<Chunk>, objects: Vec<SnapshotObject>, fetched: &[(String, B
             continue;
         }
         let start = h.window.len();
-        h.origins.push(Origin { start, object: fetched[c.object].0.clone(), rows: c.rows });
+        h.origins.push(Origin {
+            start,
+            object: fetched[c.object].0.clone(),
+            rows: c.rows,
+        });
         let base = h.item_ids.bytes.len();
         h.item_ids.bytes.extend_from_slice(&c.ids);
         h.item_ids.offsets.extend(c.id_offsets[1..].iter().map(|o| o + base));
@@ -763,7 +907,10 @@ fn merge(chunks: Vec<Chunk>, objects: Vec<SnapshotObject>, fetched: &[(String, B
             })
             .collect();
         if class_first.len() > u16::MAX as usize {
-            return Err(HistoryError::TooMany { what: "signoff classes", max: u16::MAX as usize });
+            return Err(HistoryError::TooMany {
+                what: "signoff classes",
+                max: u16::MAX as usize,
+            });
         }
         h.class.extend(c.class.iter().map(|&k| cmap[k as usize] as u16));
         h.kind.extend_from_slice(&c.kind);
@@ -791,7 +938,8 @@ fn merge(chunks: Vec<Chunk>, objects: Vec<SnapshotObject>, fetched: &[(String, B
                     })
                 })
                 .collect();
-            live.live_revision.extend(c.live_revision.iter().map(|&r| if r == u32::MAX { r } else { rmap[r as usize] }));
+            live.live_revision
+                .extend(c.live_revision.iter().map(|&r| if r == u32::MAX { r } else { rmap[r as usize] }));
             live.queued_at.extend_from_slice(&c.queued_at);
             live.signed_off_at.extend_from_slice(&c.signed_off_at);
         }

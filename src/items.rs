@@ -43,8 +43,12 @@ pub fn items_parquet(history: &History, replay: &Replay) -> Result<Vec<u8>, parq
     }
     let item = |pos: usize| r.order[pos] as usize;
     let ids: StringArray = (0..n).map(|p| Some(history.item_ids.get_str(item(p)))).collect();
-    let windows: StringArray = (0..n).map(|p| Some(history.windows[window_of_pos[p] as usize].id.as_str())).collect();
-    let classes: StringArray = (0..n).map(|p| Some(history.classes[history.class[item(p)] as usize].as_str())).collect();
+    let windows: StringArray = (0..n)
+        .map(|p| Some(history.windows[window_of_pos[p] as usize].id.as_str()))
+        .collect();
+    let classes: StringArray = (0..n)
+        .map(|p| Some(history.classes[history.class[item(p)] as usize].as_str()))
+        .collect();
     let kinds: StringArray = (0..n).map(|p| Some(KINDS[history.kind[item(p)] as usize])).collect();
     let actionable: BooleanArray = (0..n).map(|p| Some(history.actionable[item(p)])).collect();
     let cap = |p: usize| r.capacity[window_of_pos[p] as usize];
@@ -72,11 +76,28 @@ pub fn items_parquet(history: &History, replay: &Replay) -> Result<Vec<u8>, parq
         DataType::Int32,
         DataType::Boolean,
     ];
-    let schema = Arc::new(Schema::new(COLUMNS.iter().zip(types).map(|(n, t)| Field::new(*n, t, false)).collect::<Vec<_>>()));
-    let columns: Vec<ArrayRef> =
-        vec![Arc::new(ids), Arc::new(windows), Arc::new(classes), Arc::new(kinds), Arc::new(actionable), Arc::new(capacity), ls, lr, lsf, cs, cr, csf];
+    let schema = Arc::new(Schema::new(
+        COLUMNS.iter().zip(types).map(|(n, t)| Field::new(*n, t, false)).collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(ids),
+        Arc::new(windows),
+        Arc::new(classes),
+        Arc::new(kinds),
+        Arc::new(actionable),
+        Arc::new(capacity),
+        ls,
+        lr,
+        lsf,
+        cs,
+        cr,
+        csf,
+    ];
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(1 << 20)).build();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build();
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))?;
     writer.write(&batch)?;

@@ -19,7 +19,12 @@ pub enum PipelineError {
     #[error("pipeline {file}: {message}")]
     Parse { file: String, message: String },
     #[error("pipeline {file}, line {line}: key `{key}`: expected {expected}")]
-    Invalid { file: String, line: usize, key: String, expected: String },
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        expected: String,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,14 +111,20 @@ pub struct Pipeline {
 impl Pipeline {
     /// Read, parse and validate a pipeline file.
     pub fn load(file: &Path) -> Result<Pipeline, PipelineError> {
-        let text = std::fs::read_to_string(file).map_err(|source| PipelineError::Read { file: file.display().to_string(), source })?;
+        let text = std::fs::read_to_string(file).map_err(|source| PipelineError::Read {
+            file: file.display().to_string(),
+            source,
+        })?;
         Pipeline::from_str(file, &text)
     }
 
     /// Parse and validate pipeline text; relative paths resolve against `file`'s folder.
     pub fn from_str(file: &Path, text: &str) -> Result<Pipeline, PipelineError> {
         let name = file.display().to_string();
-        let raw: RawPipeline = toml::from_str(text).map_err(|e| PipelineError::Parse { file: name.clone(), message: parse_message(text, &e) })?;
+        let raw: RawPipeline = toml::from_str(text).map_err(|e| PipelineError::Parse {
+            file: name.clone(),
+            message: parse_message(text, &e),
+        })?;
         validate(file, text, raw)
     }
 }
@@ -133,7 +144,10 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// A cohort name becomes a path segment in the store, so it is kept plain.
 pub fn is_plain_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') && !s.starts_with('.')
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !s.starts_with('.')
 }
 
 fn validate(file: &Path, text: &str, raw: RawPipeline) -> Result<Pipeline, PipelineError> {
@@ -153,16 +167,28 @@ fn validate(file: &Path, text: &str, raw: RawPipeline) -> Result<Pipeline, Pipel
     let store = StoreLocation::parse(raw.store.get_ref(), dir).map_err(|e| err(raw.store.span(), "store", &e))?;
     let history = raw.history.get_ref().trim_matches('/').to_string();
     if history.is_empty() || history.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-        return Err(err(raw.history.span(), "history", "a prefix inside the store such as \"history/payments-platform\""));
+        return Err(err(
+            raw.history.span(),
+            "history",
+            "a prefix inside the store such as \"history/payments-platform\"",
+        ));
     }
 
     let cap = *raw.replay.default_capacity.get_ref();
     if !(1..=u32::MAX as i64).contains(&cap) {
-        return Err(err(raw.replay.default_capacity.span(), "replay.default_capacity", "a whole number of at least 1"));
+        return Err(err(
+            raw.replay.default_capacity.span(),
+            "replay.default_capacity",
+            "a whole number of at least 1",
+        ));
     }
     let tput = *raw.replay.reviewer_throughput_per_hour.get_ref();
     if !(tput.is_finite() && tput > 0.0) {
-        return Err(err(raw.replay.reviewer_throughput_per_hour.span(), "replay.reviewer_throughput_per_hour", "a number above 0"));
+        return Err(err(
+            raw.replay.reviewer_throughput_per_hour.span(),
+            "replay.reviewer_throughput_per_hour",
+            "a number above 0",
+        ));
     }
 
     let p = raw.policy;
@@ -172,8 +198,13 @@ fn validate(file: &Path, text: &str, raw: RawPipeline) -> Result<Pipeline, Pipel
     }
     protected.sort();
     protected.dedup();
-    let baseline = Digest::parse(p.baseline_revision.get_ref())
-        .ok_or_else(|| err(p.baseline_revision.span(), "policy.baseline_revision", "a revision id `sha256:` followed by 64 lowercase hex digits"))?;
+    let baseline = Digest::parse(p.baseline_revision.get_ref()).ok_or_else(|| {
+        err(
+            p.baseline_revision.span(),
+            "policy.baseline_revision",
+            "a revision id `sha256:` followed by 64 lowercase hex digits",
+        )
+    })?;
     let allowed_signers = dir.join(p.allowed_signers.get_ref());
     let required_signers = match &p.required_signers {
         None => 1,
@@ -191,12 +222,14 @@ fn validate(file: &Path, text: &str, raw: RawPipeline) -> Result<Pipeline, Pipel
     };
 
     let g = raw.guardrails;
-    let count = |s: &Spanned<i64>, key: &str| {
-        u64::try_from(*s.get_ref()).map_err(|_| err(s.span(), key, "a whole number of 0 or more"))
-    };
+    let count = |s: &Spanned<i64>, key: &str| u64::try_from(*s.get_ref()).map_err(|_| err(s.span(), key, "a whole number of 0 or more"));
     let hours = *g.max_protected_signoff_p90_hours.get_ref();
     if !(hours.is_finite() && hours >= 0.0) {
-        return Err(err(g.max_protected_signoff_p90_hours.span(), "guardrails.max_protected_signoff_p90_hours", "a number of hours, 0 or more"));
+        return Err(err(
+            g.max_protected_signoff_p90_hours.span(),
+            "guardrails.max_protected_signoff_p90_hours",
+            "a number of hours, 0 or more",
+        ));
     }
     let guardrails = Guardrails {
         max_protected_misses: count(&g.max_protected_misses, "guardrails.max_protected_misses")?,
@@ -209,8 +242,19 @@ fn validate(file: &Path, text: &str, raw: RawPipeline) -> Result<Pipeline, Pipel
         cohort,
         store,
         history,
-        replay: ReplaySettings { default_capacity: cap as u32, reviewer_throughput_per_hour: tput },
-        policy: Policy { protected_classes: protected, baseline_revision: baseline, allowed_signers, required_signers, max_window, max_evidence_age, clock_skew },
+        replay: ReplaySettings {
+            default_capacity: cap as u32,
+            reviewer_throughput_per_hour: tput,
+        },
+        policy: Policy {
+            protected_classes: protected,
+            baseline_revision: baseline,
+            allowed_signers,
+            required_signers,
+            max_window,
+            max_evidence_age,
+            clock_skew,
+        },
         guardrails,
     })
 }
@@ -253,7 +297,10 @@ max_canary_misses = 3
         let p = Pipeline::from_str(Path::new("pipelines/x.toml"), SAMPLE).unwrap();
         assert_eq!(p.cohort, "payments-platform");
         assert_eq!(p.store, StoreLocation::Local(PathBuf::from("pipelines/../data-samples/store")));
-        assert_eq!(p.policy.protected_classes, ["high-blast-radius", "payments-ledger", "signing-surface"]);
+        assert_eq!(
+            p.policy.protected_classes,
+            ["high-blast-radius", "payments-ledger", "signing-surface"]
+        );
         assert_eq!(p.policy.max_window, chrono::Duration::days(14));
         assert_eq!(p.policy.clock_skew, chrono::Duration::minutes(5));
         assert_eq!(p.policy.allowed_signers, PathBuf::from("pipelines/allowed_signers"));
@@ -266,7 +313,10 @@ max_canary_misses = 3
         let e = Pipeline::from_str(Path::new("p.toml"), &text).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, PipelineError::Parse { .. }));
-        assert!(msg.contains("p.toml") && msg.contains("line 23") && msg.contains("max_canary_mises"), "{msg}");
+        assert!(
+            msg.contains("p.toml") && msg.contains("line 22") && msg.contains("max_canary_mises"),
+            "{msg}"
+        );
     }
 
     #[test]

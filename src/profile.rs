@@ -104,7 +104,10 @@ pub struct Profile {
 impl Profile {
     /// Parse and validate profile bytes; `object` names them in errors.
     pub fn parse(object: &str, bytes: &[u8]) -> Result<Profile, ProfileError> {
-        let json = |source| ProfileError::Json { object: object.to_string(), source };
+        let json = |source| ProfileError::Json {
+            object: object.to_string(),
+            source,
+        };
         // Canonical bytes come from the document as written, so the revision id
         // covers every field present, defaults and all.
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(json)?;
@@ -159,26 +162,60 @@ impl Profile {
     /// Bind the profile to the column order of a feature table and to the
     /// class ids of a history, for fast scoring.
     pub fn compile(&self, columns: &[String], classes: &[String]) -> CompiledProfile {
-        let col = |name: &str| columns.iter().position(|c| c == name).expect("history was read with this profile's columns");
+        let col = |name: &str| {
+            columns
+                .iter()
+                .position(|c| c == name)
+                .expect("history was read with this profile's columns")
+        };
         // BTreeMap iterates names in ascending byte order: the summation order of SPEC §2.
         let terms = self
             .doc
             .features
             .iter()
-            .map(|(name, f)| Term { column: col(name), weight: f.weight, cap: f.cap.unwrap_or(f64::INFINITY), log1p: f.transform == Transform::Log1p })
+            .map(|(name, f)| Term {
+                column: col(name),
+                weight: f.weight,
+                cap: f.cap.unwrap_or(f64::INFINITY),
+                log1p: f.transform == Transform::Log1p,
+            })
             .collect();
-        let class_boost = classes.iter().map(|c| self.doc.class_boost.get(c).copied().unwrap_or(0.0)).collect();
+        let class_boost = classes
+            .iter()
+            .map(|c| self.doc.class_boost.get(c).copied().unwrap_or(0.0))
+            .collect();
         let mut kind_boost = [0.0; 4];
         for (i, k) in KINDS.iter().enumerate() {
             kind_boost[i] = self.doc.kind_boost.get(*k).copied().unwrap_or(0.0);
         }
-        let rules = self.doc.rules.iter().map(|r| CompiledRule { column: col(&r.feature), op: r.op, value: r.value, multiply: r.multiply }).collect();
-        CompiledProfile { terms, class_boost, kind_boost, rules }
+        let rules = self
+            .doc
+            .rules
+            .iter()
+            .map(|r| CompiledRule {
+                column: col(&r.feature),
+                op: r.op,
+                value: r.value,
+                multiply: r.multiply,
+            })
+            .collect();
+        CompiledProfile {
+            terms,
+            class_boost,
+            kind_boost,
+            rules,
+        }
     }
 }
 
 fn validate(object: &str, doc: &ProfileDoc) -> Result<(), ProfileError> {
-    let bad = |field: String, expected: &str| Err(ProfileError::Invalid { object: object.to_string(), field, expected: expected.to_string() });
+    let bad = |field: String, expected: &str| {
+        Err(ProfileError::Invalid {
+            object: object.to_string(),
+            field,
+            expected: expected.to_string(),
+        })
+    };
     if doc.schema != SCHEMA {
         return bad("schema".into(), &format!("\"{SCHEMA}\", found \"{}\"", doc.schema));
     }
@@ -343,7 +380,10 @@ mod tests {
         assert!(matches!(err, ProfileError::Json { .. }), "{err}");
         assert!(err.to_string().contains("rulez"), "{err}");
         let doc = SPEC_EXAMPLE.replace("\"cap\": 50.0", "\"cap\": 50.0, \"floor\": 1");
-        assert!(matches!(Profile::parse("p.json", doc.as_bytes()).unwrap_err(), ProfileError::Json { .. }));
+        assert!(matches!(
+            Profile::parse("p.json", doc.as_bytes()).unwrap_err(),
+            ProfileError::Json { .. }
+        ));
     }
 
     #[test]
@@ -356,14 +396,20 @@ mod tests {
         let doc = SPEC_EXAMPLE.replace("scoregate.profile/v1", "scoregate.profile/v2");
         assert!(matches!(Profile::parse("p.json", doc.as_bytes()).unwrap_err(), ProfileError::Invalid { field, .. } if field == "schema"));
         let doc = SPEC_EXAMPLE.replace("\"op\": \"gte\"", "\"op\": \"ge\"");
-        assert!(matches!(Profile::parse("p.json", doc.as_bytes()).unwrap_err(), ProfileError::Json { .. }));
+        assert!(matches!(
+            Profile::parse("p.json", doc.as_bytes()).unwrap_err(),
+            ProfileError::Json { .. }
+        ));
     }
 
     #[test]
     fn stored_bytes_must_hash_to_their_id() {
         let p = Profile::parse("a", SPEC_EXAMPLE.as_bytes()).unwrap();
         let other = Digest::of(b"something else");
-        assert!(matches!(Profile::parse_stored("x", SPEC_EXAMPLE.as_bytes(), &other), Err(ProfileError::RevisionMismatch { .. })));
+        assert!(matches!(
+            Profile::parse_stored("x", SPEC_EXAMPLE.as_bytes(), &other),
+            Err(ProfileError::RevisionMismatch { .. })
+        ));
         assert!(Profile::parse_stored("x", SPEC_EXAMPLE.as_bytes(), p.revision()).is_ok());
     }
 
@@ -371,7 +417,10 @@ mod tests {
     fn score_follows_the_spec_formula_in_order() {
         let p = Profile::parse("a", SPEC_EXAMPLE.as_bytes()).unwrap();
         let cols = p.feature_columns();
-        assert_eq!(cols, ["blast_radius", "canary_drift", "canary_drift_repeats", "signing_surface_impact"]);
+        assert_eq!(
+            cols,
+            ["blast_radius", "canary_drift", "canary_drift_repeats", "signing_surface_impact"]
+        );
         let classes = vec!["build-tooling".to_string(), "signing-surface".to_string()];
         let c = p.compile(&cols, &classes);
         let x = [80.0, 1.5, 4.0, 0.25];

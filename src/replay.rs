@@ -17,9 +17,24 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("replay: item \"{item_id}\" ({object} row {row}): its score under {side} revision {revision} is not finite; check the profile's weights against column values")]
-    NonFiniteScore { item_id: String, object: String, row: u64, side: &'static str, revision: String },
-    #[error("replay: item \"{item_id}\" ({object} row {row}): column `{column}` is below 0 but {side} revision {revision} applies log1p to it")]
-    NegativeLog1p { item_id: String, object: String, row: u64, column: String, side: &'static str, revision: String },
+    NonFiniteScore {
+        item_id: String,
+        object: String,
+        row: u64,
+        side: &'static str,
+        revision: String,
+    },
+    #[error(
+        "replay: item \"{item_id}\" ({object} row {row}): column `{column}` is below 0 but {side} revision {revision} applies log1p to it"
+    )]
+    NegativeLog1p {
+        item_id: String,
+        object: String,
+        row: u64,
+        column: String,
+        side: &'static str,
+        revision: String,
+    },
 }
 
 /// SPEC §4 metrics of one class (or `*`) under one revision.
@@ -219,7 +234,11 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
     let nw = history.windows.len();
     let profiles = [live, candidate];
     let compiled = profiles.map(|p| p.compile(&history.feature_names, &history.classes));
-    let capacity: Vec<u32> = history.windows.iter().map(|w| w.capacity.unwrap_or(settings.default_capacity)).collect();
+    let capacity: Vec<u32> = history
+        .windows
+        .iter()
+        .map(|w| w.capacity.unwrap_or(settings.default_capacity))
+        .collect();
 
     // Group items by window: counting sort, stable in item order.
     let mut window_offsets = vec![0usize; nw + 1];
@@ -294,9 +313,12 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
                         keyed.push((s, k as u32));
                     }
                     keyed.sort_unstable_by(|a, b| {
-                        b.0.partial_cmp(&a.0)
-                            .expect("scores are finite")
-                            .then_with(|| history.item_ids.get(items[a.1 as usize] as usize).cmp(history.item_ids.get(items[b.1 as usize] as usize)))
+                        b.0.partial_cmp(&a.0).expect("scores are finite").then_with(|| {
+                            history
+                                .item_ids
+                                .get(items[a.1 as usize] as usize)
+                                .cmp(history.item_ids.get(items[b.1 as usize] as usize))
+                        })
                     });
                     for (r, &(_, k)) in keyed.iter().enumerate() {
                         let rank = r as u32 + 1;
@@ -340,7 +362,13 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
     let t = settings.reviewer_throughput_per_hour;
     let classes = per_class.iter().map(|a| [a.metrics(0, t), a.metrics(1, t)]).collect();
     Ok(Replay {
-        ranking: Ranking { order, window_offsets, score: [score_l, score_c], rank: [rank_l, rank_c], capacity },
+        ranking: Ranking {
+            order,
+            window_offsets,
+            score: [score_l, score_c],
+            rank: [rank_l, rank_c],
+            capacity,
+        },
         classes,
         all: [all.metrics(0, t), all.metrics(1, t)],
     })
@@ -352,10 +380,21 @@ fn score_error(history: &History, i: usize, fault: ScoreFault, side: usize, prof
     let side = ["live", "candidate"][side];
     let revision = profile.revision().to_string();
     match fault {
-        ScoreFault::NonFinite => ReplayError::NonFiniteScore { item_id, object: object.into(), row, side, revision },
-        ScoreFault::NegativeLog1p { column } => {
-            ReplayError::NegativeLog1p { item_id, object: object.into(), row, column: history.feature_names[column].clone(), side, revision }
-        }
+        ScoreFault::NonFinite => ReplayError::NonFiniteScore {
+            item_id,
+            object: object.into(),
+            row,
+            side,
+            revision,
+        },
+        ScoreFault::NegativeLog1p { column } => ReplayError::NegativeLog1p {
+            item_id,
+            object: object.into(),
+            row,
+            column: history.feature_names[column].clone(),
+            side,
+            revision,
+        },
     }
 }
 
@@ -381,8 +420,21 @@ mod tests {
     #[test]
     fn verdict_is_by_missed_actionable_items() {
         let m = |fn_| Metrics {
-            items: 1, actionable: 1, surfaced: 0, tp: 0, fn_, fp: 0, recall: None, precision: None, overrides: 0,
-            overrides_surfaced: 0, misses: 0, misses_surfaced: 0, rank_p50: None, rank_p90: None, aging_p90_hours: None,
+            items: 1,
+            actionable: 1,
+            surfaced: 0,
+            tp: 0,
+            fn_,
+            fp: 0,
+            recall: None,
+            precision: None,
+            overrides: 0,
+            overrides_surfaced: 0,
+            misses: 0,
+            misses_surfaced: 0,
+            rank_p50: None,
+            rank_p90: None,
+            aging_p90_hours: None,
         };
         assert_eq!(Verdict::of(&m(1), &m(2)), Verdict::Regressed);
         assert_eq!(Verdict::of(&m(2), &m(1)), Verdict::Improved);

@@ -44,7 +44,13 @@ pub struct SampleSpec {
 
 impl SampleSpec {
     pub fn new(cohort: &str, rows: u64, seed: u64) -> SampleSpec {
-        SampleSpec { cohort: cohort.into(), rows, seed, days: 30, start: Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap() }
+        SampleSpec {
+            cohort: cohort.into(),
+            rows,
+            seed,
+            days: 30,
+            start: Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap(),
+        }
     }
 }
 
@@ -137,7 +143,12 @@ const CLASS_WEIGHTS: [(&str, f64); 7] = [
     ("test-infra", 0.15),
     ("docs-and-config", 0.15),
 ];
-const KIND_WEIGHTS: [(&str, f64); 4] = [("build_regression", 0.35), ("dependency_anomaly", 0.25), ("canary_finding", 0.25), ("rollout_caveat", 0.15)];
+const KIND_WEIGHTS: [(&str, f64); 4] = [
+    ("build_regression", 0.35),
+    ("dependency_anomaly", 0.25),
+    ("canary_finding", 0.25),
+    ("rollout_caveat", 0.15),
+];
 
 fn static_str(s: &str, options: &[&'static str]) -> &'static str {
     options.iter().find(|o| **o == s).copied().expect("generated from this list")
@@ -145,22 +156,53 @@ fn static_str(s: &str, options: &[&'static str]) -> &'static str {
 
 impl Columns {
     #[allow(clippy::too_many_arguments)]
-    fn window(&mut self, g: &mut Gen, other_cohort: bool, id_prefix: &str, window_id: String, start: i64, size: u32, capacity: Option<i32>, first_item: u64) {
+    fn window(
+        &mut self,
+        g: &mut Gen,
+        other_cohort: bool,
+        id_prefix: &str,
+        window_id: String,
+        start: i64,
+        size: u32,
+        capacity: Option<i32>,
+        first_item: u64,
+    ) {
         let classes: Vec<&'static str> = CLASS_WEIGHTS.iter().map(|c| c.0).collect();
         for k in 0..size {
             let tie = k > 0 && g.chance(0.01);
             let (class, kind, z, br, ssi, cd, rep, flake) = if tie {
                 // An exact tie with the previous item: same class, kind and features.
                 let j = self.item_id.len() - 1;
-                (self.class[j], self.kind[j], 0.0, self.blast_radius[j], self.signing_surface_impact[j], self.canary_drift[j], self.canary_drift_repeats[j], self.test_flake_rate[j])
+                (
+                    self.class[j],
+                    self.kind[j],
+                    0.0,
+                    self.blast_radius[j],
+                    self.signing_surface_impact[j],
+                    self.canary_drift[j],
+                    self.canary_drift_repeats[j],
+                    self.test_flake_rate[j],
+                )
             } else {
                 let class = static_str(g.pick(&CLASS_WEIGHTS), &classes);
                 let kind = static_str(g.pick(&KIND_WEIGHTS), &KINDS);
                 let z = g.normal();
                 let br = (1.0 + 0.9 * z + 0.6 * g.normal() + if class == "high-blast-radius" { 1.1 } else { 0.0 }).exp();
-                let ssi = if class == "signing-surface" { sigmoid(1.4 * z + 0.5 * g.normal()) } else { 0.08 * g.rng.random::<f64>() };
-                let cd = if kind == "canary_finding" { (1.2 + 0.8 * z + 0.5 * g.normal()).max(0.0) } else { 0.3 * g.normal().abs() };
-                let rep = if kind == "canary_finding" { (1.5 + 2.2 * z + 1.2 * g.normal()).round().max(0.0) as i64 } else { g.chance(0.1) as i64 };
+                let ssi = if class == "signing-surface" {
+                    sigmoid(1.4 * z + 0.5 * g.normal())
+                } else {
+                    0.08 * g.rng.random::<f64>()
+                };
+                let cd = if kind == "canary_finding" {
+                    (1.2 + 0.8 * z + 0.5 * g.normal()).max(0.0)
+                } else {
+                    0.3 * g.normal().abs()
+                };
+                let rep = if kind == "canary_finding" {
+                    (1.5 + 2.2 * z + 1.2 * g.normal()).round().max(0.0) as i64
+                } else {
+                    g.chance(0.1) as i64
+                };
                 let flake = (sigmoid(-1.0 - 0.7 * z + g.normal()) as f32).min(1.0);
                 let br = (!g.chance(0.004)).then_some((br * 100.0).round() / 100.0);
                 let cd = (!g.chance(0.006)).then_some((cd * 1000.0).round() / 1000.0);
@@ -194,7 +236,11 @@ impl Columns {
             Field::new("item_id", DataType::Utf8, false),
             Field::new("cohort", DataType::Utf8, false),
             Field::new("window_id", DataType::Utf8, false),
-            Field::new("window_start", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+            Field::new(
+                "window_start",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
             Field::new("kind", DataType::Utf8, false),
             Field::new("signoff_class", DataType::Utf8, false),
             Field::new("actionable", DataType::Boolean, false),
@@ -209,7 +255,12 @@ impl Columns {
         ]));
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(self.item_id)),
-            Arc::new(self.other_cohort.iter().map(|o| Some(if *o { OTHER_COHORT } else { cohort })).collect::<StringArray>()),
+            Arc::new(
+                self.other_cohort
+                    .iter()
+                    .map(|o| Some(if *o { OTHER_COHORT } else { cohort }))
+                    .collect::<StringArray>(),
+            ),
             Arc::new(StringArray::from(self.window_id)),
             Arc::new(TimestampMillisecondArray::from(self.window_start).with_timezone("UTC")),
             Arc::new(StringArray::from(self.kind)),
@@ -230,43 +281,84 @@ impl Columns {
 
 /// One day's file: its object path and parquet bytes.
 fn day_file(spec: &SampleSpec, day: u32, windows: &[(usize, u32)], per_day: usize) -> Result<(ObjPath, Vec<u8>, u64, u64), SampleError> {
-    let mut g = Gen { rng: ChaCha8Rng::seed_from_u64(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (day as u64 + 1)) };
+    let mut g = Gen {
+        rng: ChaCha8Rng::seed_from_u64(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (day as u64 + 1)),
+    };
     let date = spec.start + Duration::days(day as i64);
     let step = Duration::seconds(86_400 / per_day.max(1) as i64);
     let mut cols = Columns::default();
     let mut other = 0u64;
     for (k, &(w, size)) in windows.iter().enumerate() {
         let start = (date + step * k as i32).timestamp_millis();
-        let capacity = if g.chance(0.7) { Some([10, 12, 15, 20, 25, 30, 80][g.rng.random_range(0..7)]) } else { None };
+        let capacity = if g.chance(0.7) {
+            Some([10, 12, 15, 20, 25, 30, 80][g.rng.random_range(0..7)])
+        } else {
+            None
+        };
         let first_item = w as u64 * 100;
-        cols.window(&mut g, false, "pp", format!("{}-{}-w{:06}", spec.cohort, date.format("%Y%m%d"), w), start, size, capacity, first_item);
+        cols.window(
+            &mut g,
+            false,
+            "pp",
+            format!("{}-{}-w{:06}", spec.cohort, date.format("%Y%m%d"), w),
+            start,
+            size,
+            capacity,
+            first_item,
+        );
         // About 2% of rows belong to another cohort sharing the prefix.
         if g.chance(0.05) {
             let n = g.rng.random_range(5..=20);
-            cols.window(&mut g, true, "ip", format!("{OTHER_COHORT}-{}-w{w:06}", date.format("%Y%m%d")), start, n, Some(10), first_item);
+            cols.window(
+                &mut g,
+                true,
+                "ip",
+                format!("{OTHER_COHORT}-{}-w{w:06}", date.format("%Y%m%d")),
+                start,
+                n,
+                Some(10),
+                first_item,
+            );
             other += n as u64;
         }
     }
     let rows = cols.item_id.len() as u64;
     let batch = cols.batch(&spec.cohort);
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(65_536)).build();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(65_536))
+        .build();
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
     writer.write(&batch)?;
     writer.close()?;
-    let path = ObjPath::from(format!("history/{}/date={}/part-00000.parquet", spec.cohort, date.format("%Y-%m-%d")));
+    let path = ObjPath::from(format!(
+        "history/{}/date={}/part-00000.parquet",
+        spec.cohort,
+        date.format("%Y-%m-%d")
+    ));
     Ok((path, out, rows - other, other))
 }
 
 /// Generate the sample history into `store` under `history/<cohort>/`.
 pub async fn generate(store: &Store, spec: &SampleSpec) -> Result<SampleSummary, SampleError> {
     let sizes = window_sizes(spec);
-    let days = spec.days.max(1) as usize;
-    let per_day = sizes.len().div_ceil(days);
-    let windows: Vec<(usize, u32)> = sizes.iter().copied().enumerate().collect();
-    let files: Vec<Result<_, SampleError>> =
-        windows.par_chunks(per_day.max(1)).enumerate().map(|(day, ws)| day_file(spec, day as u32, ws, per_day)).collect();
-    let mut summary = SampleSummary { windows: sizes.len() as u64, ..Default::default() };
+    let days = (spec.days.max(1) as usize).min(sizes.len());
+    // Window w falls on day w·days/nw: every day gets a file when there are enough windows.
+    let mut by_day: Vec<Vec<(usize, u32)>> = vec![Vec::new(); days];
+    for (w, &size) in sizes.iter().enumerate() {
+        by_day[w * days / sizes.len()].push((w, size));
+    }
+    let per_day = by_day.iter().map(Vec::len).max().unwrap_or(1);
+    let files: Vec<Result<_, SampleError>> = by_day
+        .par_iter()
+        .enumerate()
+        .map(|(day, ws)| day_file(spec, day as u32, ws, per_day))
+        .collect();
+    let mut summary = SampleSummary {
+        windows: sizes.len() as u64,
+        ..Default::default()
+    };
     for f in files {
         let (path, bytes, rows, other) = f?;
         summary.files += 1;

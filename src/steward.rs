@@ -31,7 +31,9 @@ pub async fn load_profile(store: &Store, revision: &Digest) -> Result<Profile, E
 
 /// Store a profile under its revision id (idempotent).
 pub async fn put_profile(store: &Store, profile: &Profile) -> Result<bool, Error> {
-    Ok(store.put_immutable(&profile_path(profile.revision()), Bytes::copy_from_slice(profile.canonical_bytes())).await?)
+    Ok(store
+        .put_immutable(&profile_path(profile.revision()), Bytes::copy_from_slice(profile.canonical_bytes()))
+        .await?)
 }
 
 /// The revision live now: the log head's once the cycle has committed, else
@@ -45,11 +47,24 @@ pub fn query_for(cohort: &str, profiles: &[&Profile]) -> HistoryQuery {
     let mut features: Vec<String> = profiles.iter().flat_map(|p| p.feature_columns()).collect();
     features.sort();
     features.dedup();
-    let mut nonnegative: Vec<String> =
-        profiles.iter().flat_map(|p| p.doc().features.iter().filter(|(_, f)| f.transform == Transform::Log1p).map(|(n, _)| n.clone())).collect();
+    let mut nonnegative: Vec<String> = profiles
+        .iter()
+        .flat_map(|p| {
+            p.doc()
+                .features
+                .iter()
+                .filter(|(_, f)| f.transform == Transform::Log1p)
+                .map(|(n, _)| n.clone())
+        })
+        .collect();
     nonnegative.sort();
     nonnegative.dedup();
-    HistoryQuery { cohort: cohort.into(), features, nonnegative, live_columns: false }
+    HistoryQuery {
+        cohort: cohort.into(),
+        features,
+        nonnegative,
+        live_columns: false,
+    }
 }
 
 /// Everything one replay produced.
@@ -63,14 +78,34 @@ pub struct ReplayOutcome {
 
 /// Replay `candidate` against `live` over the pipeline's history and build
 /// the packet. Writes nothing.
-pub async fn replay_packet(pipeline: &Pipeline, store: &Store, live: &Profile, candidate: &Profile, progress: Option<&indicatif::ProgressBar>) -> Result<ReplayOutcome, Error> {
+pub async fn replay_packet(
+    pipeline: &Pipeline,
+    store: &Store,
+    live: &Profile,
+    candidate: &Profile,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<ReplayOutcome, Error> {
     let query = query_for(&pipeline.cohort, &[live, candidate]);
     let history = History::read(store, &pipeline.history, &query, progress).await?;
     let replay = tokio::task::block_in_place(|| replay(&history, live, candidate, &pipeline.replay))?;
-    let packet = Packet::build(&pipeline.cohort, &pipeline.replay, &pipeline.policy.protected_classes, &history, &replay, live, candidate);
+    let packet = Packet::build(
+        &pipeline.cohort,
+        &pipeline.replay,
+        &pipeline.policy.protected_classes,
+        &history,
+        &replay,
+        live,
+        candidate,
+    );
     let packet_bytes = packet.to_bytes();
     let digest = Digest::of(&packet_bytes);
-    Ok(ReplayOutcome { history, replay, packet, packet_bytes, digest })
+    Ok(ReplayOutcome {
+        history,
+        replay,
+        packet,
+        packet_bytes,
+        digest,
+    })
 }
 
 /// Store the candidate profile and the packet, content-addressed.

@@ -36,7 +36,10 @@ impl StoreLocation {
             let url = Url::parse(s).map_err(|e| format!("a valid URL ({e})"))?;
             return match scheme {
                 "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "azure" | "memory" => Ok(StoreLocation::Url(url)),
-                "file" => url.to_file_path().map(StoreLocation::Local).map_err(|_| "a file:// URL with an absolute path".into()),
+                "file" => url
+                    .to_file_path()
+                    .map(StoreLocation::Local)
+                    .map_err(|_| "a file:// URL with an absolute path".into()),
                 other => Err(format!("a local path or an s3://, gs://, az:// or memory:// URL, not `{other}://`")),
             };
         }
@@ -73,7 +76,12 @@ pub enum StoreError {
     #[error("store {store}: object {path} changed while it was read ({detail})")]
     Changed { store: String, path: String, detail: String },
     #[error("store {store}: {op} {path}: {source}")]
-    Io { store: String, op: &'static str, path: String, source: object_store::Error },
+    Io {
+        store: String,
+        op: &'static str,
+        path: String,
+        source: object_store::Error,
+    },
 }
 
 /// One object store plus the display name used in every message.
@@ -94,7 +102,10 @@ impl Store {
     /// endpoint of cloud stores come from the standard environment variables.
     pub fn open(location: &StoreLocation) -> Result<Store, StoreError> {
         let name = location.display();
-        let open_err = |message: String| StoreError::Open { store: name.clone(), message };
+        let open_err = |message: String| StoreError::Open {
+            store: name.clone(),
+            message,
+        };
         let inner: Arc<dyn ObjectStore> = match location {
             StoreLocation::Local(dir) => {
                 if !dir.is_dir() {
@@ -105,7 +116,12 @@ impl Store {
             StoreLocation::Url(url) => match url.scheme() {
                 "memory" => {
                     let key = url.as_str().trim_end_matches('/').to_string();
-                    let mem = memory_stores().lock().expect("memory store registry").entry(key).or_insert_with(|| Arc::new(InMemory::new())).clone();
+                    let mem = memory_stores()
+                        .lock()
+                        .expect("memory store registry")
+                        .entry(key)
+                        .or_insert_with(|| Arc::new(InMemory::new()))
+                        .clone();
                     mem
                 }
                 _ => cloud(url).map_err(open_err)?,
@@ -116,7 +132,10 @@ impl Store {
 
     /// Open a local directory, creating it when missing.
     pub fn open_local_dir(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open { store: dir.display().to_string(), message: e.to_string() })?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            store: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
         Store::open(&StoreLocation::Local(dir.to_path_buf()))
     }
 
@@ -134,11 +153,20 @@ impl Store {
 
     fn io(&self, op: &'static str, path: &ObjPath, source: object_store::Error) -> StoreError {
         match source {
-            object_store::Error::NotFound { .. } => StoreError::NotFound { store: self.name.clone(), path: path.to_string() },
-            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
-                StoreError::AlreadyExists { store: self.name.clone(), path: path.to_string() }
-            }
-            source => StoreError::Io { store: self.name.clone(), op, path: path.to_string(), source },
+            object_store::Error::NotFound { .. } => StoreError::NotFound {
+                store: self.name.clone(),
+                path: path.to_string(),
+            },
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => StoreError::AlreadyExists {
+                store: self.name.clone(),
+                path: path.to_string(),
+            },
+            source => StoreError::Io {
+                store: self.name.clone(),
+                op,
+                path: path.to_string(),
+                source,
+            },
         }
     }
 
@@ -165,15 +193,24 @@ impl Store {
 
     /// Write (or overwrite) an object.
     pub async fn put(&self, path: &ObjPath, bytes: impl Into<Bytes>) -> Result<(), StoreError> {
-        self.inner.put(path, PutPayload::from(bytes.into())).await.map_err(|e| self.io("write", path, e))?;
+        self.inner
+            .put(path, PutPayload::from(bytes.into()))
+            .await
+            .map_err(|e| self.io("write", path, e))?;
         Ok(())
     }
 
     /// Create an object only if no object exists at `path`; a lost race is
     /// [`StoreError::AlreadyExists`]. Atomic on every backend scoregate supports.
     pub async fn put_if_absent(&self, path: &ObjPath, bytes: impl Into<Bytes>) -> Result<(), StoreError> {
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        self.inner.put_opts(path, PutPayload::from(bytes.into()), opts).await.map_err(|e| self.io("create", path, e))?;
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        self.inner
+            .put_opts(path, PutPayload::from(bytes.into()), opts)
+            .await
+            .map_err(|e| self.io("create", path, e))?;
         Ok(())
     }
 
@@ -187,7 +224,10 @@ impl Store {
                 if self.get(path).await? == bytes {
                     Ok(false)
                 } else {
-                    Err(StoreError::Conflict { store: self.name.clone(), path: path.to_string() })
+                    Err(StoreError::Conflict {
+                        store: self.name.clone(),
+                        path: path.to_string(),
+                    })
                 }
             }
             Err(e) => Err(e),
@@ -200,7 +240,12 @@ impl Store {
 
     /// Every object below `prefix`, sorted by path bytes.
     pub async fn list(&self, prefix: &ObjPath) -> Result<Vec<ObjectMeta>, StoreError> {
-        let mut all: Vec<ObjectMeta> = self.inner.list(Some(prefix)).try_collect().await.map_err(|e| self.io("list", prefix, e))?;
+        let mut all: Vec<ObjectMeta> = self
+            .inner
+            .list(Some(prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.io("list", prefix, e))?;
         all.sort_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
         Ok(all)
     }
@@ -212,22 +257,37 @@ fn cloud(url: &Url) -> Result<Arc<dyn ObjectStore>, String> {
     use object_store::gcp::GoogleCloudStorageBuilder;
     let built: Result<Arc<dyn ObjectStore>, object_store::Error> = match url.scheme() {
         "s3" | "s3a" => AmazonS3Builder::from_env().with_url(url.as_str()).build().map(|s| Arc::new(s) as _),
-        "gs" => GoogleCloudStorageBuilder::from_env().with_url(url.as_str()).build().map(|s| Arc::new(s) as _),
-        "az" | "abfs" | "abfss" | "azure" => MicrosoftAzureBuilder::from_env().with_url(url.as_str()).build().map(|s| Arc::new(s) as _),
+        "gs" => GoogleCloudStorageBuilder::from_env()
+            .with_url(url.as_str())
+            .build()
+            .map(|s| Arc::new(s) as _),
+        "az" | "abfs" | "abfss" | "azure" => MicrosoftAzureBuilder::from_env()
+            .with_url(url.as_str())
+            .build()
+            .map(|s| Arc::new(s) as _),
         other => return Err(format!("unsupported scheme {other}://")),
     };
     let store = built.map_err(|e| e.to_string())?;
     // The URL's path is a prefix inside the bucket.
     let prefix = url.path().trim_matches('/');
-    Ok(if prefix.is_empty() { store } else { Arc::new(object_store::prefix::PrefixStore::new(store, prefix)) })
+    Ok(if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    })
 }
 
 /// A location for one output file given on the command line: a local path
 /// or a URL. Returns the store holding it and the object path inside.
 pub fn output_target(target: &str) -> Result<(Store, ObjPath), StoreError> {
-    let err = |message: String| StoreError::Open { store: target.to_string(), message };
+    let err = |message: String| StoreError::Open {
+        store: target.to_string(),
+        message,
+    };
     if target.contains("://") && !target.starts_with("file://") {
-        let (dir, file) = target.rsplit_once('/').ok_or_else(|| err("expected a URL ending in a file name".into()))?;
+        let (dir, file) = target
+            .rsplit_once('/')
+            .ok_or_else(|| err("expected a URL ending in a file name".into()))?;
         let store = Store::open(&StoreLocation::parse(dir, Path::new(".")).map_err(err)?)?;
         return Ok((store, ObjPath::from(file)));
     }
@@ -261,9 +321,18 @@ mod tests {
     #[test]
     fn locations_parse() {
         let base = Path::new("/etc/scoregate");
-        assert_eq!(StoreLocation::parse("store", base).unwrap(), StoreLocation::Local(PathBuf::from("/etc/scoregate/store")));
-        assert_eq!(StoreLocation::parse("/abs", base).unwrap(), StoreLocation::Local(PathBuf::from("/abs")));
-        assert!(matches!(StoreLocation::parse("s3://bucket/prefix", base).unwrap(), StoreLocation::Url(_)));
+        assert_eq!(
+            StoreLocation::parse("store", base).unwrap(),
+            StoreLocation::Local(PathBuf::from("/etc/scoregate/store"))
+        );
+        assert_eq!(
+            StoreLocation::parse("/abs", base).unwrap(),
+            StoreLocation::Local(PathBuf::from("/abs"))
+        );
+        assert!(matches!(
+            StoreLocation::parse("s3://bucket/prefix", base).unwrap(),
+            StoreLocation::Url(_)
+        ));
         assert!(StoreLocation::parse("ftp://x/y", base).unwrap_err().contains("ftp://"));
         let loc = StoreLocation::parse("s3://key:secret@bucket/p?token=x", base).unwrap();
         assert_eq!(loc.display(), "s3://bucket/p");
@@ -275,8 +344,14 @@ mod tests {
         let p = ObjPath::from("profiles/a.json");
         assert!(store.put_immutable(&p, Bytes::from_static(b"one")).await.unwrap());
         assert!(!store.put_immutable(&p, Bytes::from_static(b"one")).await.unwrap());
-        assert!(matches!(store.put_immutable(&p, Bytes::from_static(b"two")).await, Err(StoreError::Conflict { .. })));
-        assert!(matches!(store.put_if_absent(&p, Bytes::from_static(b"x")).await, Err(StoreError::AlreadyExists { .. })));
+        assert!(matches!(
+            store.put_immutable(&p, Bytes::from_static(b"two")).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert!(matches!(
+            store.put_if_absent(&p, Bytes::from_static(b"x")).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
         assert!(matches!(store.get(&ObjPath::from("nope")).await, Err(StoreError::NotFound { .. })));
     }
 }

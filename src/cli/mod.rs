@@ -14,7 +14,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "scoregate", version, about = "Release one exact scoring-policy revision into bounded live use, under a signed approval.")]
+#[command(
+    name = "scoregate",
+    version,
+    about = "Release one exact scoring-policy revision into bounded live use, under a signed approval."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -72,7 +76,10 @@ pub fn init_logging(verbose: u8) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Load a pipeline and open its store.
@@ -89,7 +96,9 @@ pub fn progress(message: &'static str) -> Option<indicatif::ProgressBar> {
     }
     let pb = indicatif::ProgressBar::new(0);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})").expect("static template").progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
+            .expect("static template")
+            .progress_chars("=> "),
     );
     pb.set_message(message);
     Some(pb)

@@ -53,7 +53,10 @@ pub async fn run(cmd: ProfileCmd, g: &Global) -> Result<ExitCode> {
             let p = match Digest::parse(&profile) {
                 Some(rev) => {
                     let Some(pipeline) = pipeline else {
-                        return Err(scoregate::Error::Input(format!("profile show {profile}: a revision id needs --pipeline to find the store")).into());
+                        return Err(scoregate::Error::Input(format!(
+                            "profile show {profile}: a revision id needs --pipeline to find the store"
+                        ))
+                        .into());
                     };
                     let (_, store) = open_pipeline(&pipeline)?;
                     load_profile(&store, &rev).await?

@@ -68,7 +68,11 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
         None => format!("{}.html", a.out),
     });
     let html = render_html(&outcome.packet)?;
-    let stored = if a.no_store { None } else { Some(store_evidence(&store, &pipeline.cohort, &candidate, &outcome).await?) };
+    let stored = if a.no_store {
+        None
+    } else {
+        Some(store_evidence(&store, &pipeline.cohort, &candidate, &outcome).await?)
+    };
     write_output(&a.out, outcome.packet_bytes.clone()).await?;
     write_output(&html_target, html).await?;
     if let Some(items) = &a.items {
@@ -92,11 +96,20 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
             "windows": p.history.windows,
         }))?;
     } else {
-        println!("replayed {} items in {} windows of {} ({} objects)", p.history.items, p.history.windows, p.cohort, p.history.objects.len());
+        println!(
+            "replayed {} items in {} windows of {} ({} objects)",
+            p.history.items,
+            p.history.windows,
+            p.cohort,
+            p.history.objects.len()
+        );
         println!("live      {} ({})", p.live_revision, p.live_profile_name);
         println!("candidate {} ({})", p.candidate_revision, p.candidate_profile_name);
         println!();
-        println!("{:<22} {:<9} {:<10} {:>14} {:>18}", "class", "protected", "verdict", "missed (fn)", "recall");
+        println!(
+            "{:<22} {:<9} {:<10} {:>14} {:>18}",
+            "class", "protected", "verdict", "missed (fn)", "recall"
+        );
         let mut rows: Vec<_> = p.classes.iter().collect();
         rows.sort_by_key(|c| !c.protected);
         let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.1}%", v * 100.0));
@@ -110,12 +123,22 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
                 format!("{} → {}", pct(c.live.recall), pct(c.candidate.recall)),
             );
         }
-        println!("{:<22} {:<9} {:<10} {:>14} {:>18}", "* (all)", "", "", format!("{} → {}", p.all.live.fn_, p.all.candidate.fn_), format!("{} → {}", pct(p.all.live.recall), pct(p.all.candidate.recall)));
+        println!(
+            "{:<22} {:<9} {:<10} {:>14} {:>18}",
+            "* (all)",
+            "",
+            "",
+            format!("{} → {}", p.all.live.fn_, p.all.candidate.fn_),
+            format!("{} → {}", pct(p.all.live.recall), pct(p.all.candidate.recall))
+        );
         println!();
         if p.protected_regressions.is_empty() {
             println!("no protected class regressed");
         } else {
-            println!("protected classes that regressed (an approval must acknowledge them): {}", p.protected_regressions.join(", "));
+            println!(
+                "protected classes that regressed (an approval must acknowledge them): {}",
+                p.protected_regressions.join(", ")
+            );
         }
         println!("evidence digest: {}", outcome.digest);
         println!("packet:  {}", a.out);

@@ -27,9 +27,14 @@ pub struct SampleDataArgs {
 
 pub async fn run(a: SampleDataArgs, g: &Global) -> Result<ExitCode> {
     if !scoregate::pipeline::is_plain_name(&a.cohort) {
-        return Err(scoregate::Error::Input(format!("--cohort {}: expected a plain name of letters, digits, '-', '_' or '.'", a.cohort)).into());
+        return Err(scoregate::Error::Input(format!(
+            "--cohort {}: expected a plain name of letters, digits, '-', '_' or '.'",
+            a.cohort
+        ))
+        .into());
     }
-    let location = StoreLocation::parse(&a.out, Path::new(".")).map_err(|e| scoregate::Error::Input(format!("--out {}: expected {e}", a.out)))?;
+    let location =
+        StoreLocation::parse(&a.out, Path::new(".")).map_err(|e| scoregate::Error::Input(format!("--out {}: expected {e}", a.out)))?;
     let store = match &location {
         StoreLocation::Local(dir) => Store::open_local_dir(dir)?,
         url => Store::open(url)?,
@@ -45,7 +50,13 @@ pub async fn run(a: SampleDataArgs, g: &Global) -> Result<ExitCode> {
     } else {
         println!(
             "wrote {} items in {} windows (+{} rows of another cohort) as {} parquet files, {} bytes, under {}/history/{}",
-            s.rows, s.windows, s.other_cohort_rows, s.files, s.bytes, store.name(), a.cohort
+            s.rows,
+            s.windows,
+            s.other_cohort_rows,
+            s.files,
+            s.bytes,
+            store.name(),
+            a.cohort
         );
     }
     Ok(ExitCode::Ok)

@@ -1,0 +1,217 @@
+//! The binary as a user runs it: outputs, `--json`, and documented exit codes.
+
+use crate::support::{list_files, repo, sample_copy};
+use std::process::{Command, Output};
+
+fn scoregate(args: &[&str], cwd: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scoregate"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+#[test]
+fn replay_writes_packet_page_items_and_stores_evidence() {
+    let (dir, pipeline) = sample_copy();
+    let candidate = repo().join("data-samples/profiles/candidate.json");
+    let o = scoregate(
+        &[
+            "replay",
+            "--json",
+            "--pipeline",
+            pipeline.to_str().unwrap(),
+            "--candidate",
+            candidate.to_str().unwrap(),
+            "--out",
+            "out/packet.json",
+            "--items",
+            "out/items.parquet",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let packet = std::fs::read(dir.path().join("out/packet.json")).unwrap();
+    let digest = scoregate::canonical::Digest::of(&packet);
+    assert_eq!(report["evidence_digest"], digest.as_str());
+    assert_eq!(report["html"], "out/packet.html");
+    assert!(std::fs::read_to_string(dir.path().join("out/packet.html"))
+        .unwrap()
+        .contains(digest.as_str()));
+    assert!(std::fs::metadata(dir.path().join("out/items.parquet")).unwrap().len() > 1000);
+    let stored = dir
+        .path()
+        .join(format!("store/evidence/payments-platform/sha256-{}.json", digest.hex()));
+    assert_eq!(std::fs::read(stored).unwrap(), packet);
+    // The committed sample store already held this packet: replaying the sample changes nothing.
+    assert_eq!(
+        list_files(&dir.path().join("store")),
+        list_files(&repo().join("data-samples/store"))
+    );
+}
+
+#[test]
+fn human_output_names_verdicts_and_where_files_went() {
+    let (dir, pipeline) = sample_copy();
+    let candidate = repo().join("data-samples/profiles/candidate.json");
+    let o = scoregate(
+        &[
+            "replay",
+            "--pipeline",
+            pipeline.to_str().unwrap(),
+            "--candidate",
+            candidate.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 0);
+    let text = String::from_utf8(o.stdout).unwrap();
+    for needle in [
+        "signing-surface",
+        "verdict",
+        "evidence digest: sha256:",
+        "packet:  scoregate-out/packet.json",
+        "page:    scoregate-out/packet.html",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+#[test]
+fn bad_candidate_exits_3_and_writes_nothing() {
+    let (dir, pipeline) = sample_copy();
+    let bad = dir.path().join("unknown-field.json");
+    std::fs::write(
+        &bad,
+        r#"{"schema":"scoregate.profile/v1","name":"x","features":{"a":{"weight":1}},"weights":{}}"#,
+    )
+    .unwrap();
+    let before = list_files(dir.path());
+    let o = scoregate(
+        &[
+            "replay",
+            "--pipeline",
+            pipeline.to_str().unwrap(),
+            "--candidate",
+            bad.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 3);
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("unknown-field.json") && err.contains("weights"), "{err}");
+    assert_eq!(before, list_files(dir.path()));
+}
+
+#[test]
+fn missing_feature_column_exits_3_and_names_it() {
+    let (dir, pipeline) = sample_copy();
+    let cand = dir.path().join("cand.json");
+    std::fs::write(
+        &cand,
+        r#"{"schema":"scoregate.profile/v1","name":"x","features":{"reviewer_mood":{"weight":1}}}"#,
+    )
+    .unwrap();
+    let before = list_files(dir.path());
+    let o = scoregate(
+        &[
+            "replay",
+            "--pipeline",
+            pipeline.to_str().unwrap(),
+            "--candidate",
+            cand.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`reviewer_mood` is missing"));
+    assert_eq!(before, list_files(dir.path()));
+}
+
+#[test]
+fn usage_errors_exit_2_and_bad_pipeline_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(code(&scoregate(&["replay"], dir.path())), 2);
+    assert_eq!(code(&scoregate(&["no-such-command"], dir.path())), 2);
+    std::fs::write(dir.path().join("p.toml"), "cohort = 'x'\nstore = '.'\nhistory = 'h'\nbogus = 1\n").unwrap();
+    let o = scoregate(&["replay", "--pipeline", "p.toml", "--candidate", "c.json"], dir.path());
+    assert_eq!(code(&o), 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("p.toml"));
+}
+
+#[test]
+fn unreachable_store_exits_7() {
+    let (dir, pipeline) = sample_copy();
+    let text = std::fs::read_to_string(&pipeline)
+        .unwrap()
+        .replace("store = \"store\"", "store = \"no-such-dir\"");
+    std::fs::write(&pipeline, text).unwrap();
+    let o = scoregate(
+        &["replay", "--pipeline", pipeline.to_str().unwrap(), "--candidate", "x.json"],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 7, "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn profile_hash_show_put() {
+    let (dir, pipeline) = sample_copy();
+    let cand = repo().join("data-samples/profiles/candidate.json");
+    let o = scoregate(&["profile", "hash", cand.to_str().unwrap()], dir.path());
+    assert_eq!(code(&o), 0);
+    let rev = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let bytes = std::fs::read(&cand).unwrap();
+    assert_eq!(rev, scoregate::profile::Profile::parse("c", &bytes).unwrap().revision().as_str());
+    let o = scoregate(
+        &["profile", "show", "--json", &rev, "--pipeline", pipeline.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["name"], "payments-review-2026-11");
+    let other = dir.path().join("other.json");
+    std::fs::write(
+        &other,
+        String::from_utf8(bytes)
+            .unwrap()
+            .replace("payments-review-2026-11", "payments-review-2026-12"),
+    )
+    .unwrap();
+    let o = scoregate(
+        &["profile", "put", "--pipeline", pipeline.to_str().unwrap(), other.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("stored sha256:"));
+    let o = scoregate(
+        &["profile", "put", "--pipeline", pipeline.to_str().unwrap(), other.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("already stored"));
+}
+
+#[test]
+fn sample_data_is_a_pure_function_of_rows_and_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    for (out, seed) in [("a", "3"), ("b", "3"), ("c", "4")] {
+        let o = scoregate(&["sample-data", "--out", out, "--rows", "3000", "--seed", seed], dir.path());
+        assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let files = list_files(&dir.path().join("a"));
+    assert_eq!(files.len(), 30);
+    assert_eq!(files, list_files(&dir.path().join("b")));
+    let read = |d: &str| {
+        files
+            .iter()
+            .map(|f| std::fs::read(dir.path().join(d).join(f)).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(read("a"), read("b"));
+    assert_ne!(read("a"), read("c"));
+}

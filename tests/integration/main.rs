@@ -1,0 +1,9 @@
+//! scoregate's integration tests: one test binary, one module per area.
+
+mod bad_input;
+mod cli;
+mod consumers;
+mod naive_replay;
+mod replay;
+mod support;
+mod writers;

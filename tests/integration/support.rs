@@ -1,0 +1,245 @@
+//! Shared test fixtures: temporary stores, pipeline files and history
+//! parquet written with arrow, with knobs for the physical types a writer
+//! might choose.
+
+use arrow::array::{ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use scoregate::pipeline::Pipeline;
+use scoregate::store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const LIVE: &str = r#"{"schema":"scoregate.profile/v1","name":"t-live","features":{"a":{"weight":1.0},"b":{"weight":0.5,"cap":4.0}},"kind_boost":{"build_regression":0.5}}"#;
+pub const CANDIDATE: &str = r#"{"schema":"scoregate.profile/v1","name":"t-candidate","features":{"a":{"weight":0.5,"transform":"log1p"},"b":{"weight":2.0}},"class_boost":{"sec":1.5},"rules":[{"feature":"b","op":"gte","value":3.0,"multiply":2.0}]}"#;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One history row; features `a` and `b` (None = null).
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub item_id: String,
+    pub cohort: String,
+    pub window_id: String,
+    pub window_start_us: i64,
+    pub kind: String,
+    pub class: String,
+    pub actionable: bool,
+    pub board_override: bool,
+    pub missed: bool,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    pub capacity: Option<i64>,
+}
+
+impl Row {
+    pub fn new(id: &str, window: &str, class: &str, a: f64, b: f64, actionable: bool) -> Row {
+        Row {
+            item_id: id.into(),
+            cohort: "c1".into(),
+            window_id: window.into(),
+            window_start_us: 1_790_000_000_000_000,
+            kind: "build_regression".into(),
+            class: class.into(),
+            actionable,
+            board_override: false,
+            missed: false,
+            a: Some(a),
+            b: Some(b),
+            capacity: None,
+        }
+    }
+}
+
+/// Parquet bytes of `rows` (a as float64, b as float32 to exercise conversion).
+pub fn parquet_bytes(rows: &[Row]) -> Vec<u8> {
+    let batch = batch(rows);
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+pub fn batch(rows: &[Row]) -> RecordBatch {
+    let s = |f: &dyn Fn(&Row) -> String| Arc::new(StringArray::from_iter_values(rows.iter().map(f))) as ArrayRef;
+    let schema = Schema::new(vec![
+        Field::new("item_id", DataType::Utf8, true),
+        Field::new("cohort", DataType::Utf8, true),
+        Field::new("window_id", DataType::Utf8, true),
+        Field::new("window_start", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new("kind", DataType::Utf8, true),
+        Field::new("signoff_class", DataType::Utf8, true),
+        Field::new("actionable", DataType::Boolean, true),
+        Field::new("board_override", DataType::Boolean, true),
+        Field::new("missed", DataType::Boolean, true),
+        Field::new("a", DataType::Float64, true),
+        Field::new("b", DataType::Float32, true),
+        Field::new("window_capacity", DataType::Int64, true),
+    ]);
+    let cols: Vec<ArrayRef> = vec![
+        s(&|r| r.item_id.clone()),
+        s(&|r| r.cohort.clone()),
+        s(&|r| r.window_id.clone()),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.window_start_us))),
+        s(&|r| r.kind.clone()),
+        s(&|r| r.class.clone()),
+        Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.actionable)))),
+        Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.board_override)))),
+        Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.missed)))),
+        Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.a))),
+        Arc::new(Float32Array::from_iter(rows.iter().map(|r| r.b.map(|b| b as f32)))),
+        Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.capacity))),
+    ];
+    RecordBatch::try_new(Arc::new(schema), cols).unwrap()
+}
+
+/// A batch with one column replaced (for mistyped-column fixtures).
+pub fn with_column(batch: &RecordBatch, name: &str, array: ArrayRef) -> RecordBatch {
+    let schema = batch.schema();
+    let i = schema.index_of(name).unwrap();
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields[i] = Field::new(name, array.data_type().clone(), true);
+    let mut cols = batch.columns().to_vec();
+    cols[i] = array;
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+}
+
+/// A batch without one column.
+pub fn without_column(batch: &RecordBatch, name: &str) -> RecordBatch {
+    let i = batch.schema().index_of(name).unwrap();
+    let mut b = batch.clone();
+    b.remove_column(i);
+    b
+}
+
+pub fn batch_bytes(batch: &RecordBatch) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+/// A temporary store with profiles, history files and a pipeline file.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub pipeline: PathBuf,
+}
+
+impl Fixture {
+    /// `files`: (object path below `history/c1/`, parquet bytes).
+    pub fn new(files: &[(&str, Vec<u8>)]) -> Fixture {
+        Fixture::with_profiles(files, LIVE, CANDIDATE)
+    }
+
+    pub fn with_profiles(files: &[(&str, Vec<u8>)], live: &str, candidate: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        for (name, bytes) in files {
+            let p = store.join("history/c1").join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        }
+        std::fs::create_dir_all(store.join("profiles")).unwrap();
+        let live = scoregate::profile::Profile::parse("live", live.as_bytes()).unwrap();
+        std::fs::write(
+            store.join(format!("profiles/sha256-{}.json", live.revision().hex())),
+            live.canonical_bytes(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("candidate.json"), candidate).unwrap();
+        let pipeline = dir.path().join("pipeline.toml");
+        std::fs::write(&pipeline, pipeline_text("store", live.revision().as_str(), 3)).unwrap();
+        Fixture { dir, pipeline }
+    }
+
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline::load(&self.pipeline).unwrap()
+    }
+    pub fn store(&self) -> Store {
+        Store::open(&self.pipeline().store).unwrap()
+    }
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    /// Every file below the store, relative, sorted: to prove nothing was written.
+    pub fn store_files(&self) -> Vec<String> {
+        list_files(&self.dir.path().join("store"))
+    }
+}
+
+pub fn list_files(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out.sort();
+    out
+}
+
+pub fn pipeline_text(store: &str, baseline: &str, capacity: u32) -> String {
+    format!(
+        r#"cohort = "c1"
+store = "{store}"
+history = "history/c1"
+
+[replay]
+default_capacity = {capacity}
+reviewer_throughput_per_hour = 2.0
+
+[policy]
+protected_classes = ["sec", "ledger"]
+baseline_revision = "{baseline}"
+allowed_signers = "allowed_signers"
+max_window = "14d"
+max_evidence_age = "7d"
+
+[guardrails]
+max_protected_misses = 2
+max_protected_signoff_p90_hours = 24.0
+max_canary_misses = 3
+"#
+    )
+}
+
+/// A copy of the bundled sample store with the bundled pipeline pointing at it.
+pub fn sample_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("data-samples/store"), &dir.path().join("store"));
+    let text = std::fs::read_to_string(repo().join("pipelines/payments-platform.toml")).unwrap();
+    let text = text.replace("store = \"../data-samples/store\"", "store = \"store\"");
+    let p = dir.path().join("payments-platform.toml");
+    std::fs::write(&p, text).unwrap();
+    (dir, p)
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), t).unwrap();
+        }
+    }
+}
+
+pub fn int32(v: Vec<i32>) -> ArrayRef {
+    Arc::new(Int32Array::from(v))
+}
