@@ -16,11 +16,12 @@
 //! order is reported, naming the object, the row, the item id and the column.
 
 use crate::canonical::{sha256_hex, to_jcs, Digest};
-use crate::profile::{kind_index, KINDS};
+use crate::profile::kind_index;
 use crate::store::{Store, StoreError};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
-use arrow::compute::{cast, filter_record_batch};
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimeUnit};
+use arrow::datatypes::{Field, Int32Type, Schema};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -31,7 +32,6 @@ use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
 
 /// Columns every history object must have (SPEC §3).
 pub const REQUIRED_COLUMNS: [&str; 9] = [
@@ -74,7 +74,7 @@ pub enum HistoryError {
         row: u64,
         item: ItemRef,
         column: String,
-        expected: String,
+        expected: &'static str,
         found: String,
     },
     #[error("history: item_id \"{item_id}\" appears twice: {first_object} row {first_row} and {second_object} row {second_row}")]
@@ -88,10 +88,10 @@ pub enum HistoryError {
     #[error("history: window \"{window_id}\" has differing window_capacity: {first} ({first_object} row {first_row}) and {second} ({second_object} row {second_row})")]
     WindowCapacity {
         window_id: String,
-        first: String,
+        first: Capacity,
         first_object: String,
         first_row: u64,
-        second: String,
+        second: Capacity,
         second_object: String,
         second_row: u64,
     },
@@ -101,9 +101,25 @@ pub enum HistoryError {
     Store(#[from] StoreError),
 }
 
+/// A window's capacity as its rows carry it: a number, or null for the pipeline default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity(pub Option<u32>);
+
+impl std::fmt::Display for Capacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(c) => write!(f, "{c}"),
+            None => f.write_str("null (pipeline default)"),
+        }
+    }
+}
+
+/// What a `kind` value must be.
+const KIND_EXPECTED: &str = "one of build_regression, dependency_anomaly, canary_finding, rollout_caveat";
+
 /// ` (item_id "X")` in messages, or nothing when the id is unknown.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ItemRef(pub Option<String>);
+pub struct ItemRef(pub Option<Box<str>>);
 
 impl std::fmt::Display for ItemRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,6 +201,15 @@ pub struct Window {
     pub capacity: Option<u32>,
 }
 
+/// Feature values of items `start..start + len`: `columns[f][j]` is feature
+/// `f` of item `start + j`.
+#[derive(Clone, Debug)]
+pub struct FeatureSegment {
+    pub start: usize,
+    pub len: usize,
+    pub columns: Vec<Vec<f64>>,
+}
+
 /// Columns used only for guardrail readings in live use.
 #[derive(Clone, Debug, Default)]
 pub struct LiveColumns {
@@ -206,15 +231,16 @@ pub struct History {
     /// Index into `classes`, which is sorted by bytes.
     pub class: Vec<u16>,
     pub classes: Vec<String>,
-    /// Index into [`KINDS`].
+    /// Index into [`crate::profile::KINDS`].
     pub kind: Vec<u8>,
     pub actionable: Vec<bool>,
     pub board_override: Vec<bool>,
     pub missed: Vec<bool>,
     /// The query's feature columns, in the query's order.
     pub feature_names: Vec<String>,
-    /// `features[f][i]`: value of feature `f` for item `i`, null read as 0.0.
-    pub features: Vec<Vec<f64>>,
+    /// Feature values, null read as 0.0, kept in the row-group segments they
+    /// were decoded in (scoring streams through them; nothing is copied).
+    pub features: Vec<FeatureSegment>,
     pub null_features: Vec<u64>,
     pub other_cohort_rows: u64,
     pub live: Option<LiveColumns>,
@@ -235,6 +261,13 @@ impl History {
     }
     pub fn is_empty(&self) -> bool {
         self.window.is_empty()
+    }
+
+    /// Feature `f` of item `i` (a lookup; scoring streams segments instead).
+    pub fn feature(&self, f: usize, i: usize) -> f64 {
+        let k = self.features.partition_point(|s| s.start <= i) - 1;
+        let s = &self.features[k];
+        s.columns[f][i - s.start]
     }
 
     /// (object path, row) of item `i`.
@@ -264,6 +297,7 @@ impl History {
         if let Some(pb) = progress {
             pb.set_length(listed.iter().map(|m| m.size).sum());
         }
+        let started = std::time::Instant::now();
         // Fetch every object once, a few at a time, keeping listing order.
         let fetched: Vec<(String, Bytes)> = futures::stream::iter(listed.iter().map(|meta| async move {
             let (read, bytes) = store.get_with_meta(&meta.location).await?;
@@ -286,7 +320,9 @@ impl History {
         .buffered(8)
         .try_collect()
         .await?;
+        tracing::info!(objects = fetched.len(), elapsed = ?started.elapsed(), "history objects fetched");
         let history = tokio::task::block_in_place(|| decode_all(&fetched, prefix, query))?;
+        tracing::info!(items = history.len(), elapsed = ?started.elapsed(), "history decoded and validated");
         if history.is_empty() {
             return Err(empty(format!("no rows for cohort \"{}\"", query.cohort)));
         }
@@ -360,7 +396,9 @@ fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -
         objects.push(snap);
         plans.extend(p);
     }
+    let started = std::time::Instant::now();
     let chunks: Vec<Result<Chunk, HistoryError>> = plans.par_iter().map(|p| decode_row_group(p, query)).collect();
+    tracing::debug!(row_groups = plans.len(), elapsed = ?started.elapsed(), "row groups decoded");
     let chunks = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
     merge(chunks, objects, fetched, prefix, query)
 }
@@ -385,6 +423,33 @@ fn is_numeric(t: &DataType) -> bool {
     t.is_numeric() || matches!(t, DataType::Dictionary(_, v) if v.is_numeric())
 }
 
+/// Columns whose values repeat a lot: worth reading as dictionaries.
+const DICTIONARY_COLUMNS: [&str; 5] = ["cohort", "window_id", "kind", "signoff_class", "live_revision"];
+
+/// The file's schema with plain UTF-8 dictionary-friendly columns asked for as
+/// `Dictionary(Int32, Utf8)`; `None` when nothing would change.
+fn dictionary_hint(schema: &SchemaRef) -> Option<SchemaRef> {
+    let mut changed = false;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if DICTIONARY_COLUMNS.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8 {
+                changed = true;
+                Field::new(
+                    f.name(),
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                    f.is_nullable(),
+                )
+                .with_metadata(f.metadata().clone())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    changed.then(|| std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
+}
+
 /// Check an object's columns and plan one task per row group.
 fn plan_object<'a>(object: usize, path: &'a str, bytes: &'a Bytes, query: &HistoryQuery) -> Result<Vec<Plan<'a>>, HistoryError> {
     let corrupt = |e: parquet::errors::ParquetError| HistoryError::Corrupt {
@@ -392,6 +457,11 @@ fn plan_object<'a>(object: usize, path: &'a str, bytes: &'a Bytes, query: &Histo
         message: e.to_string(),
     };
     let meta = ArrowReaderMetadata::load(bytes, ArrowReaderOptions::new()).map_err(corrupt)?;
+    // Read low-cardinality string columns as dictionaries: no per-row string copies.
+    let meta = match dictionary_hint(meta.schema()) {
+        Some(hint) => ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(hint)).unwrap_or(meta),
+        None => meta,
+    };
     let schema: SchemaRef = meta.schema().clone();
     let find = |name: &str| schema.fields().iter().position(|f| f.name() == name);
     let mut roots = Vec::new();
@@ -519,199 +589,216 @@ fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, HistoryErro
         null_features: vec![0; query.features.len()],
         ..Default::default()
     };
-    let mut win_lookup: HashMap<String, u32> = HashMap::new();
-    let mut class_lookup: HashMap<String, u32> = HashMap::new();
-    let mut rev_lookup: HashMap<String, u32> = HashMap::new();
+    let mut lookups = Lookups::default();
     let mut offset = p.first_row;
     for batch in reader {
         let batch = batch.map_err(|e| corrupt(e.to_string()))?;
         let n = batch.num_rows();
-        decode_batch(
-            p,
-            query,
-            &batch,
-            offset,
-            &mut chunk,
-            &mut win_lookup,
-            &mut class_lookup,
-            &mut rev_lookup,
-        )?;
+        decode_batch(p, query, &batch, offset, &mut chunk, &mut lookups)?;
         offset += n as u64;
     }
     Ok(chunk)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A string column as per-row dictionary keys (`u32::MAX` for null) and the
+/// dictionary values: lookups then happen once per distinct value, not per row.
+struct Dict {
+    keys: Vec<u32>,
+    values: StringArray,
+}
+
+impl Dict {
+    fn of(batch: &RecordBatch, name: &str) -> Dict {
+        let col = batch.column_by_name(name).expect("projected column");
+        let target = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let d: ArrayRef = if col.data_type() == &target {
+            col.clone()
+        } else {
+            cast(col, &target)
+                .or_else(|_| cast(&cast(col, &DataType::Utf8)?, &target))
+                .expect("string columns convert to dictionaries")
+        };
+        let d = d.as_dictionary::<Int32Type>();
+        let values = d.values().as_string::<i32>().clone();
+        let keys = d.keys();
+        let keys = if keys.null_count() == 0 {
+            keys.values().iter().map(|&k| k as u32).collect()
+        } else {
+            keys.iter().map(|k| k.map_or(u32::MAX, |k| k as u32)).collect()
+        };
+        Dict { keys, values }
+    }
+
+    /// The value of row `i`, `None` when null.
+    #[inline]
+    fn get(&self, i: usize) -> Option<(usize, &str)> {
+        let k = self.keys[i];
+        (k != u32::MAX && self.values.is_valid(k as usize)).then(|| (k as usize, self.values.value(k as usize)))
+    }
+}
+
+/// Name → local id tables that live for one row group.
+#[derive(Default)]
+struct Lookups {
+    window: HashMap<String, u32>,
+    class: HashMap<String, u32>,
+    revision: HashMap<String, u32>,
+}
+
 fn decode_batch(
     p: &Plan,
     query: &HistoryQuery,
     batch: &RecordBatch,
     first_row: u64,
     chunk: &mut Chunk,
-    win_lookup: &mut HashMap<String, u32>,
-    class_lookup: &mut HashMap<String, u32>,
-    rev_lookup: &mut HashMap<String, u32>,
+    lookups: &mut Lookups,
 ) -> Result<(), HistoryError> {
     let object = p.path;
-    // Rows of other cohorts are ignored and counted (SPEC §3); a null cohort is an error.
-    let cohort = strings(batch, "cohort");
-    if cohort.null_count() > 0 {
-        let row = (0..cohort.len()).find(|&i| cohort.is_null(i)).unwrap_or(0);
-        return Err(HistoryError::NullValue {
-            object: object.into(),
-            row: first_row + row as u64,
-            item: ItemRef(None),
-            column: "cohort".into(),
-        });
-    }
-    let keep: Vec<bool> = cohort.iter().map(|c| c == Some(query.cohort.as_str())).collect();
-    let kept = keep.iter().filter(|k| **k).count();
-    chunk.other_cohort += (batch.num_rows() - kept) as u64;
-    let (batch, rows): (RecordBatch, Vec<u64>) = if kept == batch.num_rows() {
-        (batch.clone(), (0..batch.num_rows() as u64).map(|r| first_row + r).collect())
-    } else {
-        let mask = BooleanArray::from(keep.clone());
-        let rows = keep
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| **k)
-            .map(|(i, _)| first_row + i as u64)
-            .collect();
-        (
-            filter_record_batch(batch, &mask).expect("filter with a mask of the batch's length"),
-            rows,
-        )
+    let n_all = batch.num_rows();
+    let ids = strings(batch, "item_id");
+    let item = |i: usize| ItemRef(ids.is_valid(i).then(|| ids.value(i).into()));
+    let null = |i: usize, column: &str| HistoryError::NullValue {
+        object: object.into(),
+        row: first_row + i as u64,
+        item: item(i),
+        column: column.into(),
     };
-    let n = batch.num_rows();
-    if n == 0 {
+
+    // Rows of other cohorts are ignored and counted (SPEC §3); a null cohort is an error.
+    let cohort = Dict::of(batch, "cohort");
+    let ours: Vec<bool> = (0..cohort.values.len())
+        .map(|k| cohort.values.is_valid(k) && cohort.values.value(k) == query.cohort)
+        .collect();
+    let mut sel: Vec<usize> = Vec::with_capacity(n_all);
+    for i in 0..n_all {
+        match cohort.get(i) {
+            None => return Err(null(i, "cohort")),
+            Some((k, _)) if ours[k] => sel.push(i),
+            Some(_) => {}
+        }
+    }
+    chunk.other_cohort += (n_all - sel.len()) as u64;
+    if sel.is_empty() {
         return Ok(());
     }
-
-    let ids = strings(&batch, "item_id");
-    let item = |i: usize| ItemRef(ids.is_valid(i).then(|| ids.value(i).to_string()));
-    let null_check = |arr: &dyn Array, column: &str| -> Result<(), HistoryError> {
-        if arr.null_count() > 0 {
-            let i = (0..arr.len()).find(|&i| arr.is_null(i)).unwrap_or(0);
-            return Err(HistoryError::NullValue {
-                object: object.into(),
-                row: rows[i],
-                item: item(i),
-                column: column.into(),
-            });
-        }
-        Ok(())
-    };
-    null_check(&ids, "item_id")?;
-    let windows = strings(&batch, "window_id");
-    null_check(&windows, "window_id")?;
-    let kinds = strings(&batch, "kind");
-    null_check(&kinds, "kind")?;
-    let classes = strings(&batch, "signoff_class");
-    null_check(&classes, "signoff_class")?;
-    let bools: Vec<BooleanArray> = ["actionable", "board_override", "missed"]
-        .iter()
-        .map(|c| booleans(&batch, c))
-        .collect();
-    for (b, c) in bools.iter().zip(["actionable", "board_override", "missed"]) {
-        null_check(b, c)?;
-    }
-    let starts = micros(&batch, "window_start");
-    if let Some(i) = starts.iter().position(|s| s.is_none()) {
-        return Err(HistoryError::NullValue {
-            object: object.into(),
-            row: rows[i],
-            item: item(i),
-            column: "window_start".into(),
-        });
-    }
-    let capacity: Option<Vec<Option<i64>>> = p.has_capacity.then(|| {
-        let col = batch.column_by_name("window_capacity").expect("projected column");
-        let c = cast(col, &DataType::Int64).expect("integers cast to Int64");
-        c.as_primitive::<Int64Type>().iter().collect()
-    });
+    chunk.rows.extend(sel.iter().map(|&i| first_row + i as u64));
 
     // Item ids.
     if chunk.id_offsets.is_empty() {
         chunk.id_offsets.push(0);
     }
-    for v in ids.iter().flatten() {
-        chunk.ids.extend_from_slice(v.as_bytes());
+    for &i in &sel {
+        if ids.is_null(i) {
+            return Err(null(i, "item_id"));
+        }
+        chunk.ids.extend_from_slice(ids.value(i).as_bytes());
         chunk.id_offsets.push(chunk.ids.len());
     }
-    chunk.rows.extend_from_slice(&rows);
 
     // Windows, with one capacity each.
-    let mut last: Option<(&str, u32)> = None;
-    for i in 0..n {
-        let w = windows.value(i);
-        let local = match last {
-            Some((prev, id)) if prev == w => id,
-            _ => match win_lookup.get(w) {
+    let windows = Dict::of(batch, "window_id");
+    let capacity: Option<Vec<Option<i64>>> = p.has_capacity.then(|| {
+        let col = batch.column_by_name("window_capacity").expect("projected column");
+        let c = cast(col, &DataType::Int64).expect("integers cast to Int64");
+        c.as_primitive::<Int64Type>().iter().collect()
+    });
+    let mut window_of_value = vec![u32::MAX; windows.values.len()];
+    for &i in &sel {
+        let Some((k, name)) = windows.get(i) else {
+            return Err(null(i, "window_id"));
+        };
+        let row = first_row + i as u64;
+        let cap = match &capacity {
+            Some(c) => capacity_value(c[i], object, row, &item(i))?,
+            None => None,
+        };
+        let mut local = window_of_value[k];
+        if local == u32::MAX {
+            local = match lookups.window.get(name) {
                 Some(&id) => id,
                 None => {
                     let id = chunk.window_names.len() as u32;
-                    win_lookup.insert(w.to_string(), id);
-                    chunk.window_names.push(w.to_string());
-                    let cap = match &capacity {
-                        Some(c) => capacity_value(c[i], object, rows[i], &item(i))?,
-                        None => None,
-                    };
-                    chunk.window_caps.push((cap, rows[i]));
+                    lookups.window.insert(name.to_string(), id);
+                    chunk.window_names.push(name.to_string());
+                    chunk.window_caps.push((cap, row));
                     id
                 }
-            },
-        };
-        last = Some((w, local));
-        if let Some(c) = &capacity {
-            let cap = capacity_value(c[i], object, rows[i], &item(i))?;
-            let (first, first_row) = chunk.window_caps[local as usize];
-            if cap != first {
-                return Err(HistoryError::WindowCapacity {
-                    window_id: w.to_string(),
-                    first: show_capacity(first),
-                    first_object: object.into(),
-                    first_row,
-                    second: show_capacity(cap),
-                    second_object: object.into(),
-                    second_row: rows[i],
-                });
-            }
+            };
+            window_of_value[k] = local;
+        }
+        let (first, first_row_of_window) = chunk.window_caps[local as usize];
+        if cap != first {
+            return Err(HistoryError::WindowCapacity {
+                window_id: name.to_string(),
+                first: show_capacity(first),
+                first_object: object.into(),
+                first_row: first_row_of_window,
+                second: show_capacity(cap),
+                second_object: object.into(),
+                second_row: row,
+            });
         }
         chunk.window.push(local);
     }
 
     // Classes and kinds.
-    for i in 0..n {
-        let c = classes.value(i);
-        let id = match class_lookup.get(c) {
-            Some(&id) => id,
-            None => {
-                let id = chunk.class_names.len() as u32;
-                class_lookup.insert(c.to_string(), id);
-                chunk.class_names.push(c.to_string());
-                id
-            }
+    let classes = Dict::of(batch, "signoff_class");
+    let kinds = Dict::of(batch, "kind");
+    let mut class_of_value = vec![u32::MAX; classes.values.len()];
+    let mut kind_of_value = vec![u8::MAX; kinds.values.len()];
+    for &i in &sel {
+        let Some((k, name)) = classes.get(i) else {
+            return Err(null(i, "signoff_class"));
         };
-        chunk.class.push(id);
-        let k = kinds.value(i);
-        let kind = kind_index(k).ok_or_else(|| HistoryError::BadValue {
-            object: object.into(),
-            row: rows[i],
-            item: item(i),
-            column: "kind".into(),
-            expected: format!("one of {}", KINDS.join(", ")),
-            found: format!("\"{k}\""),
-        })?;
-        chunk.kind.push(kind);
+        if class_of_value[k] == u32::MAX {
+            class_of_value[k] = match lookups.class.get(name) {
+                Some(&id) => id,
+                None => {
+                    let id = chunk.class_names.len() as u32;
+                    lookups.class.insert(name.to_string(), id);
+                    chunk.class_names.push(name.to_string());
+                    id
+                }
+            };
+        }
+        chunk.class.push(class_of_value[k]);
+        let Some((k, name)) = kinds.get(i) else {
+            return Err(null(i, "kind"));
+        };
+        if kind_of_value[k] == u8::MAX {
+            kind_of_value[k] = kind_index(name).ok_or_else(|| HistoryError::BadValue {
+                object: object.into(),
+                row: first_row + i as u64,
+                item: item(i),
+                column: "kind".into(),
+                expected: KIND_EXPECTED,
+                found: format!("\"{name}\""),
+            })?;
+        }
+        chunk.kind.push(kind_of_value[k]);
     }
-    chunk.actionable.extend(bools[0].values().iter());
-    chunk.board_override.extend(bools[1].values().iter());
-    chunk.missed.extend(bools[2].values().iter());
 
-    for s in starts.iter().flatten() {
+    // Outcomes.
+    for (column, out) in [
+        ("actionable", &mut chunk.actionable),
+        ("board_override", &mut chunk.board_override),
+        ("missed", &mut chunk.missed),
+    ] {
+        let b = booleans(batch, column);
+        if b.null_count() > 0 {
+            if let Some(&i) = sel.iter().find(|&&i| b.is_null(i)) {
+                return Err(null(i, column));
+            }
+        }
+        out.extend(sel.iter().map(|&i| b.value(i)));
+    }
+
+    let starts = micros(batch, "window_start");
+    for &i in &sel {
+        let Some(s) = starts[i] else { return Err(null(i, "window_start")) };
         chunk.ws_range = Some(match chunk.ws_range {
-            None => (*s, *s),
-            Some((lo, hi)) => (lo.min(*s), hi.max(*s)),
+            None => (s, s),
+            Some((lo, hi)) => (lo.min(s), hi.max(s)),
         });
     }
 
@@ -727,8 +814,8 @@ fn decode_batch(
         let vals = vals.as_primitive::<Float64Type>();
         let nonneg = query.nonnegative.contains(name);
         let out = &mut chunk.features[f];
-        out.reserve(n);
-        for i in 0..n {
+        out.reserve(sel.len());
+        for &i in &sel {
             if vals.is_null(i) {
                 chunk.null_features[f] += 1;
                 out.push(0.0);
@@ -738,13 +825,13 @@ fn decode_batch(
             if !v.is_finite() || (nonneg && v < 0.0) {
                 return Err(HistoryError::BadValue {
                     object: object.into(),
-                    row: rows[i],
+                    row: first_row + i as u64,
                     item: item(i),
                     column: name.clone(),
                     expected: if v.is_finite() {
-                        "a value of 0 or more (the profile applies log1p)".into()
+                        "a value of 0 or more (the profile applies log1p)"
                     } else {
-                        "a finite number".into()
+                        "a finite number"
                     },
                     found: format!("{v}"),
                 });
@@ -755,33 +842,41 @@ fn decode_batch(
 
     if query.live_columns {
         if p.live[0] {
-            let revs = strings(&batch, "live_revision");
-            for r in revs.iter() {
-                chunk.live_revision.push(match r {
+            let revs = Dict::of(batch, "live_revision");
+            let mut rev_of_value = vec![u32::MAX; revs.values.len()];
+            for &i in &sel {
+                chunk.live_revision.push(match revs.get(i) {
                     None => u32::MAX,
-                    Some(r) => match rev_lookup.get(r) {
-                        Some(&id) => id,
-                        None => {
-                            let id = chunk.revision_names.len() as u32;
-                            rev_lookup.insert(r.to_string(), id);
-                            chunk.revision_names.push(r.to_string());
-                            id
+                    Some((k, name)) => {
+                        if rev_of_value[k] == u32::MAX {
+                            rev_of_value[k] = match lookups.revision.get(name) {
+                                Some(&id) => id,
+                                None => {
+                                    let id = chunk.revision_names.len() as u32;
+                                    lookups.revision.insert(name.to_string(), id);
+                                    chunk.revision_names.push(name.to_string());
+                                    id
+                                }
+                            };
                         }
-                    },
+                        rev_of_value[k]
+                    }
                 });
             }
         } else {
-            chunk.live_revision.extend(std::iter::repeat_n(u32::MAX, n));
+            chunk.live_revision.extend(std::iter::repeat_n(u32::MAX, sel.len()));
         }
-        let times = |present: bool, name: &str, out: &mut Vec<Option<i64>>| {
+        for (present, name, out) in [
+            (p.live[1], "queued_at", &mut chunk.queued_at),
+            (p.live[2], "signed_off_at", &mut chunk.signed_off_at),
+        ] {
             if present {
-                out.extend(micros(&batch, name));
+                let t = micros(batch, name);
+                out.extend(sel.iter().map(|&i| t[i]));
             } else {
-                out.extend(std::iter::repeat_n(None, n));
+                out.extend(std::iter::repeat_n(None, sel.len()));
             }
-        };
-        times(p.live[1], "queued_at", &mut chunk.queued_at);
-        times(p.live[2], "signed_off_at", &mut chunk.signed_off_at);
+        }
     }
     Ok(())
 }
@@ -795,86 +890,83 @@ fn capacity_value(v: Option<i64>, object: &str, row: u64, item: &ItemRef) -> Res
             row,
             item: item.clone(),
             column: "window_capacity".into(),
-            expected: "a whole number of at least 1".into(),
+            expected: "a whole number of at least 1",
             found: c.to_string(),
         }),
     }
 }
 
-fn show_capacity(c: Option<u32>) -> String {
-    c.map_or_else(|| "null (pipeline default)".into(), |c| c.to_string())
+fn show_capacity(c: Option<u32>) -> Capacity {
+    Capacity(c)
 }
 
+/// Split `s` into consecutive pieces of the given lengths.
+fn split_lens<'a, T>(mut s: &'a mut [T], lens: &[usize]) -> Vec<&'a mut [T]> {
+    let mut out = Vec::with_capacity(lens.len());
+    for &len in lens {
+        let (head, tail) = s.split_at_mut(len);
+        out.push(head);
+        s = tail;
+    }
+    out
+}
+
+/// One chunk's place in the merged columns.
+struct Dest<'a> {
+    window: &'a mut [u32],
+    class: &'a mut [u16],
+    kind: &'a mut [u8],
+    actionable: &'a mut [bool],
+    board_override: &'a mut [bool],
+    missed: &'a mut [bool],
+    bytes: &'a mut [u8],
+    offsets: &'a mut [usize],
+    live_revision: &'a mut [u32],
+    queued_at: &'a mut [Option<i64>],
+    signed_off_at: &'a mut [Option<i64>],
+}
+
+/// Merge row-group chunks into one history: names are unified sequentially
+/// (once per distinct window, class and revision), then every column is
+/// copied into place in parallel.
 fn merge(
-    chunks: Vec<Chunk>,
+    mut chunks: Vec<Chunk>,
     objects: Vec<SnapshotObject>,
     fetched: &[(String, Bytes)],
     prefix: &str,
     query: &HistoryQuery,
 ) -> Result<History, HistoryError> {
-    let n: usize = chunks.iter().map(|c| c.window.len()).sum();
+    let started = std::time::Instant::now();
     let nf = query.features.len();
-    let mut h = History {
-        snapshot: Snapshot {
-            prefix: prefix.to_string(),
-            fingerprint: Snapshot::fingerprint_of(&objects),
-            objects,
-            window_start_min: DateTime::<Utc>::MIN_UTC,
-            window_start_max: DateTime::<Utc>::MIN_UTC,
-            items: n as u64,
-            windows: 0,
-        },
-        item_ids: ItemIds {
-            bytes: Vec::new(),
-            offsets: Vec::with_capacity(n + 1),
-        },
-        window: Vec::with_capacity(n),
-        windows: Vec::new(),
-        class: Vec::with_capacity(n),
-        classes: Vec::new(),
-        kind: Vec::with_capacity(n),
-        actionable: Vec::with_capacity(n),
-        board_override: Vec::with_capacity(n),
-        missed: Vec::with_capacity(n),
-        feature_names: query.features.clone(),
-        features: (0..nf).map(|_| Vec::with_capacity(n)).collect(),
-        null_features: vec![0; nf],
-        other_cohort_rows: 0,
-        live: query.live_columns.then(LiveColumns::default),
-        origins: Vec::new(),
-    };
-    h.item_ids.offsets.push(0);
-    h.item_ids.bytes.reserve(chunks.iter().map(|c| c.ids.len()).sum());
+    let mut windows: Vec<Window> = Vec::new();
     let mut win_global: HashMap<String, u32> = HashMap::new();
     // First row that set each global window's capacity: (object index, row).
     let mut win_origin: Vec<(usize, u64)> = Vec::new();
     let mut class_global: HashMap<String, u32> = HashMap::new();
     let mut class_first: Vec<String> = Vec::new();
+    let mut revisions: Vec<String> = Vec::new();
     let mut rev_global: HashMap<String, u32> = HashMap::new();
+    let (mut wmaps, mut cmaps, mut rmaps) = (Vec::new(), Vec::new(), Vec::new());
+    let mut null_features = vec![0u64; nf];
+    let mut other_cohort_rows = 0u64;
     let mut ws: Option<(i64, i64)> = None;
-    for c in chunks {
-        h.other_cohort_rows += c.other_cohort;
-        if c.window.is_empty() {
-            continue;
+    for c in &chunks {
+        other_cohort_rows += c.other_cohort;
+        for (f, n) in c.null_features.iter().enumerate() {
+            null_features[f] += n;
         }
-        let start = h.window.len();
-        h.origins.push(Origin {
-            start,
-            object: fetched[c.object].0.clone(),
-            rows: c.rows,
-        });
-        let base = h.item_ids.bytes.len();
-        h.item_ids.bytes.extend_from_slice(&c.ids);
-        h.item_ids.offsets.extend(c.id_offsets[1..].iter().map(|o| o + base));
+        if let Some((lo, hi)) = c.ws_range {
+            ws = Some(ws.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
         let mut wmap = Vec::with_capacity(c.window_names.len());
-        for (name, &(cap, row)) in c.window_names.into_iter().zip(&c.window_caps) {
-            let id = match win_global.get(&name) {
+        for (name, &(cap, row)) in c.window_names.iter().zip(&c.window_caps) {
+            let id = match win_global.get(name) {
                 Some(&id) => {
-                    let known = h.windows[id as usize].capacity;
+                    let known = windows[id as usize].capacity;
                     if known != cap {
                         let (fo, fr) = win_origin[id as usize];
                         return Err(HistoryError::WindowCapacity {
-                            window_id: name,
+                            window_id: name.clone(),
                             first: show_capacity(known),
                             first_object: fetched[fo].0.clone(),
                             first_row: fr,
@@ -886,92 +978,205 @@ fn merge(
                     id
                 }
                 None => {
-                    let id = h.windows.len() as u32;
+                    let id = windows.len() as u32;
                     win_global.insert(name.clone(), id);
-                    h.windows.push(Window { id: name, capacity: cap });
+                    windows.push(Window {
+                        id: name.clone(),
+                        capacity: cap,
+                    });
                     win_origin.push((c.object, row));
                     id
                 }
             };
             wmap.push(id);
         }
-        h.window.extend(c.window.iter().map(|&w| wmap[w as usize]));
-        let cmap: Vec<u32> = c
-            .class_names
-            .into_iter()
-            .map(|name| {
-                *class_global.entry(name.clone()).or_insert_with(|| {
-                    class_first.push(name);
-                    (class_first.len() - 1) as u32
-                })
-            })
-            .collect();
-        if class_first.len() > u16::MAX as usize {
-            return Err(HistoryError::TooMany {
-                what: "signoff classes",
-                max: u16::MAX as usize,
-            });
-        }
-        h.class.extend(c.class.iter().map(|&k| cmap[k as usize] as u16));
-        h.kind.extend_from_slice(&c.kind);
-        h.actionable.extend_from_slice(&c.actionable);
-        h.board_override.extend_from_slice(&c.board_override);
-        h.missed.extend_from_slice(&c.missed);
-        for f in 0..nf {
-            h.features[f].extend_from_slice(&c.features[f]);
-            h.null_features[f] += c.null_features[f];
-        }
-        if let Some((lo, hi)) = c.ws_range {
-            ws = Some(match ws {
-                None => (lo, hi),
-                Some((a, b)) => (a.min(lo), b.max(hi)),
-            });
-        }
-        if let Some(live) = h.live.as_mut() {
-            let rmap: Vec<u32> = c
-                .revision_names
-                .into_iter()
+        wmaps.push(wmap);
+        let intern = |names: &[String], global: &mut HashMap<String, u32>, all: &mut Vec<String>| -> Vec<u32> {
+            names
+                .iter()
                 .map(|name| {
-                    *rev_global.entry(name.clone()).or_insert_with(|| {
-                        live.revisions.push(name);
-                        (live.revisions.len() - 1) as u32
+                    *global.entry(name.clone()).or_insert_with(|| {
+                        all.push(name.clone());
+                        (all.len() - 1) as u32
                     })
                 })
-                .collect();
-            live.live_revision
-                .extend(c.live_revision.iter().map(|&r| if r == u32::MAX { r } else { rmap[r as usize] }));
-            live.queued_at.extend_from_slice(&c.queued_at);
-            live.signed_off_at.extend_from_slice(&c.signed_off_at);
-        }
+                .collect()
+        };
+        cmaps.push(intern(&c.class_names, &mut class_global, &mut class_first));
+        rmaps.push(intern(&c.revision_names, &mut rev_global, &mut revisions));
     }
-    // Class ids in ascending byte order of names, so output order never depends on read order.
+    if class_first.len() > u16::MAX as usize {
+        return Err(HistoryError::TooMany {
+            what: "signoff classes",
+            max: u16::MAX as usize,
+        });
+    }
+    // Class ids in ascending byte order of names, so output never depends on read order.
     let mut order: Vec<u32> = (0..class_first.len() as u32).collect();
     order.sort_by(|&a, &b| class_first[a as usize].as_bytes().cmp(class_first[b as usize].as_bytes()));
-    let mut remap = vec![0u16; order.len()];
+    let mut sorted_id = vec![0u16; order.len()];
     for (new, &old) in order.iter().enumerate() {
-        remap[old as usize] = new as u16;
+        sorted_id[old as usize] = new as u16;
     }
-    h.class.par_iter_mut().for_each(|c| *c = remap[*c as usize]);
-    h.classes = order.iter().map(|&o| class_first[o as usize].clone()).collect();
-    h.snapshot.windows = h.windows.len() as u64;
-    if let Some((lo, hi)) = ws {
-        h.snapshot.window_start_min = DateTime::from_timestamp_micros(lo).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        h.snapshot.window_start_max = DateTime::from_timestamp_micros(hi).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let classes: Vec<String> = order.iter().map(|&o| class_first[o as usize].clone()).collect();
+    let cmaps: Vec<Vec<u16>> = cmaps
+        .into_iter()
+        .map(|m| m.into_iter().map(|k| sorted_id[k as usize]).collect())
+        .collect();
+
+    // Copy every column into place, one rayon task per chunk.
+    let lens: Vec<usize> = chunks.iter().map(|c| c.window.len()).collect();
+    let byte_lens: Vec<usize> = chunks.iter().map(|c| c.ids.len()).collect();
+    let n: usize = lens.iter().sum();
+    let live = query.live_columns;
+    let live_lens: Vec<usize> = if live { lens.clone() } else { vec![0; lens.len()] };
+    let live_n = if live { n } else { 0 };
+    let mut window = vec![0u32; n];
+    let mut class = vec![0u16; n];
+    let mut kind = vec![0u8; n];
+    let (mut actionable, mut board_override, mut missed) = (vec![false; n], vec![false; n], vec![false; n]);
+    let mut bytes = vec![0u8; byte_lens.iter().sum()];
+    let mut offsets = vec![0usize; n + 1];
+    let mut live_revision = vec![u32::MAX; live_n];
+    let (mut queued_at, mut signed_off_at) = (vec![None; live_n], vec![None; live_n]);
+    let mut byte_starts = Vec::with_capacity(lens.len());
+    let mut acc = 0usize;
+    for b in &byte_lens {
+        byte_starts.push(acc);
+        acc += b;
     }
+    let dests: Vec<Dest> = split_lens(&mut window, &lens)
+        .into_iter()
+        .zip(split_lens(&mut class, &lens))
+        .zip(split_lens(&mut kind, &lens))
+        .zip(split_lens(&mut actionable, &lens))
+        .zip(split_lens(&mut board_override, &lens))
+        .zip(split_lens(&mut missed, &lens))
+        .zip(split_lens(&mut bytes, &byte_lens))
+        .zip(split_lens(&mut offsets[1..], &lens))
+        .zip(split_lens(&mut live_revision, &live_lens))
+        .zip(split_lens(&mut queued_at, &live_lens))
+        .zip(split_lens(&mut signed_off_at, &live_lens))
+        .map(
+            |(
+                (((((((((window, class), kind), actionable), board_override), missed), bytes), offsets), live_revision), queued_at),
+                signed_off_at,
+            )| Dest {
+                window,
+                class,
+                kind,
+                actionable,
+                board_override,
+                missed,
+                bytes,
+                offsets,
+                live_revision,
+                queued_at,
+                signed_off_at,
+            },
+        )
+        .collect();
+    let features: Vec<FeatureSegment> = {
+        let mut start = 0;
+        chunks
+            .iter_mut()
+            .filter(|c| !c.window.is_empty())
+            .map(|c| {
+                let len = c.window.len();
+                let seg = FeatureSegment {
+                    start,
+                    len,
+                    columns: std::mem::take(&mut c.features),
+                };
+                start += len;
+                seg
+            })
+            .collect()
+    };
+    let origins: Vec<Origin> = {
+        let mut start = 0;
+        chunks
+            .iter_mut()
+            .zip(&lens)
+            .filter(|(_, len)| **len > 0)
+            .map(|(c, len)| {
+                let o = Origin {
+                    start,
+                    object: fetched[c.object].0.clone(),
+                    rows: std::mem::take(&mut c.rows),
+                };
+                start += len;
+                o
+            })
+            .collect()
+    };
+    dests.into_par_iter().zip(chunks.par_iter()).enumerate().for_each(|(k, (d, c))| {
+        let (wmap, cmap, rmap) = (&wmaps[k], &cmaps[k], &rmaps[k]);
+        for (out, &w) in d.window.iter_mut().zip(&c.window) {
+            *out = wmap[w as usize];
+        }
+        for (out, &x) in d.class.iter_mut().zip(&c.class) {
+            *out = cmap[x as usize];
+        }
+        d.kind.copy_from_slice(&c.kind);
+        d.actionable.copy_from_slice(&c.actionable);
+        d.board_override.copy_from_slice(&c.board_override);
+        d.missed.copy_from_slice(&c.missed);
+        d.bytes.copy_from_slice(&c.ids);
+        let base = byte_starts[k];
+        for (out, &o) in d.offsets.iter_mut().zip(c.id_offsets.iter().skip(1)) {
+            *out = base + o;
+        }
+        for (out, &r) in d.live_revision.iter_mut().zip(&c.live_revision) {
+            *out = if r == u32::MAX { r } else { rmap[r as usize] };
+        }
+        d.queued_at.copy_from_slice(&c.queued_at);
+        d.signed_off_at.copy_from_slice(&c.signed_off_at);
+    });
+    drop(chunks);
+    let time = |us: Option<i64>| us.and_then(DateTime::from_timestamp_micros).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let h = History {
+        snapshot: Snapshot {
+            prefix: prefix.to_string(),
+            fingerprint: Snapshot::fingerprint_of(&objects),
+            objects,
+            window_start_min: time(ws.map(|w| w.0)),
+            window_start_max: time(ws.map(|w| w.1)),
+            items: n as u64,
+            windows: windows.len() as u64,
+        },
+        item_ids: ItemIds { bytes, offsets },
+        window,
+        windows,
+        class,
+        classes,
+        kind,
+        actionable,
+        board_override,
+        missed,
+        feature_names: query.features.clone(),
+        features,
+        null_features,
+        other_cohort_rows,
+        live: live.then_some(LiveColumns {
+            live_revision,
+            revisions,
+            queued_at,
+            signed_off_at,
+        }),
+        origins,
+    };
+    tracing::debug!(elapsed = ?started.elapsed(), "chunks merged");
     check_unique_ids(&h)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "item ids checked unique");
     Ok(h)
 }
 
 /// SPEC §3: item ids are unique across the history read. Hash every id in
-/// parallel, sort the hashes, and compare bytes only where hashes collide.
+/// parallel (xxh3), sort the hashes, and compare bytes only where hashes collide.
 fn check_unique_ids(h: &History) -> Result<(), HistoryError> {
     let n = h.item_ids.len();
-    let state = std::hash::RandomState::new();
-    let hash_of = |i: usize| {
-        let mut s = state.build_hasher();
-        h.item_ids.get(i).hash(&mut s);
-        s.finish()
-    };
+    let hash_of = |i: usize| xxhash_rust::xxh3::xxh3_64(h.item_ids.get(i));
     let mut hashes: Vec<u64> = (0..n).into_par_iter().map(hash_of).collect();
     hashes.par_sort_unstable();
     let mut suspects: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();

@@ -317,7 +317,7 @@ impl CompiledProfile {
                 if x < 0.0 {
                     return Err(ScoreFault::NegativeLog1p { column: t.column });
                 }
-                x.ln_1p()
+                libm::log1p(x)
             } else {
                 x
             };

@@ -141,7 +141,19 @@ struct SideAcc {
     tp: u64,
     overrides_surfaced: u64,
     misses_surfaced: u64,
-    actionable_ranks: Vec<u32>,
+    /// `rank_counts[r]`: actionable items ranked `r` (ranks are small: at most a window's size).
+    rank_counts: Vec<u64>,
+}
+
+impl SideAcc {
+    #[inline]
+    fn count_rank(&mut self, rank: u32) {
+        let r = rank as usize;
+        if r >= self.rank_counts.len() {
+            self.rank_counts.resize(r + 1, 0);
+        }
+        self.rank_counts[r] += 1;
+    }
 }
 
 impl Acc {
@@ -155,16 +167,19 @@ impl Acc {
             a.tp += b.tp;
             a.overrides_surfaced += b.overrides_surfaced;
             a.misses_surfaced += b.misses_surfaced;
-            a.actionable_ranks.extend(b.actionable_ranks);
+            if a.rank_counts.len() < b.rank_counts.len() {
+                a.rank_counts.resize(b.rank_counts.len(), 0);
+            }
+            for (x, y) in a.rank_counts.iter_mut().zip(&b.rank_counts) {
+                *x += y;
+            }
         }
     }
 
     fn metrics(&self, side: usize, throughput: f64) -> Metrics {
         let s = &self.side[side];
-        let mut ranks = s.actionable_ranks.clone();
-        ranks.par_sort_unstable();
-        let rank_p50 = nearest_rank(&ranks, 50);
-        let rank_p90 = nearest_rank(&ranks, 90);
+        let rank_p50 = nearest_rank_counted(&s.rank_counts, 50);
+        let rank_p90 = nearest_rank_counted(&s.rank_counts, 90);
         let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
         Metrics {
             items: self.items,
@@ -194,6 +209,23 @@ pub fn nearest_rank(sorted: &[u32], percent: u64) -> Option<u64> {
     }
     let pos = (sorted.len() as u64 * percent).div_ceil(100).max(1);
     Some(sorted[pos as usize - 1] as u64)
+}
+
+/// [`nearest_rank`] over a histogram: `counts[v]` values equal to `v`.
+pub fn nearest_rank_counted(counts: &[u64], percent: u64) -> Option<u64> {
+    let n: u64 = counts.iter().sum();
+    if n == 0 {
+        return None;
+    }
+    let pos = (n * percent).div_ceil(100).max(1);
+    let mut seen = 0;
+    for (v, &c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= pos {
+            return Some(v as u64);
+        }
+    }
+    unreachable!("pos <= n")
 }
 
 /// Nearest-rank percentile of float values (used by guardrail readings).
@@ -273,31 +305,57 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
         bounds.push(nw);
     }
 
+    // Score every item under both revisions in one streaming pass over the
+    // feature segments, in parallel.
     let mut score_l = vec![0f64; n];
     let mut score_c = vec![0f64; n];
+    let seg_lens: Vec<usize> = history.features.iter().map(|s| s.len).collect();
+    let scored: Vec<Result<(), ReplayError>> = history
+        .features
+        .par_iter()
+        .zip(
+            split_lens(&mut score_l, &seg_lens)
+                .into_par_iter()
+                .zip(split_lens(&mut score_c, &seg_lens)),
+        )
+        .map(|(seg, (out_l, out_c))| {
+            for j in 0..seg.len {
+                let i = seg.start + j;
+                let (class, kind) = (history.class[i] as usize, history.kind[i] as usize);
+                let feature = |c: usize| seg.columns[c][j];
+                for (side, out) in [(0usize, &mut *out_l), (1, &mut *out_c)] {
+                    out[j] = compiled[side]
+                        .score(feature, class, kind)
+                        .map_err(|fault| score_error(history, i, fault, side, profiles[side]))?;
+                }
+            }
+            Ok(())
+        })
+        .collect();
+    scored.into_iter().collect::<Result<(), _>>()?;
+    let score_item = [score_l, score_c];
+
+    // Rank windows in parallel batches; outputs are aligned with `order`.
+    let mut pos_score_l = vec![0f64; n];
+    let mut pos_score_c = vec![0f64; n];
     let mut rank_l = vec![0u32; n];
     let mut rank_c = vec![0u32; n];
-    // Split the position-aligned outputs at batch boundaries.
-    let mut pieces = Vec::with_capacity(bounds.len());
-    {
-        let (mut sl, mut sc, mut rl, mut rc) = (&mut score_l[..], &mut score_c[..], &mut rank_l[..], &mut rank_c[..]);
-        for b in bounds.windows(2) {
-            let len = window_offsets[b[1]] - window_offsets[b[0]];
-            let (a1, r1) = sl.split_at_mut(len);
-            let (a2, r2) = sc.split_at_mut(len);
-            let (a3, r3) = rl.split_at_mut(len);
-            let (a4, r4) = rc.split_at_mut(len);
-            pieces.push((b[0], b[1], a1, a2, a3, a4));
-            (sl, sc, rl, rc) = (r1, r2, r3, r4);
-        }
-    }
+    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| window_offsets[b[1]] - window_offsets[b[0]]).collect();
+    let pieces: Vec<_> = bounds
+        .windows(2)
+        .zip(split_lens(&mut pos_score_l, &batch_lens))
+        .zip(split_lens(&mut pos_score_c, &batch_lens))
+        .zip(split_lens(&mut rank_l, &batch_lens))
+        .zip(split_lens(&mut rank_c, &batch_lens))
+        .map(|((((b, sl), sc), rl), rc)| (b[0], b[1], sl, sc, rl, rc))
+        .collect();
     let nclasses = history.classes.len();
-    let results: Vec<Result<Vec<Acc>, ReplayError>> = pieces
+    let results: Vec<Vec<Acc>> = pieces
         .into_par_iter()
         .map(|(w0, w1, sl, sc, rl, rc)| {
             let mut accs = vec![Acc::default(); nclasses];
             let base = window_offsets[w0];
-            let mut keyed: Vec<(f64, u32)> = Vec::new();
+            let mut keyed: Vec<(u64, u32)> = Vec::new();
             for w in w0..w1 {
                 let (lo, hi) = (window_offsets[w], window_offsets[w + 1]);
                 let items = &order[lo..hi];
@@ -305,35 +363,41 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
                 for (side, out_score, out_rank) in [(0usize, &mut *sl, &mut *rl), (1, &mut *sc, &mut *rc)] {
                     keyed.clear();
                     for (k, &item) in items.iter().enumerate() {
-                        let i = item as usize;
-                        let s = compiled[side]
-                            .score(|c| history.features[c][i], history.class[i] as usize, history.kind[i] as usize)
-                            .map_err(|fault| score_error(history, i, fault, side, profiles[side]))?;
+                        let s = score_item[side][item as usize];
                         out_score[lo - base + k] = s;
-                        keyed.push((s, k as u32));
+                        keyed.push((descending_key(s), k as u32));
                     }
-                    keyed.sort_unstable_by(|a, b| {
-                        b.0.partial_cmp(&a.0).expect("scores are finite").then_with(|| {
-                            history
-                                .item_ids
-                                .get(items[a.1 as usize] as usize)
-                                .cmp(history.item_ids.get(items[b.1 as usize] as usize))
-                        })
-                    });
+                    // Score descending (integer keys), then item id ascending by bytes within ties.
+                    keyed.sort_unstable_by_key(|e| e.0);
+                    let mut t = 0;
+                    while t < keyed.len() {
+                        let mut u = t + 1;
+                        while u < keyed.len() && keyed[u].0 == keyed[t].0 {
+                            u += 1;
+                        }
+                        if u - t > 1 {
+                            keyed[t..u].sort_unstable_by(|a, b| {
+                                history
+                                    .item_ids
+                                    .get(items[a.1 as usize] as usize)
+                                    .cmp(history.item_ids.get(items[b.1 as usize] as usize))
+                            });
+                        }
+                        t = u;
+                    }
                     for (r, &(_, k)) in keyed.iter().enumerate() {
                         let rank = r as u32 + 1;
                         out_rank[lo - base + k as usize] = rank;
                         let i = items[k as usize] as usize;
                         let a = &mut accs[history.class[i] as usize].side[side];
-                        let surfaced = rank <= cap;
-                        if surfaced {
+                        if rank <= cap {
                             a.surfaced += 1;
                             a.tp += history.actionable[i] as u64;
                             a.overrides_surfaced += history.board_override[i] as u64;
                             a.misses_surfaced += history.missed[i] as u64;
                         }
                         if history.actionable[i] {
-                            a.actionable_ranks.push(rank);
+                            a.count_rank(rank);
                         }
                     }
                 }
@@ -346,12 +410,12 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
                     a.misses += history.missed[i] as u64;
                 }
             }
-            Ok(accs)
+            accs
         })
         .collect();
     let mut per_class = vec![Acc::default(); nclasses];
     for r in results {
-        for (a, b) in per_class.iter_mut().zip(r?) {
+        for (a, b) in per_class.iter_mut().zip(r) {
             a.absorb(b);
         }
     }
@@ -365,13 +429,33 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
         ranking: Ranking {
             order,
             window_offsets,
-            score: [score_l, score_c],
+            score: [pos_score_l, pos_score_c],
             rank: [rank_l, rank_c],
             capacity,
         },
         classes,
         all: [all.metrics(0, t), all.metrics(1, t)],
     })
+}
+
+/// A key whose ascending order is the descending order of finite scores,
+/// with -0.0 and 0.0 equal (IEEE equality, as in the spec's `score desc`).
+#[inline]
+fn descending_key(s: f64) -> u64 {
+    let bits = (s + 0.0).to_bits();
+    let ascending = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    !ascending
+}
+
+/// Split `s` into consecutive pieces of the given lengths.
+fn split_lens<'a, T>(mut s: &'a mut [T], lens: &[usize]) -> Vec<&'a mut [T]> {
+    let mut out = Vec::with_capacity(lens.len());
+    for &len in lens {
+        let (head, tail) = s.split_at_mut(len);
+        out.push(head);
+        s = tail;
+    }
+    out
 }
 
 fn score_error(history: &History, i: usize, fault: ScoreFault, side: usize, profile: &Profile) -> ReplayError {
@@ -409,12 +493,32 @@ mod tests {
         // n = 10: p50 at position 5, p90 at position 9.
         let v: Vec<u32> = (1..=10).collect();
         assert_eq!(nearest_rank(&v, 50), Some(5));
+        let mut counts = vec![0u64; 11];
+        v.iter().for_each(|&x| counts[x as usize] += 1);
+        assert_eq!(nearest_rank_counted(&counts, 50), Some(5));
+        assert_eq!(nearest_rank_counted(&counts, 90), Some(9));
+        assert_eq!(nearest_rank_counted(&[0, 0, 3], 90), Some(2));
+        assert_eq!(nearest_rank_counted(&[0, 0], 50), None);
         assert_eq!(nearest_rank(&v, 90), Some(9));
         // n = 3: ceil(1.5) = 2, ceil(2.7) = 3.
         assert_eq!(nearest_rank(&[1, 4, 9], 50), Some(4));
         assert_eq!(nearest_rank(&[1, 4, 9], 90), Some(9));
         let mut f = vec![3.0, 1.0, 2.0];
         assert_eq!(nearest_rank_f64(&mut f, 90), Some(3.0));
+    }
+
+    #[test]
+    fn descending_keys_order_scores_high_to_low() {
+        let scores = [3.5, -1.0, 0.0, -0.0, 1e300, -1e300, f64::MIN_POSITIVE, -f64::MIN_POSITIVE, 2.0];
+        let mut by_key = scores.to_vec();
+        by_key.sort_by_key(|s| descending_key(*s));
+        let mut by_value = scores.to_vec();
+        by_value.sort_by(|a, b| b.partial_cmp(a).unwrap());
+        assert_eq!(
+            by_key.iter().map(|s| descending_key(*s)).collect::<Vec<_>>(),
+            by_value.iter().map(|s| descending_key(*s)).collect::<Vec<_>>()
+        );
+        assert_eq!(descending_key(0.0), descending_key(-0.0));
     }
 
     #[test]

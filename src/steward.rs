@@ -87,7 +87,9 @@ pub async fn replay_packet(
 ) -> Result<ReplayOutcome, Error> {
     let query = query_for(&pipeline.cohort, &[live, candidate]);
     let history = History::read(store, &pipeline.history, &query, progress).await?;
+    let started = std::time::Instant::now();
     let replay = tokio::task::block_in_place(|| replay(&history, live, candidate, &pipeline.replay))?;
+    tracing::info!(elapsed = ?started.elapsed(), "windows ranked under both revisions");
     let packet = Packet::build(
         &pipeline.cohort,
         &pipeline.replay,

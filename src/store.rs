@@ -80,7 +80,7 @@ pub enum StoreError {
         store: String,
         op: &'static str,
         path: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 }
 
@@ -165,7 +165,7 @@ impl Store {
                 store: self.name.clone(),
                 op,
                 path: path.to_string(),
-                source,
+                source: Box::new(source),
             },
         }
     }

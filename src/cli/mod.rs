@@ -11,7 +11,6 @@ use scoregate::pipeline::Pipeline;
 use scoregate::store::Store;
 use scoregate::ExitCode;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -83,7 +82,7 @@ pub fn init_logging(verbose: u8) {
 }
 
 /// Load a pipeline and open its store.
-pub fn open_pipeline(path: &PathBuf) -> Result<(Pipeline, Store), scoregate::Error> {
+pub fn open_pipeline(path: &std::path::Path) -> Result<(Pipeline, Store), scoregate::Error> {
     let pipeline = Pipeline::load(path)?;
     let store = Store::open(&pipeline.store)?;
     Ok((pipeline, store))
