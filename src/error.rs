@@ -6,10 +6,14 @@
 
 use crate::evidence::EvidenceError;
 use crate::history::HistoryError;
+use crate::inbox::InboxError;
+use crate::log::LogError;
+use crate::manifest::ManifestError;
 use crate::pipeline::PipelineError;
 use crate::profile::ProfileError;
 use crate::replay::ReplayError;
 use crate::sample::SampleError;
+use crate::signers::SignersError;
 use crate::store::StoreError;
 
 /// Documented process exit codes (README, "Exit codes").
@@ -50,6 +54,17 @@ pub enum Error {
     Evidence(#[from] EvidenceError),
     #[error(transparent)]
     Sample(#[from] SampleError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Signers(#[from] SignersError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Inbox(#[from] InboxError),
+    /// A manifest failed its checks (the message lists them).
+    #[error("{0}")]
+    Rejected(String),
     #[error("{0}")]
     Input(String),
 }
@@ -65,7 +80,14 @@ fn store_code(e: &StoreError) -> ExitCode {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Store(e) | Error::History(HistoryError::Store(e)) | Error::Sample(SampleError::Store(e)) => store_code(e),
+            Error::Store(e)
+            | Error::History(HistoryError::Store(e))
+            | Error::Sample(SampleError::Store(e))
+            | Error::Log(LogError::Store(e))
+            | Error::Inbox(InboxError::Store(e)) => store_code(e),
+            Error::Log(LogError::VersionExists { .. }) => ExitCode::LostRace,
+            Error::Rejected(_) | Error::Inbox(InboxError::IdTaken { .. }) => ExitCode::Rejected,
+            Error::Manifest(_) | Error::Signers(_) | Error::Log(_) => ExitCode::BadInput,
             Error::Evidence(EvidenceError::Render(_)) => ExitCode::Internal,
             Error::Sample(SampleError::Parquet(_)) => ExitCode::Internal,
             Error::Pipeline(_) | Error::Profile(_) | Error::History(_) | Error::Replay(_) | Error::Evidence(_) | Error::Input(_) => {

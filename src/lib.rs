@@ -19,15 +19,21 @@
 //! | [`steward`] | the replay job: profiles in, packet stored |
 //! | [`canonical`] | RFC 8785 canonical JSON and sha256 digests |
 
+pub mod approval;
+pub mod audit;
 pub mod canonical;
 pub mod error;
 pub mod evidence;
 pub mod history;
+pub mod inbox;
 pub mod items;
+pub mod log;
+pub mod manifest;
 pub mod pipeline;
 pub mod profile;
 pub mod replay;
 pub mod sample;
+pub mod signers;
 pub mod steward;
 pub mod store;
 

@@ -38,8 +38,8 @@ pub async fn put_profile(store: &Store, profile: &Profile) -> Result<bool, Error
 
 /// The revision live now: the log head's once the cycle has committed, else
 /// the pipeline's baseline.
-pub async fn live_revision(pipeline: &Pipeline, _store: &Store) -> Result<Digest, Error> {
-    Ok(pipeline.policy.baseline_revision.clone())
+pub async fn live_revision(pipeline: &Pipeline, store: &Store) -> Result<Digest, Error> {
+    Ok(crate::log::read_state(pipeline, store).await?.live)
 }
 
 /// The history columns two profiles need.

@@ -238,6 +238,19 @@ impl Store {
         self.inner.delete(path).await.map_err(|e| self.io("delete", path, e))
     }
 
+    /// Objects directly in the folder `prefix` (not below it), sorted by path bytes.
+    pub async fn list_dir(&self, prefix: Option<&ObjPath>) -> Result<Vec<ObjectMeta>, StoreError> {
+        let root = ObjPath::from("");
+        let res = self
+            .inner
+            .list_with_delimiter(prefix)
+            .await
+            .map_err(|e| self.io("list", prefix.unwrap_or(&root), e))?;
+        let mut all = res.objects;
+        all.sort_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
+        Ok(all)
+    }
+
     /// Every object below `prefix`, sorted by path bytes.
     pub async fn list(&self, prefix: &ObjPath) -> Result<Vec<ObjectMeta>, StoreError> {
         let mut all: Vec<ObjectMeta> = self

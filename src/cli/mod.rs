@@ -2,6 +2,7 @@
 //! flags into library calls and printing a human table on a terminal or JSON
 //! with `--json`.
 
+mod manifest;
 mod profile;
 mod replay;
 mod sample_data;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Hash, show or store scoring profiles.
     #[command(subcommand)]
     Profile(profile::ProfileCmd),
+    /// Draft, sign, verify and submit approval manifests.
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCmd),
     /// Generate realistic sample regression history.
     SampleData(sample_data::SampleDataArgs),
 }
@@ -56,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Replay(a) => replay::run(a, &cli.global).await,
             Command::Profile(c) => profile::run(c, &cli.global).await,
             Command::SampleData(a) => sample_data::run(a, &cli.global).await,
+            Command::Manifest(c) => manifest::run(c, &cli.global).await,
         }
     })
 }
@@ -101,6 +106,16 @@ pub fn progress(message: &'static str) -> Option<indicatif::ProgressBar> {
     );
     pb.set_message(message);
     Some(pb)
+}
+
+/// The cycle's `now`: `--now` (RFC 3339) when given, else the wall clock, read once.
+pub fn parse_now(now: Option<&str>) -> Result<chrono::DateTime<chrono::Utc>, scoregate::Error> {
+    match now {
+        None => Ok(chrono::Utc::now()),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .map_err(|e| scoregate::Error::Input(format!("--now {s}: expected an RFC 3339 time such as 2026-11-20T12:00:00Z ({e})"))),
+    }
 }
 
 /// Print a value as pretty JSON on stdout.

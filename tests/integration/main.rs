@@ -1,5 +1,6 @@
 //! scoregate's integration tests: one test binary, one module per area.
 
+mod approvals;
 mod bad_input;
 mod cli;
 mod consumers;

@@ -1,0 +1,153 @@
+//! The approvals inbox, `approvals/<cohort>/<manifest_id>.toml` with its
+//! signature files beside it (`.sig`, `.1.sig`, …): where `manifest submit`
+//! puts a signed manifest and where the cycle finds waiting ones. Also reads
+//! a manifest and its signatures from a local folder for `manifest verify`.
+
+use crate::manifest::{is_signature_of, signature_name, Manifest, ManifestError};
+use crate::signers::SignatureFile;
+use crate::store::{output_target, Store, StoreError};
+use bytes::Bytes;
+use object_store::path::Path as ObjPath;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("approvals inbox: manifest id {manifest_id} is already in the inbox with different bytes; a manifest id is single use")]
+    IdTaken { manifest_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A manifest file and the signature files beside it.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    pub name: String,
+    pub bytes: Bytes,
+    pub signatures: Vec<SignatureFile>,
+}
+
+impl Submission {
+    pub fn parse(&self) -> Result<Manifest, ManifestError> {
+        Manifest::parse(&self.name, &self.bytes)
+    }
+}
+
+/// Read a manifest file (path or URL) and its signature files from the same folder.
+pub async fn read_local(target: &str) -> Result<Submission, StoreError> {
+    let (store, path) = output_target(target)?;
+    let bytes = store.get(&path).await?;
+    let name = path.filename().unwrap_or_default().to_string();
+    let parent: Option<ObjPath> = {
+        let parts: Vec<_> = path.parts().collect();
+        (parts.len() > 1).then(|| ObjPath::from_iter(parts[..parts.len() - 1].iter().cloned()))
+    };
+    let mut signatures = Vec::new();
+    for meta in store.list_dir(parent.as_ref()).await? {
+        let file = meta.location.filename().unwrap_or_default();
+        if is_signature_of(file, &name) {
+            signatures.push(SignatureFile {
+                name: file.to_string(),
+                bytes: store.get(&meta.location).await?.to_vec(),
+            });
+        }
+    }
+    Ok(Submission {
+        name: target.to_string(),
+        bytes,
+        signatures,
+    })
+}
+
+fn inbox_prefix(cohort: &str) -> ObjPath {
+    ObjPath::from(format!("approvals/{cohort}"))
+}
+
+/// Put a manifest and its signatures into the inbox. The manifest is created
+/// put-if-absent (the same bytes again are fine: that is how a second signer
+/// adds a signature); each signature not already there gets the next free name.
+/// Returns the manifest's object path.
+pub async fn submit(store: &Store, cohort: &str, manifest: &Manifest, signatures: &[SignatureFile]) -> Result<ObjPath, InboxError> {
+    let path = ObjPath::from(Manifest::inbox_path(cohort, &manifest.manifest_id));
+    match store.put_immutable(&path, Bytes::from(manifest.bytes.clone())).await {
+        Ok(_) => {}
+        Err(StoreError::Conflict { .. }) => {
+            return Err(InboxError::IdTaken {
+                manifest_id: manifest.manifest_id.clone(),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let name = format!("{}.toml", manifest.manifest_id);
+    let mut present: Vec<(String, Bytes)> = Vec::new();
+    for meta in store.list_dir(Some(&inbox_prefix(cohort))).await? {
+        let file = meta.location.filename().unwrap_or_default().to_string();
+        if is_signature_of(&file, &name) {
+            present.push((file, store.get(&meta.location).await?));
+        }
+    }
+    for sig in signatures {
+        if present.iter().any(|(_, b)| b.as_ref() == sig.bytes.as_slice()) {
+            continue;
+        }
+        // Next free name, retried if another submitter takes it first.
+        let mut n = 0;
+        loop {
+            let file = signature_name(&name, n);
+            if present.iter().any(|(f, _)| *f == file) {
+                n += 1;
+                continue;
+            }
+            let sig_path = ObjPath::from(format!("approvals/{cohort}/{file}"));
+            match store.put_if_absent(&sig_path, Bytes::from(sig.bytes.clone())).await {
+                Ok(()) => {
+                    present.push((file, Bytes::from(sig.bytes.clone())));
+                    break;
+                }
+                Err(StoreError::AlreadyExists { .. }) => {
+                    present.push((file, store.get(&sig_path).await?));
+                    n += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(path)
+}
+
+/// Every manifest waiting in the cohort's inbox with its signatures, by manifest id.
+pub async fn waiting(store: &Store, cohort: &str) -> Result<Vec<Submission>, StoreError> {
+    let listed = store.list_dir(Some(&inbox_prefix(cohort))).await?;
+    let names: Vec<String> = listed
+        .iter()
+        .map(|m| m.location.filename().unwrap_or_default().to_string())
+        .collect();
+    let mut out = Vec::new();
+    for (meta, name) in listed.iter().zip(&names) {
+        if !name.ends_with(".toml") {
+            continue;
+        }
+        let bytes = match store.get(&meta.location).await {
+            Ok(b) => b,
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let mut signatures = Vec::new();
+        for (m, n) in listed.iter().zip(&names) {
+            if is_signature_of(n, name) {
+                match store.get(&m.location).await {
+                    Ok(b) => signatures.push(SignatureFile {
+                        name: n.clone(),
+                        bytes: b.to_vec(),
+                    }),
+                    Err(StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        out.push(Submission {
+            name: meta.location.to_string(),
+            bytes,
+            signatures,
+        });
+    }
+    Ok(out)
+}
