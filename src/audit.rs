@@ -38,7 +38,7 @@ pub enum AuditProblem {
         expected: String,
         found: String,
     },
-    /// A commit's `now` is earlier than its predecessor's.
+    /// A commit's `now` is earlier than its predecessor's, beyond the clock-skew allowance.
     TimeWentBackwards { path: String },
 }
 
@@ -95,7 +95,7 @@ fn seq_of_name(path: &str) -> Option<u64> {
 }
 
 /// Walk `commits` (in path order) and report every break in the chain.
-pub fn verify_chain(cohort: &str, commits: &[StoredCommit]) -> AuditReport {
+pub fn verify_chain(cohort: &str, commits: &[StoredCommit], clock_skew: chrono::Duration) -> AuditReport {
     let mut report = AuditReport::default();
     let mut expected_seq = 1u64;
     let mut prev: Option<(Digest, Commit)> = None;
@@ -147,7 +147,7 @@ pub fn verify_chain(cohort: &str, commits: &[StoredCommit]) -> AuditReport {
             });
         }
         if let Some((_, p)) = &prev {
-            if commit.now < p.now {
+            if commit.now + clock_skew < p.now {
                 report.problems.push(AuditProblem::TimeWentBackwards { path: c.path.clone() });
             }
         }
@@ -157,4 +157,54 @@ pub fn verify_chain(cohort: &str, commits: &[StoredCommit]) -> AuditReport {
         prev = Some((digest, commit.clone()));
     }
     report
+}
+
+/// The full audit of a cohort in its store: the chain, then every commit's
+/// decision artifact and the active profile against the commits they name.
+pub async fn verify_store(pipeline: &crate::pipeline::Pipeline, store: &crate::store::Store) -> Result<AuditReport, crate::Error> {
+    use crate::artifacts::{active_path, artifact_path, read_active, DecisionArtifact};
+    let stored = crate::log::read_all(store, &pipeline.cohort).await?;
+    let mut report = verify_chain(&pipeline.cohort, &stored, pipeline.policy.clock_skew);
+    let mut head: Option<(u64, Digest)> = None;
+    for c in &stored {
+        let (Ok(commit), Some(seq)) = (&c.commit, seq_of_name(&c.path)) else {
+            continue;
+        };
+        let digest = Digest::of(&c.bytes);
+        let path = artifact_path(&pipeline.cohort, seq, commit.decision);
+        match store.get_opt(&path).await? {
+            None => report.problems.push(AuditProblem::MissingArtifact {
+                seq,
+                path: path.to_string(),
+            }),
+            Some(bytes) => {
+                let found = serde_json::from_slice::<DecisionArtifact>(&bytes)
+                    .map(|a| a.commit_digest.to_string())
+                    .unwrap_or_else(|_| "an unreadable artifact".into());
+                if found != digest.as_str() {
+                    report.problems.push(AuditProblem::ArtifactMismatch {
+                        seq,
+                        path: path.to_string(),
+                        expected: digest.to_string(),
+                        found,
+                    });
+                }
+            }
+        }
+        head = Some((seq, digest));
+    }
+    if let Some((seq, digest)) = head {
+        let path = active_path(&pipeline.cohort).to_string();
+        match read_active(store, &pipeline.cohort).await? {
+            None => report.problems.push(AuditProblem::MissingArtifact { seq, path }),
+            Some(a) if a.seq != seq || a.commit_digest.as_ref() != Some(&digest) => report.problems.push(AuditProblem::ArtifactMismatch {
+                seq,
+                path,
+                expected: digest.to_string(),
+                found: a.commit_digest.map_or_else(|| format!("seq {}", a.seq), |d| d.to_string()),
+            }),
+            Some(_) => {}
+        }
+    }
+    Ok(report)
 }

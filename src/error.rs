@@ -4,6 +4,7 @@
 //! meaning; [`Error`] gathers them and [`Error::exit_code`] classifies them
 //! into the documented exit codes.
 
+use crate::cycle::CycleError;
 use crate::evidence::EvidenceError;
 use crate::history::HistoryError;
 use crate::inbox::InboxError;
@@ -36,6 +37,8 @@ pub enum ExitCode {
     RolledBack = 6,
     /// The store could not be reached or refused the operation.
     Storage = 7,
+    /// `audit verify` found the log or its artifacts broken.
+    AuditFailed = 8,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,8 @@ pub enum Error {
     Log(#[from] LogError),
     #[error(transparent)]
     Inbox(#[from] InboxError),
+    #[error(transparent)]
+    Cycle(#[from] CycleError),
     /// A manifest failed its checks (the message lists them).
     #[error("{0}")]
     Rejected(String),
@@ -85,7 +90,8 @@ impl Error {
             | Error::Sample(SampleError::Store(e))
             | Error::Log(LogError::Store(e))
             | Error::Inbox(InboxError::Store(e)) => store_code(e),
-            Error::Log(LogError::VersionExists { .. }) => ExitCode::LostRace,
+            Error::Log(LogError::VersionExists { .. }) | Error::Cycle(CycleError::LostRace { .. }) => ExitCode::LostRace,
+            Error::Cycle(CycleError::ClockWentBackwards { .. }) => ExitCode::BadInput,
             Error::Rejected(_) | Error::Inbox(InboxError::IdTaken { .. }) => ExitCode::Rejected,
             Error::Manifest(_) | Error::Signers(_) | Error::Log(_) => ExitCode::BadInput,
             Error::Evidence(EvidenceError::Render(_)) => ExitCode::Internal,

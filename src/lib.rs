@@ -20,8 +20,10 @@
 //! | [`canonical`] | RFC 8785 canonical JSON and sha256 digests |
 
 pub mod approval;
+pub mod artifacts;
 pub mod audit;
 pub mod canonical;
+pub mod cycle;
 pub mod error;
 pub mod evidence;
 pub mod history;

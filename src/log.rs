@@ -144,8 +144,10 @@ pub struct Commit {
     pub reasons: Vec<String>,
     /// Who ran a break-glass rollback.
     pub actor: Option<String>,
-    /// The approving manifest of the live bounded revision (kept across renewals' bookkeeping).
+    /// The approving manifest of the live bounded revision (the activation's, then each renewal's).
     pub live_manifest_id: Option<String>,
+    /// The inbox object this commit handled; the cycle removes it from the inbox.
+    pub inbox_object: Option<String>,
 }
 
 impl Commit {
@@ -269,8 +271,13 @@ pub async fn read_all(store: &Store, cohort: &str) -> Result<Vec<StoredCommit>, 
 /// Read the cohort's live state, checking the chain on the way: a gap, an
 /// edited or reordered commit, or a foreign object stops everything.
 pub async fn read_state(pipeline: &Pipeline, store: &Store) -> Result<LiveState, LogError> {
-    let commits = read_all(store, &pipeline.cohort).await?;
-    let report = crate::audit::verify_chain(&pipeline.cohort, &commits);
+    Ok(read_log(pipeline, store).await?.0)
+}
+
+/// The live state and every commit with its digest, the chain checked.
+pub async fn read_log(pipeline: &Pipeline, store: &Store) -> Result<(LiveState, Vec<(Commit, Digest)>), LogError> {
+    let stored = read_all(store, &pipeline.cohort).await?;
+    let report = crate::audit::verify_chain(&pipeline.cohort, &stored, pipeline.policy.clock_skew);
     if let Some(problem) = report.problems.first() {
         return Err(LogError::Broken {
             cohort: pipeline.cohort.clone(),
@@ -278,11 +285,14 @@ pub async fn read_state(pipeline: &Pipeline, store: &Store) -> Result<LiveState,
         });
     }
     let mut state = LiveState::initial(pipeline);
-    for c in &commits {
-        let commit = c.commit.as_ref().expect("verified chains parse");
-        state = state.apply(commit, Digest::of(&c.bytes));
+    let mut commits = Vec::with_capacity(stored.len());
+    for c in stored {
+        let commit = c.commit.expect("verified chains parse");
+        let digest = Digest::of(&c.bytes);
+        state = state.apply(&commit, digest.clone());
+        commits.push((commit, digest));
     }
-    Ok(state)
+    Ok((state, commits))
 }
 
 /// Append `commit` at its seq with put-if-absent. A lost race is

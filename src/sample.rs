@@ -40,6 +40,16 @@ pub struct SampleSpec {
     /// Days the windows spread over, one file per day.
     pub days: u32,
     pub start: DateTime<Utc>,
+    /// Generate live-use history instead: rows queued under this revision in [from, to).
+    pub live: Option<LiveSpec>,
+}
+
+/// Live-use history: what the review queue saw while `revision` ordered it.
+#[derive(Clone, Debug)]
+pub struct LiveSpec {
+    pub revision: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
 }
 
 impl SampleSpec {
@@ -50,6 +60,7 @@ impl SampleSpec {
             seed,
             days: 30,
             start: Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap(),
+            live: None,
         }
     }
 }
@@ -342,6 +353,9 @@ fn day_file(spec: &SampleSpec, day: u32, windows: &[(usize, u32)], per_day: usiz
 
 /// Generate the sample history into `store` under `history/<cohort>/`.
 pub async fn generate(store: &Store, spec: &SampleSpec) -> Result<SampleSummary, SampleError> {
+    if let Some(live) = &spec.live {
+        return generate_live(store, spec, live).await;
+    }
     let sizes = window_sizes(spec);
     let days = (spec.days.max(1) as usize).min(sizes.len());
     // Window w falls on day w·days/nw: every day gets a file when there are enough windows.
@@ -367,5 +381,79 @@ pub async fn generate(store: &Store, spec: &SampleSpec) -> Result<SampleSummary,
         summary.bytes += bytes.len() as u64;
         store.put(&path, bytes).await?;
     }
+    Ok(summary)
+}
+
+/// One parquet file of live-use history: windows spread over [from, to),
+/// each row carrying `live_revision`, `queued_at` and `signed_off_at` (null
+/// when not signed off by `to`), under `history/<cohort>/live/`.
+async fn generate_live(store: &Store, spec: &SampleSpec, live: &LiveSpec) -> Result<SampleSummary, SampleError> {
+    use arrow::array::TimestampMicrosecondArray;
+    let sizes = window_sizes(spec);
+    let mut g = Gen {
+        rng: ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5EED_11FE),
+    };
+    let span = (live.to - live.from).num_seconds().max(1);
+    let step = span / sizes.len().max(1) as i64;
+    let mut cols = Columns::default();
+    let mut queued = Vec::new();
+    let mut signed = Vec::new();
+    for (w, &size) in sizes.iter().enumerate() {
+        let start = live.from + Duration::seconds(step * w as i64);
+        let capacity = Some([10, 15, 25][g.rng.random_range(0..3)]);
+        cols.window(
+            &mut g,
+            false,
+            "lv",
+            format!("{}-live-{}-w{w:04}", spec.cohort, live.from.format("%Y%m%dT%H%M")),
+            start.timestamp_millis(),
+            size,
+            capacity,
+            w as u64 * 100 + spec.seed % 97 * 1_000_000,
+        );
+        for _ in 0..size {
+            let q = start + Duration::seconds(g.rng.random_range(0..step.max(1)));
+            let s = q + Duration::minutes(g.rng.random_range(30..(36 * 60)));
+            queued.push(q.timestamp_micros());
+            signed.push((s < live.to && !g.chance(0.08)).then(|| s.timestamp_micros()));
+        }
+    }
+    let n = cols.item_id.len();
+    let batch = cols.batch(&spec.cohort);
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut arrays = batch.columns().to_vec();
+    fields.push(Field::new("live_revision", DataType::Utf8, true));
+    arrays.push(Arc::new(StringArray::from(vec![live.revision.as_str(); n])));
+    fields.push(Field::new(
+        "queued_at",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        true,
+    ));
+    arrays.push(Arc::new(TimestampMicrosecondArray::from(queued).with_timezone("UTC")));
+    fields.push(Field::new(
+        "signed_off_at",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        true,
+    ));
+    arrays.push(Arc::new(TimestampMicrosecondArray::from(signed).with_timezone("UTC")));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("columns match the schema");
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None)?;
+    writer.write(&batch)?;
+    writer.close()?;
+    let path = ObjPath::from(format!(
+        "history/{}/live/{}-{}.parquet",
+        spec.cohort,
+        live.from.format("%Y%m%dT%H%M%SZ"),
+        live.to.format("%Y%m%dT%H%M%SZ")
+    ));
+    let summary = SampleSummary {
+        files: 1,
+        rows: n as u64,
+        windows: sizes.len() as u64,
+        other_cohort_rows: 0,
+        bytes: out.len() as u64,
+    };
+    store.put(&path, out).await?;
     Ok(summary)
 }

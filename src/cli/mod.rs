@@ -2,10 +2,14 @@
 //! flags into library calls and printing a human table on a terminal or JSON
 //! with `--json`.
 
+mod audit;
+mod cycle;
 mod manifest;
 mod profile;
 mod replay;
+mod rollback;
 mod sample_data;
+mod status;
 
 use clap::{Args, Parser, Subcommand};
 use scoregate::pipeline::Pipeline;
@@ -49,6 +53,15 @@ pub enum Command {
     /// Draft, sign, verify and submit approval manifests.
     #[command(subcommand)]
     Manifest(manifest::ManifestCmd),
+    /// The scheduled job: read the log, check guardrails and waiting manifests, commit at most one decision.
+    Cycle(cycle::CycleArgs),
+    /// Break-glass: restore the trusted revision now, recording who and why.
+    Rollback(rollback::RollbackArgs),
+    /// What is live, until when, guardrail readings, waiting manifests.
+    Status(status::StatusArgs),
+    /// Read the decision log or verify its chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
     /// Generate realistic sample regression history.
     SampleData(sample_data::SampleDataArgs),
 }
@@ -61,6 +74,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Profile(c) => profile::run(c, &cli.global).await,
             Command::SampleData(a) => sample_data::run(a, &cli.global).await,
             Command::Manifest(c) => manifest::run(c, &cli.global).await,
+            Command::Cycle(a) => cycle::run(a, &cli.global).await,
+            Command::Rollback(a) => rollback::run(a, &cli.global).await,
+            Command::Status(a) => status::run(a, &cli.global).await,
+            Command::Audit(c) => audit::run(c, &cli.global).await,
         }
     })
 }

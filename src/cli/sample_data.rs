@@ -3,7 +3,7 @@
 use super::{print_json, Global};
 use anyhow::Result;
 use clap::Args;
-use scoregate::sample::{generate, SampleSpec};
+use scoregate::sample::{generate, LiveSpec, SampleSpec};
 use scoregate::store::{Store, StoreLocation};
 use scoregate::ExitCode;
 use std::path::Path;
@@ -23,6 +23,15 @@ pub struct SampleDataArgs {
     /// Days the windows spread over; one parquet file per day.
     #[arg(long, default_value_t = 30)]
     days: u32,
+    /// Generate live-use history instead: items queued while this revision ordered the queue.
+    #[arg(long, requires_all = ["live_from", "live_to"])]
+    live_revision: Option<String>,
+    /// Start of the live-use period (RFC 3339).
+    #[arg(long)]
+    live_from: Option<String>,
+    /// End of the live-use period (RFC 3339).
+    #[arg(long)]
+    live_to: Option<String>,
 }
 
 pub async fn run(a: SampleDataArgs, g: &Global) -> Result<ExitCode> {
@@ -41,6 +50,17 @@ pub async fn run(a: SampleDataArgs, g: &Global) -> Result<ExitCode> {
     };
     let mut spec = SampleSpec::new(&a.cohort, a.rows, a.seed);
     spec.days = a.days;
+    if let (Some(revision), Some(from), Some(to)) = (&a.live_revision, &a.live_from, &a.live_to) {
+        let (from, to) = (super::parse_now(Some(from))?, super::parse_now(Some(to))?);
+        if to <= from {
+            return Err(scoregate::Error::Input("--live-to must be after --live-from".into()).into());
+        }
+        spec.live = Some(LiveSpec {
+            revision: revision.clone(),
+            from,
+            to,
+        });
+    }
     let s = generate(&store, &spec).await.map_err(scoregate::Error::from)?;
     if g.json {
         print_json(&serde_json::json!({

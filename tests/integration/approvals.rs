@@ -690,6 +690,7 @@ fn reused_manifest_id() {
             reasons: vec!["earlier attempt".into()],
             actor: None,
             live_manifest_id: None,
+            inbox_object: None,
         };
         scoregate::log::append(&a.store(), &c).await.unwrap();
     });

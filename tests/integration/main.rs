@@ -4,6 +4,7 @@ mod approvals;
 mod bad_input;
 mod cli;
 mod consumers;
+mod cycle;
 mod naive_replay;
 mod replay;
 mod support;

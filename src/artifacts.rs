@@ -1,0 +1,154 @@
+//! What the cycle derives from the log for consumers and auditors:
+//! `active/<cohort>/profile.json`, the profile the review queue must use now
+//! with its trusted fallback embedded, and one immutable
+//! `artifacts/<cohort>/<seq>-<decision>.json` per commit.
+//!
+//! Both name the commit they derive from by digest, so `audit verify` can
+//! tell an edited commit (even the head) from an honest one, and the next
+//! cycle can tell a missing or stale artifact and repair it.
+
+use crate::canonical::{to_jcs, Digest};
+use crate::log::{Commit, Decision, FailedCheck, Readings};
+use crate::pipeline::Guardrails;
+use crate::store::{Store, StoreError};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use object_store::path::Path as ObjPath;
+use serde::{Deserialize, Serialize};
+
+pub const ACTIVE_SCHEMA: &str = "scoregate.active/v1";
+pub const ARTIFACT_SCHEMA: &str = "scoregate.decision/v1";
+
+/// The active-profile artifact: enough for a consumer to fall back alone if cycles stop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActiveProfile {
+    pub schema: String,
+    pub cohort: String,
+    /// The commit this is derived from (seq 0, no digest: the baseline before any commit).
+    pub seq: u64,
+    pub commit_digest: Option<Digest>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub revision: Digest,
+    pub profile: serde_json::Value,
+    /// Use `profile` until this instant, then the fallback; null for a trusted revision.
+    pub valid_until: Option<DateTime<Utc>>,
+    pub bounded: bool,
+    pub fallback_revision: Digest,
+    pub fallback_profile: serde_json::Value,
+    pub guardrails: Option<Guardrails>,
+    pub manifest_id: Option<String>,
+}
+
+/// A trigger value against its threshold (rollback and expiry artifacts).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub guardrail: String,
+    pub reading: Option<f64>,
+    pub threshold: f64,
+    pub breached: bool,
+}
+
+/// The per-decision artifact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionArtifact {
+    pub schema: String,
+    pub cohort: String,
+    pub seq: u64,
+    pub commit_digest: Digest,
+    pub decision: Decision,
+    pub now: DateTime<Utc>,
+    pub prior_revision: Digest,
+    pub live_revision: Digest,
+    /// The trusted revision put back (rollback, expiry, revoke, break-glass).
+    pub restored_revision: Option<Digest>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub manifest_id: Option<String>,
+    pub signers: Vec<String>,
+    pub readings: Option<Readings>,
+    pub triggers: Vec<Trigger>,
+    pub failed_checks: Vec<FailedCheck>,
+    pub reasons: Vec<String>,
+    pub actor: Option<String>,
+    /// The manifest's exact text, kept because the inbox copy is removed once handled.
+    pub manifest: Option<String>,
+}
+
+pub fn active_path(cohort: &str) -> ObjPath {
+    ObjPath::from(format!("active/{cohort}/profile.json"))
+}
+
+pub fn artifact_path(cohort: &str, seq: u64, decision: Decision) -> ObjPath {
+    ObjPath::from(format!("artifacts/{cohort}/{seq:020}-{}.json", decision.as_str()))
+}
+
+/// Trigger values against thresholds, for every guardrail.
+pub fn triggers(r: &Readings, g: &Guardrails) -> Vec<Trigger> {
+    vec![
+        Trigger {
+            guardrail: "max_protected_misses".into(),
+            reading: Some(r.protected_misses as f64),
+            threshold: g.max_protected_misses as f64,
+            breached: r.protected_misses > g.max_protected_misses,
+        },
+        Trigger {
+            guardrail: "max_protected_signoff_p90_hours".into(),
+            reading: r.protected_signoff_p90_hours,
+            threshold: g.max_protected_signoff_p90_hours,
+            breached: r.protected_signoff_p90_hours.is_some_and(|h| h > g.max_protected_signoff_p90_hours),
+        },
+        Trigger {
+            guardrail: "max_canary_misses".into(),
+            reading: Some(r.canary_misses as f64),
+            threshold: g.max_canary_misses as f64,
+            breached: r.canary_misses > g.max_canary_misses,
+        },
+    ]
+}
+
+pub fn decision_artifact(commit: &Commit, digest: &Digest, manifest: Option<String>) -> DecisionArtifact {
+    let triggers = match (&commit.readings, &commit.thresholds) {
+        (Some(r), Some(g)) => triggers(r, g),
+        _ => vec![],
+    };
+    DecisionArtifact {
+        schema: ARTIFACT_SCHEMA.into(),
+        cohort: commit.cohort.clone(),
+        seq: commit.seq,
+        commit_digest: digest.clone(),
+        decision: commit.decision,
+        now: commit.now,
+        prior_revision: commit.prior_revision.clone(),
+        live_revision: commit.live_revision.clone(),
+        restored_revision: commit.decision.restores().then(|| commit.live_revision.clone()),
+        valid_until: commit.valid_until,
+        manifest_id: commit.manifest_id.clone(),
+        signers: commit.signers.clone(),
+        readings: commit.readings.clone(),
+        triggers,
+        failed_checks: commit.failed_checks.clone(),
+        reasons: commit.reasons.clone(),
+        actor: commit.actor.clone(),
+        manifest,
+    }
+}
+
+/// Write a decision artifact once; an existing one with other bytes is left
+/// alone and reported by `audit verify`.
+pub async fn put_decision(store: &Store, a: &DecisionArtifact) -> Result<bool, StoreError> {
+    match store.put_if_absent(&artifact_path(&a.cohort, a.seq, a.decision), to_jcs(a)).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::AlreadyExists { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn put_active(store: &Store, a: &ActiveProfile) -> Result<(), StoreError> {
+    store.put(&active_path(&a.cohort), Bytes::from(to_jcs(a))).await
+}
+
+pub async fn read_active(store: &Store, cohort: &str) -> Result<Option<ActiveProfile>, StoreError> {
+    Ok(store
+        .get_opt(&active_path(cohort))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}

@@ -1,0 +1,50 @@
+//! `scoregate rollback`: break-glass. Restores the trusted revision at once
+//! and records who ran it and why; needs no signature.
+
+use super::{open_pipeline, parse_now, print_json, Global};
+use anyhow::Result;
+use clap::Args;
+use scoregate::cycle::break_glass;
+use scoregate::ExitCode;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    #[arg(long)]
+    pipeline: PathBuf,
+    /// Why: recorded in the commit and the audit log.
+    #[arg(long)]
+    reason: String,
+    /// Who is running it; default: the user name ($USER).
+    #[arg(long)]
+    actor: Option<String>,
+    #[arg(long)]
+    now: Option<String>,
+}
+
+pub async fn run(a: RollbackArgs, g: &Global) -> Result<ExitCode> {
+    if a.reason.trim().is_empty() {
+        return Err(scoregate::Error::Input("--reason: say why you are rolling back".into()).into());
+    }
+    let (pipeline, store) = open_pipeline(&a.pipeline)?;
+    let now = parse_now(a.now.as_deref())?;
+    let actor = a
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let done = break_glass(&pipeline, &store, now, &a.reason, &actor).await?;
+    if g.json {
+        print_json(&serde_json::json!({"rolled_back": done.is_some(), "commit": done}))?;
+    } else {
+        match &done {
+            Some(c) => println!(
+                "{}: rolled back {} → {} (seq {}), by {actor}: {}",
+                pipeline.cohort, c.prior_revision, c.live_revision, c.seq, a.reason
+            ),
+            None => println!("{}: a trusted revision is already live; nothing to roll back", pipeline.cohort),
+        }
+    }
+    Ok(if done.is_some() { ExitCode::RolledBack } else { ExitCode::Ok })
+}

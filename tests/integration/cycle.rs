@@ -1,0 +1,641 @@
+//! The scheduled cycle on real files and real OpenSSH signatures: the whole
+//! lifecycle through the binary as an operator runs it, then TUF-style
+//! adversarial cases (replays, stale approvals, clocks going backwards,
+//! racing cycles, edited or deleted commits, crashes between commit and
+//! artifact).
+
+use crate::approvals::{keys, ssh_sign, Approvals, ALICE, NOW};
+use crate::support::{list_files, repo};
+use scoregate::artifacts::{ActiveProfile, DecisionArtifact};
+use scoregate::log::{Commit, Decision};
+use scoregate::signers::NAMESPACE;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const CANDIDATE_REV: &str = "sha256:778706131e565b78efd39c43e711a9c14f13ae821d44aab3ea0ce1a5f4fd0e13";
+const BASELINE_REV: &str = "sha256:fd54123f43f16add623e8858aa6cca7b4a434e1da58560745e5a60cc6fa96b0d";
+
+struct Ops {
+    a: Approvals,
+}
+
+impl Ops {
+    fn new() -> Ops {
+        Ops { a: Approvals::new() }
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_scoregate"))
+            .args(args)
+            .current_dir(self.a.dir.path())
+            .env("USER", "oncall-dana")
+            .output()
+            .unwrap()
+    }
+    fn ok(&self, args: &[&str], code: i32) -> String {
+        let o = self.run(args);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+    fn p(&self) -> String {
+        self.a.pipeline_path.to_str().unwrap().to_string()
+    }
+    fn cycle(&self, now: &str, code: i32) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["cycle", "--json", "--pipeline", &self.p(), "--now", now], code)).unwrap()
+    }
+    /// replay → draft → ssh-keygen sign → submit, as a steward and a release manager would.
+    fn approve(&self, name: &str, action: &str, candidate: Option<&Path>, not_before: &str, window: &str, drafted_at: &str) -> PathBuf {
+        let packet = format!("{name}-packet.json");
+        let p = self.p();
+        let mut draft = vec![
+            "manifest",
+            "draft",
+            "--pipeline",
+            &p,
+            "--action",
+            action,
+            "--window",
+            window,
+            "--not-before",
+            not_before,
+            "--approver",
+            ALICE,
+            "--out",
+        ];
+        let out = format!("{name}.toml");
+        draft.push(&out);
+        draft.push("--now");
+        draft.push(drafted_at);
+        let cand;
+        if let Some(c) = candidate {
+            cand = c.to_str().unwrap().to_string();
+            self.ok(&["replay", "--pipeline", &self.p(), "--candidate", &cand, "--out", &packet], 0);
+            draft.push("--packet");
+            draft.push(&packet);
+        }
+        self.ok(&draft, 0);
+        let file = self.a.path(&out);
+        ssh_sign("alice", NAMESPACE, &file);
+        self.ok(&["manifest", "submit", "--pipeline", &self.p(), "--now", drafted_at, &out], 0);
+        file
+    }
+    fn live_history(&self, revision: &str, from: &str, to: &str, rows: &str) {
+        self.ok(
+            &[
+                "sample-data",
+                "--out",
+                "store",
+                "--rows",
+                rows,
+                "--seed",
+                "9",
+                "--live-revision",
+                revision,
+                "--live-from",
+                from,
+                "--live-to",
+                to,
+            ],
+            0,
+        );
+    }
+    fn active(&self) -> ActiveProfile {
+        serde_json::from_slice(&std::fs::read(self.a.path("store/active/payments-platform/profile.json")).unwrap()).unwrap()
+    }
+    fn artifact(&self, seq: u64, d: Decision) -> DecisionArtifact {
+        let p = self
+            .a
+            .path(&format!("store/artifacts/payments-platform/{seq:020}-{}.json", d.as_str()));
+        serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|_| panic!("{} exists", p.display()))).unwrap()
+    }
+    fn commits(&self) -> Vec<Commit> {
+        let mut out = vec![];
+        for f in list_files(&self.a.path("store/log/payments-platform")) {
+            out.push(serde_json::from_slice(&std::fs::read(self.a.path("store/log/payments-platform").join(f)).unwrap()).unwrap());
+        }
+        out
+    }
+    fn audit_ok(&self) {
+        let out = self.ok(&["audit", "verify", "--pipeline", &self.p()], 0);
+        assert!(out.contains("chain intact"), "{out}");
+    }
+    fn candidate(&self) -> PathBuf {
+        repo().join("data-samples/profiles/candidate.json")
+    }
+}
+
+#[test]
+fn lifecycle_activate_then_roll_back_on_a_protected_miss() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    // Nothing committed yet: the baseline is live.
+    assert!(o.ok(&["status", "--pipeline", &o.p(), "--now", NOW], 0).contains("(trusted)"));
+
+    let r = o.cycle(NOW, 0);
+    assert_eq!(r["decision"], "activate");
+    let active = o.active();
+    assert_eq!((active.revision.as_str(), active.bounded, active.seq), (CANDIDATE_REV, true, 1));
+    assert_eq!(active.fallback_revision.as_str(), BASELINE_REV);
+    assert_eq!(active.valid_until.unwrap().to_rfc3339(), "2026-11-09T23:00:00+00:00");
+    assert_eq!(active.profile["name"], "payments-review-2026-11");
+    assert_eq!(active.fallback_profile["name"], "payments-review-baseline-2026-09");
+    let art = o.artifact(1, Decision::Activate);
+    assert_eq!(art.signers, vec![ALICE.to_string()]);
+    assert!(art.manifest.unwrap().contains("action = \"activate\""), "the approved text is kept");
+    assert!(
+        list_files(&o.a.path("store/approvals")).is_empty(),
+        "handled manifests leave the inbox"
+    );
+    let status = o.ok(&["status", "--pipeline", &o.p(), "--now", "2026-11-03T06:00:00Z"], 0);
+    assert!(
+        status.contains("bounded, approved by rm-alice@example.com") && status.contains("left"),
+        "{status}"
+    );
+
+    // The next day's live-window history has protected misses beyond the threshold of 2.
+    o.live_history(CANDIDATE_REV, NOW, "2026-11-04T00:00:00Z", "200");
+    let r = o.cycle("2026-11-04T00:00:00Z", 6);
+    assert_eq!(r["decision"], "rollback");
+    let art = o.artifact(2, Decision::Rollback);
+    assert_eq!(art.restored_revision.unwrap().as_str(), BASELINE_REV);
+    let t = art.triggers.iter().find(|t| t.guardrail == "max_protected_misses").unwrap();
+    assert!(t.breached && t.reading.unwrap() > 2.0 && t.threshold == 2.0, "{t:?}");
+    assert!(art.readings.unwrap().items == 200);
+    let active = o.active();
+    assert_eq!(
+        (active.revision.as_str(), active.bounded, active.valid_until),
+        (BASELINE_REV, false, None)
+    );
+
+    let log = o.ok(&["audit", "log", "--pipeline", &o.p()], 0);
+    assert!(
+        log.contains("activate") && log.contains("signed by rm-alice@example.com") && log.contains("rollback") && log.contains("BREACHED"),
+        "{log}"
+    );
+    o.audit_ok();
+    // Idempotent: the same cycle again changes nothing.
+    let before = list_files(&o.a.path("store"));
+    let r = o.cycle("2026-11-04T00:00:00Z", 0);
+    assert!(r["decision"].is_null());
+    assert_eq!(before, list_files(&o.a.path("store")));
+}
+
+#[test]
+fn lifecycle_window_lapses_and_expires() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "2d",
+        "2026-11-02T23:00:00Z",
+    );
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    // Quiet live use, within every guardrail.
+    o.live_history(CANDIDATE_REV, NOW, "2026-11-04T00:00:00Z", "12");
+    assert!(o.cycle("2026-11-04T00:00:00Z", 0)["decision"].is_null());
+    // Just before the end nothing happens; at not_after it expires.
+    assert!(o.cycle("2026-11-04T22:59:59Z", 0)["decision"].is_null());
+    let r = o.cycle("2026-11-04T23:00:00Z", 6);
+    assert_eq!(r["decision"], "expire");
+    let art = o.artifact(2, Decision::Expire);
+    assert_eq!(art.restored_revision.unwrap().as_str(), BASELINE_REV);
+    assert_eq!(art.triggers.len(), 3, "expiry records the last readings against thresholds");
+    assert_eq!(o.active().revision.as_str(), BASELINE_REV);
+    o.audit_ok();
+}
+
+#[test]
+fn lifecycle_renewal_extends_the_window() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "2d",
+        "2026-11-02T23:00:00Z",
+    );
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    // A fresh replay of the live revision against itself, then a renewal.
+    o.approve(
+        "renew",
+        "renew",
+        Some(&o.candidate()),
+        "2026-11-04T12:00:00Z",
+        "3d",
+        "2026-11-04T12:00:00Z",
+    );
+    let r = o.cycle("2026-11-04T12:00:00Z", 0);
+    assert_eq!(r["decision"], "renew", "{r}");
+    let active = o.active();
+    assert_eq!(active.valid_until.unwrap().to_rfc3339(), "2026-11-07T12:00:00+00:00");
+    // The original end passes without expiry.
+    assert!(o.cycle("2026-11-05T00:00:00Z", 0)["decision"].is_null());
+    let c = o.commits();
+    assert_eq!(c[1].decision, Decision::Renew);
+    assert_eq!(c[1].activated_at, c[0].activated_at, "the live window keeps its start");
+    o.audit_ok();
+}
+
+#[test]
+fn revoke_ends_the_window_early() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.approve("revoke", "revoke", None, "2026-11-03T10:00:00Z", "1d", "2026-11-03T10:00:00Z");
+    let r = o.cycle("2026-11-03T10:00:00Z", 0);
+    assert_eq!(r["decision"], "revoke");
+    assert_eq!(o.active().revision.as_str(), BASELINE_REV);
+    o.audit_ok();
+}
+
+#[test]
+fn replayed_manifest_after_a_rollback_is_rejected() {
+    let o = Ops::new();
+    let file = o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.live_history(CANDIDATE_REV, NOW, "2026-11-04T00:00:00Z", "200");
+    assert_eq!(o.cycle("2026-11-04T00:00:00Z", 6)["decision"], "rollback");
+    // The same signed manifest submitted again.
+    o.ok(
+        &[
+            "manifest",
+            "submit",
+            "--pipeline",
+            &o.p(),
+            "--now",
+            "2026-11-04T01:00:00Z",
+            file.to_str().unwrap(),
+        ],
+        0,
+    );
+    let r = o.cycle("2026-11-04T01:00:00Z", 4);
+    assert_eq!(r["decision"], "reject");
+    let failed: Vec<&str> = r["failed_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert!(failed.contains(&"manifest_id"), "{failed:?}");
+    assert_eq!(o.active().revision.as_str(), BASELINE_REV, "the live revision is kept");
+    // A rejected manifest is not looked at again.
+    assert!(o.cycle("2026-11-04T02:00:00Z", 0)["decision"].is_null());
+    o.audit_ok();
+}
+
+#[test]
+fn approval_against_a_live_revision_that_has_since_changed_is_rejected() {
+    let o = Ops::new();
+    let other = o.a.write(
+        "other.json",
+        &std::fs::read_to_string(o.candidate())
+            .unwrap()
+            .replace("payments-review-2026-11", "payments-review-2026-11b"),
+    );
+    o.approve(
+        "first",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T22:00:00Z",
+        "7d",
+        "2026-11-02T22:00:00Z",
+    );
+    o.approve(
+        "second",
+        "activate",
+        Some(&other),
+        "2026-11-02T23:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    let r = o.cycle("2026-11-03T00:05:00Z", 4);
+    assert_eq!(r["decision"], "reject");
+    let failed: Vec<&str> = r["failed_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert!(failed.contains(&"evidence") && failed.contains(&"rollback_revision"), "{failed:?}");
+    assert_eq!(o.active().revision.as_str(), CANDIDATE_REV);
+}
+
+#[test]
+fn manifest_whose_window_opens_later_waits_then_activates() {
+    let o = Ops::new();
+    o.approve(
+        "later",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-03T06:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    let r = o.cycle(NOW, 0);
+    assert!(r["decision"].is_null());
+    assert_eq!(r["waiting"].as_array().unwrap().len(), 1);
+    assert!(o.commits().is_empty());
+    assert_eq!(o.cycle("2026-11-03T06:00:00Z", 0)["decision"], "activate");
+}
+
+#[test]
+fn clock_going_backwards_is_refused_and_writes_nothing() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    let before = list_files(&o.a.path("store"));
+    let out = o.run(&["cycle", "--pipeline", &o.p(), "--now", "2026-11-02T23:00:00Z"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("earlier than the log head"));
+    assert_eq!(before, list_files(&o.a.path("store")));
+    // Within the 5-minute skew allowance it is not refused.
+    o.cycle("2026-11-02T23:56:00Z", 0);
+}
+
+#[test]
+fn eight_racing_cycles_make_exactly_one_commit() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    let p = o.p();
+    let dir = o.a.dir.path().to_path_buf();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (p, dir) = (p.clone(), dir.clone());
+            std::thread::spawn(move || {
+                Command::new(env!("CARGO_BIN_EXE_scoregate"))
+                    .args(["cycle", "--json", "--pipeline", &p, "--now", NOW])
+                    .current_dir(dir)
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    let outs: Vec<Output> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut activations = 0;
+    for out in &outs {
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if r["decision"] == "activate" {
+            activations += 1;
+        }
+    }
+    assert_eq!(activations, 1, "exactly one cycle commits the activation");
+    assert_eq!(o.commits().len(), 1);
+    o.audit_ok();
+}
+
+#[test]
+fn edited_or_deleted_commits_are_named_by_audit_verify() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    o.cycle(NOW, 0);
+    o.ok(
+        &[
+            "rollback",
+            "--pipeline",
+            &o.p(),
+            "--reason",
+            "pager noise from canary",
+            "--now",
+            "2026-11-03T01:00:00Z",
+        ],
+        6,
+    );
+    o.audit_ok();
+    let log = o.a.path("store/log/payments-platform");
+    // Edit the first commit: its successor's prev no longer matches, and its artifact disagrees.
+    let first = log.join(format!("{:020}.json", 1));
+    let original = std::fs::read(&first).unwrap();
+    std::fs::write(
+        &first,
+        String::from_utf8(original.clone()).unwrap().replace("approved by", "approved  by"),
+    )
+    .unwrap();
+    let out = o.run(&["audit", "verify", "--json", "--pipeline", &o.p()]);
+    assert_eq!(out.status.code(), Some(8));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems: Vec<&str> = report["report"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["problem"].as_str().unwrap())
+        .collect();
+    assert!(
+        problems.contains(&"prev_mismatch") && problems.contains(&"artifact_mismatch"),
+        "{problems:?}"
+    );
+    // The cycle refuses to act on a broken log.
+    assert_eq!(
+        o.run(&["cycle", "--pipeline", &o.p(), "--now", "2026-11-03T02:00:00Z"])
+            .status
+            .code(),
+        Some(3)
+    );
+    // Deleting a commit is a gap.
+    std::fs::write(&first, &original).unwrap();
+    o.audit_ok();
+    std::fs::remove_file(&first).unwrap();
+    let out = o.run(&["audit", "verify", "--pipeline", &o.p()]);
+    assert_eq!(out.status.code(), Some(8));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("commit 00000000000000000001 is missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Editing the head is caught through its artifacts.
+    std::fs::write(&first, &original).unwrap();
+    let head = log.join(format!("{:020}.json", 2));
+    let text = std::fs::read_to_string(&head).unwrap().replace("pager noise", "pager noize");
+    std::fs::write(&head, text).unwrap();
+    assert_eq!(o.run(&["audit", "verify", "--pipeline", &o.p()]).status.code(), Some(8));
+}
+
+#[test]
+fn crash_between_commit_and_artifacts_is_repaired_by_the_next_cycle() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    // Commit only, as if the process died right after the put-if-absent.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let committed = rt
+        .block_on(scoregate::cycle::commit_only(
+            &o.a.pipeline(),
+            &o.a.store(),
+            crate::approvals::now(),
+        ))
+        .unwrap();
+    assert_eq!(committed.unwrap().decision, Decision::Activate);
+    assert!(!o.a.path("store/artifacts").exists());
+    assert!(
+        !list_files(&o.a.path("store/approvals")).is_empty(),
+        "the manifest is still in the inbox"
+    );
+    let out = o.run(&["audit", "verify", "--pipeline", &o.p()]);
+    assert_eq!(out.status.code(), Some(8), "audit sees the missing artifact");
+    let r = o.cycle("2026-11-03T00:10:00Z", 0);
+    assert!(r["decision"].is_null(), "the manifest is not acted on twice: {r}");
+    let repaired: Vec<&str> = r["repaired"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(
+        repaired.iter().any(|p| p.ends_with("-activate.json")) && repaired.iter().any(|p| p.ends_with("profile.json")),
+        "{repaired:?}"
+    );
+    assert_eq!(o.active().revision.as_str(), CANDIDATE_REV);
+    assert!(
+        o.artifact(1, Decision::Activate).manifest.is_some(),
+        "repair recovers the manifest text from the inbox"
+    );
+    assert!(list_files(&o.a.path("store/approvals")).is_empty());
+    o.audit_ok();
+}
+
+#[test]
+fn break_glass_rollback_records_who_and_why() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    o.cycle(NOW, 0);
+    let out = o.ok(
+        &[
+            "rollback",
+            "--pipeline",
+            &o.p(),
+            "--reason",
+            "board asked",
+            "--now",
+            "2026-11-03T03:00:00Z",
+        ],
+        6,
+    );
+    assert!(out.contains("by oncall-dana"), "{out}");
+    let art = o.artifact(2, Decision::BreakGlass);
+    assert_eq!(art.actor.as_deref(), Some("oncall-dana"));
+    assert_eq!(art.reasons, vec!["board asked".to_string()]);
+    assert_eq!(o.active().revision.as_str(), BASELINE_REV);
+    // Nothing bounded is live: nothing to do.
+    o.ok(
+        &[
+            "rollback",
+            "--pipeline",
+            &o.p(),
+            "--reason",
+            "again",
+            "--actor",
+            "sam",
+            "--now",
+            "2026-11-03T04:00:00Z",
+        ],
+        0,
+    );
+    assert_eq!(o.commits().len(), 2);
+}
+
+#[test]
+fn dry_run_decides_and_writes_nothing() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "7d",
+        "2026-11-02T23:00:00Z",
+    );
+    let before = list_files(&o.a.path("store"));
+    let r: serde_json::Value =
+        serde_json::from_str(&o.ok(&["cycle", "--json", "--dry-run", "--pipeline", &o.p(), "--now", NOW], 0)).unwrap();
+    assert_eq!(r["decision"], "activate");
+    assert_eq!(r["dry_run"], true);
+    assert_eq!(before, list_files(&o.a.path("store")));
+}
+
+#[test]
+fn an_unsigned_manifest_in_the_inbox_is_rejected_with_every_failed_check() {
+    let o = Ops::new();
+    let mut input = o.a.input();
+    input.approvers = vec![ALICE.into()];
+    input.guardrails = Some(scoregate::pipeline::Guardrails {
+        max_protected_misses: 9,
+        max_protected_signoff_p90_hours: 20.0,
+        max_canary_misses: 3,
+    });
+    let text = scoregate::manifest::draft(&input);
+    let inbox = o.a.path("store/approvals/payments-platform");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join(format!("{}.toml", input.manifest_id)), &text).unwrap();
+    let r = o.cycle(NOW, 4);
+    let failed: Vec<&str> = r["failed_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec!["signatures", "guardrails"]);
+    assert!(keys().join("alice").exists());
+}
