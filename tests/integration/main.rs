@@ -6,6 +6,7 @@ mod cli;
 mod consumers;
 mod cycle;
 mod naive_replay;
+mod readme;
 mod replay;
 mod support;
 mod writers;
