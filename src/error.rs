@@ -76,7 +76,12 @@ pub enum Error {
 
 fn store_code(e: &StoreError) -> ExitCode {
     match e {
-        StoreError::Open { .. } | StoreError::Io { .. } => ExitCode::Storage,
+        StoreError::Open { .. }
+        | StoreError::Io { .. }
+        | StoreError::NoBucket { .. }
+        | StoreError::Denied { .. }
+        | StoreError::Unreachable { .. }
+        | StoreError::Timeout { .. } => ExitCode::Storage,
         StoreError::AlreadyExists { .. } => ExitCode::LostRace,
         StoreError::NotFound { .. } | StoreError::Conflict { .. } | StoreError::Changed { .. } => ExitCode::BadInput,
     }

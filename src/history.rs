@@ -285,6 +285,19 @@ impl History {
         progress: Option<&indicatif::ProgressBar>,
     ) -> Result<History, HistoryError> {
         let listed = store.list(&ObjPath::from(prefix)).await?;
+        History::read_listed(store, prefix, listed, query, progress).await
+    }
+
+    /// Read the history from an existing listing of `prefix`. An object whose
+    /// size or version no longer matches its listing is refused
+    /// ([`StoreError::Changed`]): the snapshot must describe what was read.
+    pub async fn read_listed(
+        store: &Store,
+        prefix: &str,
+        listed: Vec<object_store::ObjectMeta>,
+        query: &HistoryQuery,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<History, HistoryError> {
         let listed: Vec<_> = listed.into_iter().filter(|m| is_parquet_object(m.location.as_ref())).collect();
         let empty = |what: String| HistoryError::Empty {
             store: store.name().to_string(),

@@ -20,7 +20,7 @@ fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(e) => {
             let code = cli::exit_code_of(&e);
-            eprintln!("scoregate: error: {e:#}");
+            eprintln!("scoregate: error: {e}");
             code
         }
     };

@@ -75,13 +75,58 @@ pub enum StoreError {
     Conflict { store: String, path: String },
     #[error("store {store}: object {path} changed while it was read ({detail})")]
     Changed { store: String, path: String, detail: String },
-    #[error("store {store}: {op} {path}: {source}")]
+    #[error("store {store}: the bucket or container does not exist ({cause})")]
+    NoBucket { store: String, cause: String },
+    #[error("store {store}: access denied to {op} {path}; check the credentials in the environment ({cause})")]
+    Denied {
+        store: String,
+        op: &'static str,
+        path: String,
+        cause: String,
+    },
+    #[error("store {store}: cannot reach the endpoint ({cause})")]
+    Unreachable { store: String, cause: String },
+    #[error("store {store}: {op} {path} timed out ({cause})")]
+    Timeout {
+        store: String,
+        op: &'static str,
+        path: String,
+        cause: String,
+    },
+    #[error("store {store}: {op} {path}: {cause}")]
     Io {
         store: String,
         op: &'static str,
         path: String,
+        cause: String,
+        #[source]
         source: Box<object_store::Error>,
     },
+}
+
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = s.find(open)? + open.len();
+    let end = s[start..].find(close)? + start;
+    Some(&s[start..end])
+}
+
+/// A short cause for a cloud error: the service's own code and message when
+/// it sent one, else the innermost error. Never includes request headers, so
+/// never a credential.
+fn cause_of(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    if let (Some(code), Some(message)) = (between(&text, "<Code>", "</Code>"), between(&text, "<Message>", "</Message>")) {
+        return format!("{code}: {message}");
+    }
+    let mut deepest: &dyn std::error::Error = e;
+    while let Some(s) = deepest.source() {
+        deepest = s;
+    }
+    let mut cause = deepest.to_string();
+    if let Some(status) = between(&text, "status code: ", ":") {
+        cause = format!("HTTP {status}: {cause}");
+    }
+    cause.chars().take(300).collect()
 }
 
 /// One object store plus the display name used in every message.
@@ -151,22 +196,81 @@ impl Store {
         &self.inner
     }
 
+    /// Classify an object_store error by meaning. object_store 0.14 reports
+    /// most HTTP failures as `Generic`, so the service's error code and the
+    /// transport's failure are read here, once, and nowhere else.
     fn io(&self, op: &'static str, path: &ObjPath, source: object_store::Error) -> StoreError {
+        let store = self.name.clone();
+        let path_s = path.to_string();
         match source {
-            object_store::Error::NotFound { .. } => StoreError::NotFound {
-                store: self.name.clone(),
-                path: path.to_string(),
-            },
-            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => StoreError::AlreadyExists {
-                store: self.name.clone(),
-                path: path.to_string(),
-            },
-            source => StoreError::Io {
-                store: self.name.clone(),
-                op,
-                path: path.to_string(),
-                source: Box::new(source),
-            },
+            object_store::Error::NotFound { .. } if !source.to_string().contains("NoSuchBucket") => {
+                StoreError::NotFound { store, path: path_s }
+            }
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+                StoreError::AlreadyExists { store, path: path_s }
+            }
+            source => {
+                // The whole chain: transport failures sit in the innermost sources.
+                let mut text = source.to_string();
+                let mut next = std::error::Error::source(&source);
+                while let Some(s) = next {
+                    text.push_str(" | ");
+                    text.push_str(&s.to_string());
+                    next = s.source();
+                }
+                let cause = cause_of(&source);
+                if text.contains("NoSuchBucket")
+                    || text.contains("ContainerNotFound")
+                    || text.contains("The specified bucket does not exist")
+                {
+                    StoreError::NoBucket { store, cause }
+                } else if matches!(
+                    source,
+                    object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+                ) || [
+                    "403 Forbidden",
+                    "401 Unauthorized",
+                    "InvalidAccessKeyId",
+                    "SignatureDoesNotMatch",
+                    "AccessDenied",
+                ]
+                .iter()
+                .any(|m| text.contains(m))
+                {
+                    StoreError::Denied {
+                        store,
+                        op,
+                        path: path_s,
+                        cause,
+                    }
+                } else if text.contains("timed out") || text.contains("Timeout") && !text.contains("RequestTimeTooSkewed") {
+                    StoreError::Timeout {
+                        store,
+                        op,
+                        path: path_s,
+                        cause,
+                    }
+                } else if [
+                    "Connection refused",
+                    "tcp connect error",
+                    "dns error",
+                    "error trying to connect",
+                    "No route to host",
+                ]
+                .iter()
+                .any(|m| text.contains(m))
+                {
+                    StoreError::Unreachable { store, cause }
+                } else {
+                    StoreError::Io {
+                        store,
+                        op,
+                        path: path_s,
+                        cause,
+                        source: Box::new(source),
+                    }
+                }
+            }
         }
     }
 
@@ -264,18 +368,91 @@ impl Store {
     }
 }
 
+/// Timeouts and retries for cloud stores: object_store's client options,
+/// with scoregate's defaults, each overridable by an environment variable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreTuning {
+    /// Whole-request timeout (`SCOREGATE_STORE_TIMEOUT`, default 30s).
+    pub timeout: std::time::Duration,
+    /// Connection timeout (`SCOREGATE_STORE_CONNECT_TIMEOUT`, default 5s).
+    pub connect_timeout: std::time::Duration,
+    /// Retries of a failed request (`SCOREGATE_STORE_RETRIES`, default 3).
+    pub retries: usize,
+    /// No retry starts later than this after the first attempt (`SCOREGATE_STORE_RETRY_TIMEOUT`, default 30s).
+    pub retry_timeout: std::time::Duration,
+}
+
+impl Default for StoreTuning {
+    fn default() -> Self {
+        StoreTuning {
+            timeout: std::time::Duration::from_secs(30),
+            connect_timeout: std::time::Duration::from_secs(5),
+            retries: 3,
+            retry_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+impl StoreTuning {
+    /// The defaults, overridden by `SCOREGATE_STORE_*` variables where set.
+    pub fn from_env() -> Result<StoreTuning, String> {
+        let mut t = StoreTuning::default();
+        let duration = |name: &str, into: &mut std::time::Duration| -> Result<(), String> {
+            if let Ok(v) = std::env::var(name) {
+                *into = humantime::parse_duration(&v).map_err(|e| format!("{name}={v}: expected a duration such as 30s ({e})"))?;
+            }
+            Ok(())
+        };
+        duration("SCOREGATE_STORE_TIMEOUT", &mut t.timeout)?;
+        duration("SCOREGATE_STORE_CONNECT_TIMEOUT", &mut t.connect_timeout)?;
+        duration("SCOREGATE_STORE_RETRY_TIMEOUT", &mut t.retry_timeout)?;
+        if let Ok(v) = std::env::var("SCOREGATE_STORE_RETRIES") {
+            t.retries = v
+                .parse()
+                .map_err(|_| format!("SCOREGATE_STORE_RETRIES={v}: expected a whole number"))?;
+        }
+        Ok(t)
+    }
+
+    fn retry(&self) -> object_store::RetryConfig {
+        object_store::RetryConfig {
+            max_retries: self.retries,
+            retry_timeout: self.retry_timeout,
+            ..Default::default()
+        }
+    }
+}
+
 fn cloud(url: &Url) -> Result<Arc<dyn ObjectStore>, String> {
-    use object_store::aws::AmazonS3Builder;
-    use object_store::azure::MicrosoftAzureBuilder;
-    use object_store::gcp::GoogleCloudStorageBuilder;
+    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+    use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+    use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+    use object_store::ClientConfigKey;
+    let t = StoreTuning::from_env()?;
+    let timeout = humantime::format_duration(t.timeout).to_string();
+    let connect = humantime::format_duration(t.connect_timeout).to_string();
+    // Client settings go in through with_config so the ones from the
+    // environment (such as AWS_ALLOW_HTTP) are kept, not replaced.
     let built: Result<Arc<dyn ObjectStore>, object_store::Error> = match url.scheme() {
-        "s3" | "s3a" => AmazonS3Builder::from_env().with_url(url.as_str()).build().map(|s| Arc::new(s) as _),
+        "s3" | "s3a" => AmazonS3Builder::from_env()
+            .with_url(url.as_str())
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), &timeout)
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), &connect)
+            .with_retry(t.retry())
+            .build()
+            .map(|s| Arc::new(s) as _),
         "gs" => GoogleCloudStorageBuilder::from_env()
             .with_url(url.as_str())
+            .with_config(GoogleConfigKey::Client(ClientConfigKey::Timeout), &timeout)
+            .with_config(GoogleConfigKey::Client(ClientConfigKey::ConnectTimeout), &connect)
+            .with_retry(t.retry())
             .build()
             .map(|s| Arc::new(s) as _),
         "az" | "abfs" | "abfss" | "azure" => MicrosoftAzureBuilder::from_env()
             .with_url(url.as_str())
+            .with_config(AzureConfigKey::Client(ClientConfigKey::Timeout), &timeout)
+            .with_config(AzureConfigKey::Client(ClientConfigKey::ConnectTimeout), &connect)
+            .with_retry(t.retry())
             .build()
             .map(|s| Arc::new(s) as _),
         other => return Err(format!("unsupported scheme {other}://")),

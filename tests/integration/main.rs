@@ -8,5 +8,7 @@ mod cycle;
 mod naive_replay;
 mod readme;
 mod replay;
+mod s3_cli;
+mod store_suite;
 mod support;
 mod writers;
