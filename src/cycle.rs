@@ -243,10 +243,72 @@ fn valid(cands: &[Candidate], action: Action) -> Option<(&Candidate, &Manifest, 
     })
 }
 
-async fn decide(pipeline: &Pipeline, store: &Store, state: &LiveState, now: DateTime<Utc>) -> Result<Plan, Error> {
+async fn inbox_candidates(pipeline: &Pipeline, store: &Store, state: &LiveState, now: DateTime<Utc>) -> Result<Vec<Candidate>, Error> {
     let allowed = load_allowed_signers(pipeline).await?;
-    let cands = check_inbox(pipeline, store, state, &allowed, now).await?;
-    let waiting_ids: Vec<String> = cands
+    check_inbox(pipeline, store, state, &allowed, now).await
+}
+
+async fn decide(pipeline: &Pipeline, store: &Store, state: &LiveState, now: DateTime<Utc>) -> Result<Plan, Error> {
+    let mut plan = Plan {
+        commit: None,
+        manifest_text: None,
+        readings: None,
+        triggers: vec![],
+        waiting: vec![],
+        reasons: vec![],
+    };
+    // Going back to the trusted revision never depends on anything else being
+    // readable: once the window has lapsed, an unreadable history or inbox
+    // does not hold up the expiry.
+    let lapsed = state.bounded.as_ref().is_some_and(|b| now >= b.not_after);
+    let mut readings = None;
+    if let Some(b) = &state.bounded {
+        match live_readings(pipeline, store, b, now).await {
+            Ok(r) => {
+                // §7.1: a breached guardrail rolls back.
+                let trig = triggers(&r, &b.guardrails);
+                plan.readings = Some(r.clone());
+                plan.triggers = trig.clone();
+                let breached: Vec<&Trigger> = trig.iter().filter(|t| t.breached).collect();
+                if !breached.is_empty() {
+                    let mut c = base_commit(pipeline, state, now, Decision::Rollback);
+                    c.reasons = breached
+                        .iter()
+                        .map(|t| {
+                            format!(
+                                "{} breached: reading {} > threshold {}",
+                                t.guardrail,
+                                t.reading.map_or("null".into(), |r| r.to_string()),
+                                t.threshold
+                            )
+                        })
+                        .collect();
+                    c.readings = Some(r);
+                    c.thresholds = Some(b.guardrails);
+                    restore(&mut c, state);
+                    plan.reasons = c.reasons.clone();
+                    plan.commit = Some(c);
+                    return Ok(plan);
+                }
+                readings = Some(r);
+            }
+            Err(e) if lapsed => {
+                tracing::warn!(error = %e, "guardrail readings unavailable; the lapsed window expires regardless");
+                plan.reasons.push(format!("guardrail readings unavailable: {e}"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let cands = match inbox_candidates(pipeline, store, state, now).await {
+        Ok(c) => c,
+        Err(e) if lapsed => {
+            tracing::warn!(error = %e, "approvals inbox unreadable; the lapsed window expires regardless");
+            plan.reasons.push(format!("approvals inbox unreadable, no renewal considered: {e}"));
+            vec![]
+        }
+        Err(e) => return Err(e),
+    };
+    plan.waiting = cands
         .iter()
         .filter_map(|c| {
             c.parsed
@@ -256,14 +318,6 @@ async fn decide(pipeline: &Pipeline, store: &Store, state: &LiveState, now: Date
                 .map(|(m, _)| m.manifest_id.clone())
         })
         .collect();
-    let mut plan = Plan {
-        commit: None,
-        manifest_text: None,
-        readings: None,
-        triggers: vec![],
-        waiting: waiting_ids,
-        reasons: vec![],
-    };
     let with_manifest = |plan: &mut Plan, mut c: Commit, cand: &Candidate, m: &Manifest| {
         name_manifest(&mut c, m, &cand.sub);
         plan.manifest_text = Some(String::from_utf8_lossy(&m.bytes).into_owned());
@@ -271,32 +325,6 @@ async fn decide(pipeline: &Pipeline, store: &Store, state: &LiveState, now: Date
     };
 
     if let Some(b) = &state.bounded {
-        // §7.1: a breached guardrail rolls back.
-        let readings = live_readings(pipeline, store, b, now).await?;
-        let trig = triggers(&readings, &b.guardrails);
-        plan.readings = Some(readings.clone());
-        plan.triggers = trig.clone();
-        let breached: Vec<&Trigger> = trig.iter().filter(|t| t.breached).collect();
-        if !breached.is_empty() {
-            let mut c = base_commit(pipeline, state, now, Decision::Rollback);
-            c.reasons = breached
-                .iter()
-                .map(|t| {
-                    format!(
-                        "{} breached: reading {} > threshold {}",
-                        t.guardrail,
-                        t.reading.map_or("null".into(), |r| r.to_string()),
-                        t.threshold
-                    )
-                })
-                .collect();
-            c.readings = Some(readings);
-            c.thresholds = Some(b.guardrails);
-            restore(&mut c, state);
-            plan.reasons = c.reasons.clone();
-            plan.commit = Some(c);
-            return Ok(plan);
-        }
         let renewal = valid(&cands, Action::Renew);
         // §7.2: the window lapsed with no valid renewal.
         if now >= b.not_after && renewal.is_none() {
@@ -305,7 +333,8 @@ async fn decide(pipeline: &Pipeline, store: &Store, state: &LiveState, now: Date
                 "window ended at {} without a valid renewal",
                 b.not_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             )];
-            c.readings = Some(readings);
+            c.reasons.append(&mut plan.reasons);
+            c.readings = readings;
             c.thresholds = Some(b.guardrails);
             restore(&mut c, state);
             plan.reasons = c.reasons.clone();
@@ -316,7 +345,7 @@ async fn decide(pipeline: &Pipeline, store: &Store, state: &LiveState, now: Date
         if let Some((cand, m, v)) = valid(&cands, Action::Revoke) {
             let mut c = base_commit(pipeline, state, now, Decision::Revoke);
             c.reasons = vec![format!("revoked by {}", v.signers.signers.join(", "))];
-            c.readings = Some(readings);
+            c.readings = readings;
             c.thresholds = Some(b.guardrails);
             restore(&mut c, state);
             c.signers = v.signers.signers.clone();
@@ -331,7 +360,7 @@ async fn decide(pipeline: &Pipeline, store: &Store, state: &LiveState, now: Date
                 m.not_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 v.signers.signers.join(", ")
             )];
-            c.readings = Some(readings);
+            c.readings = readings;
             c.thresholds = Some(b.guardrails);
             approve(&mut c, m, v, state, now);
             plan.reasons = c.reasons.clone();

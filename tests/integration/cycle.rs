@@ -639,3 +639,37 @@ fn an_unsigned_manifest_in_the_inbox_is_rejected_with_every_failed_check() {
     assert_eq!(failed, vec!["signatures", "guardrails"]);
     assert!(keys().join("alice").exists());
 }
+
+#[test]
+fn a_lapsed_window_expires_even_when_the_inbox_cannot_be_checked() {
+    let o = Ops::new();
+    o.approve(
+        "activate",
+        "activate",
+        Some(&o.candidate()),
+        "2026-11-02T23:00:00Z",
+        "2d",
+        "2026-11-02T23:00:00Z",
+    );
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    // allowed_signers breaks: while the window is open, the cycle stops (nothing can be verified)...
+    o.a.allowed("rm-alice@example.com not-a-key\n");
+    assert_eq!(
+        o.run(&["cycle", "--pipeline", &o.p(), "--now", "2026-11-04T00:00:00Z"])
+            .status
+            .code(),
+        Some(3)
+    );
+    // ...but going back to the trusted revision needs no signature: at not_after it expires anyway.
+    let r = o.cycle("2026-11-04T23:00:00Z", 6);
+    assert_eq!(r["decision"], "expire");
+    assert!(
+        r["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x.as_str().unwrap().contains("inbox unreadable")),
+        "{r}"
+    );
+    assert_eq!(o.active().revision.as_str(), BASELINE_REV);
+}
