@@ -204,29 +204,6 @@ impl Packet {
     }
 }
 
-impl Metrics {
-    /// The metrics of a class with no items.
-    pub fn empty() -> Metrics {
-        Metrics {
-            items: 0,
-            actionable: 0,
-            surfaced: 0,
-            tp: 0,
-            fn_: 0,
-            fp: 0,
-            recall: None,
-            precision: None,
-            overrides: 0,
-            overrides_surfaced: 0,
-            misses: 0,
-            misses_surfaced: 0,
-            rank_p50: None,
-            rank_p90: None,
-            aging_p90_hours: None,
-        }
-    }
-}
-
 // ---- HTML page -------------------------------------------------------------
 
 const PAGE: &str = include_str!("templates/packet.html");

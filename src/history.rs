@@ -743,10 +743,10 @@ fn decode_batch(
         if cap != first {
             return Err(HistoryError::WindowCapacity {
                 window_id: name.to_string(),
-                first: show_capacity(first),
+                first: Capacity(first),
                 first_object: object.into(),
                 first_row: first_row_of_window,
-                second: show_capacity(cap),
+                second: Capacity(cap),
                 second_object: object.into(),
                 second_row: row,
             });
@@ -909,12 +909,8 @@ fn capacity_value(v: Option<i64>, object: &str, row: u64, item: &ItemRef) -> Res
     }
 }
 
-fn show_capacity(c: Option<u32>) -> Capacity {
-    Capacity(c)
-}
-
 /// Split `s` into consecutive pieces of the given lengths.
-fn split_lens<'a, T>(mut s: &'a mut [T], lens: &[usize]) -> Vec<&'a mut [T]> {
+pub(crate) fn split_lens<'a, T>(mut s: &'a mut [T], lens: &[usize]) -> Vec<&'a mut [T]> {
     let mut out = Vec::with_capacity(lens.len());
     for &len in lens {
         let (head, tail) = s.split_at_mut(len);
@@ -980,10 +976,10 @@ fn merge(
                         let (fo, fr) = win_origin[id as usize];
                         return Err(HistoryError::WindowCapacity {
                             window_id: name.clone(),
-                            first: show_capacity(known),
+                            first: Capacity(known),
                             first_object: fetched[fo].0.clone(),
                             first_row: fr,
-                            second: show_capacity(cap),
+                            second: Capacity(cap),
                             second_object: fetched[c.object].0.clone(),
                             second_row: row,
                         });

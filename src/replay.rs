@@ -8,7 +8,7 @@
 //! computed once from integers at the end, so the result is identical on any
 //! thread count.
 
-use crate::history::History;
+use crate::history::{split_lens, History};
 use crate::pipeline::ReplaySettings;
 use crate::profile::{Profile, ScoreFault};
 use rayon::prelude::*;
@@ -57,6 +57,29 @@ pub struct Metrics {
     pub rank_p50: Option<u64>,
     pub rank_p90: Option<u64>,
     pub aging_p90_hours: Option<f64>,
+}
+
+impl Metrics {
+    /// The metrics of a class with no items.
+    pub fn empty() -> Metrics {
+        Metrics {
+            items: 0,
+            actionable: 0,
+            surfaced: 0,
+            tp: 0,
+            fn_: 0,
+            fp: 0,
+            recall: None,
+            precision: None,
+            overrides: 0,
+            overrides_surfaced: 0,
+            misses: 0,
+            misses_surfaced: 0,
+            rank_p50: None,
+            rank_p90: None,
+            aging_p90_hours: None,
+        }
+    }
 }
 
 /// candidate − live for every count and ratio; null where either side is null.
@@ -447,17 +470,6 @@ fn descending_key(s: f64) -> u64 {
     !ascending
 }
 
-/// Split `s` into consecutive pieces of the given lengths.
-fn split_lens<'a, T>(mut s: &'a mut [T], lens: &[usize]) -> Vec<&'a mut [T]> {
-    let mut out = Vec::with_capacity(lens.len());
-    for &len in lens {
-        let (head, tail) = s.split_at_mut(len);
-        out.push(head);
-        s = tail;
-    }
-    out
-}
-
 fn score_error(history: &History, i: usize, fault: ScoreFault, side: usize, profile: &Profile) -> ReplayError {
     let (object, row) = history.origin(i);
     let item_id = history.item_ids.get_str(i).to_string();
@@ -526,19 +538,8 @@ mod tests {
         let m = |fn_| Metrics {
             items: 1,
             actionable: 1,
-            surfaced: 0,
-            tp: 0,
             fn_,
-            fp: 0,
-            recall: None,
-            precision: None,
-            overrides: 0,
-            overrides_surfaced: 0,
-            misses: 0,
-            misses_surfaced: 0,
-            rank_p50: None,
-            rank_p90: None,
-            aging_p90_hours: None,
+            ..Metrics::empty()
         };
         assert_eq!(Verdict::of(&m(1), &m(2)), Verdict::Regressed);
         assert_eq!(Verdict::of(&m(2), &m(1)), Verdict::Improved);

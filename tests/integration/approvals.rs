@@ -666,32 +666,13 @@ fn reused_manifest_id() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let p = a.pipeline();
-        let c = scoregate::log::Commit {
-            schema: scoregate::log::SCHEMA.into(),
-            cohort: p.cohort.clone(),
-            seq: 1,
-            prev: None,
-            now: now() - Duration::hours(1),
-            decision: scoregate::log::Decision::Reject,
-            prior_revision: p.policy.baseline_revision.clone(),
-            live_revision: p.policy.baseline_revision.clone(),
-            trusted_revision: p.policy.baseline_revision.clone(),
-            valid_until: None,
-            activated_at: None,
-            manifest_id: Some(input.manifest_id.clone()),
-            manifest_digest: None,
-            evidence_digest: None,
-            signers: vec![],
-            window: None,
-            guardrails: None,
-            readings: None,
-            thresholds: None,
-            failed_checks: vec![],
-            reasons: vec!["earlier attempt".into()],
-            actor: None,
-            live_manifest_id: None,
-            inbox_object: None,
-        };
+        let mut c = crate::support::commit(1, "earlier attempt");
+        c.cohort = p.cohort.clone();
+        c.now = now() - Duration::hours(1);
+        c.prior_revision = p.policy.baseline_revision.clone();
+        c.live_revision = p.policy.baseline_revision.clone();
+        c.trusted_revision = p.policy.baseline_revision.clone();
+        c.manifest_id = Some(input.manifest_id.clone());
         scoregate::log::append(&a.store(), &c).await.unwrap();
     });
     fails_only(&a.verify(&file), CheckName::ManifestId);

@@ -8,11 +8,11 @@
 //! the endpoint the S3 cases print `SKIPPED` and pass, unless
 //! `SCOREGATE_REQUIRE_S3=1`, which `.ci/run` sets, makes that a failure.
 
-use crate::support::{parquet_bytes, repo, Row, CANDIDATE, LIVE};
+use crate::support::{commit, parquet_bytes, repo, Row, CANDIDATE, LIVE};
 use bytes::Bytes;
 use object_store::path::Path as ObjPath;
 use scoregate::history::{History, HistoryError};
-use scoregate::log::{append, Commit, Decision, LogError};
+use scoregate::log::{append, LogError};
 use scoregate::profile::Profile;
 use scoregate::steward::{put_profile, query_for};
 use scoregate::store::{Store, StoreError, StoreLocation};
@@ -205,36 +205,6 @@ async fn truncated_object(store: Store) {
         matches!(err, HistoryError::Corrupt { ref object, .. } if object == "history/c1/truncated.parquet"),
         "{err}"
     );
-}
-
-fn commit(seq: u64, reason: &str) -> Commit {
-    let d = scoregate::canonical::Digest::of(b"baseline");
-    Commit {
-        schema: scoregate::log::SCHEMA.into(),
-        cohort: "c1".into(),
-        seq,
-        prev: None,
-        now: chrono::DateTime::parse_from_rfc3339("2026-11-03T00:00:00Z").unwrap().into(),
-        decision: Decision::Reject,
-        prior_revision: d.clone(),
-        live_revision: d.clone(),
-        trusted_revision: d,
-        valid_until: None,
-        activated_at: None,
-        manifest_id: None,
-        manifest_digest: None,
-        evidence_digest: None,
-        signers: vec![],
-        window: None,
-        guardrails: None,
-        readings: None,
-        thresholds: None,
-        failed_checks: vec![],
-        reasons: vec![reason.into()],
-        actor: None,
-        live_manifest_id: None,
-        inbox_object: None,
-    }
 }
 
 async fn commit_race_has_exactly_one_winner(store: Store) {

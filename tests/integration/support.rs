@@ -243,3 +243,35 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub fn int32(v: Vec<i32>) -> ArrayRef {
     Arc::new(Int32Array::from(v))
 }
+
+/// A reject commit of cohort c1 on the baseline: the smallest valid commit, for log tests.
+pub fn commit(seq: u64, reason: &str) -> scoregate::log::Commit {
+    use scoregate::log::{Commit, Decision};
+    let d = scoregate::canonical::Digest::of(b"baseline");
+    Commit {
+        schema: scoregate::log::SCHEMA.into(),
+        cohort: "c1".into(),
+        seq,
+        prev: None,
+        now: chrono::DateTime::parse_from_rfc3339("2026-11-03T00:00:00Z").unwrap().into(),
+        decision: Decision::Reject,
+        prior_revision: d.clone(),
+        live_revision: d.clone(),
+        trusted_revision: d,
+        valid_until: None,
+        activated_at: None,
+        manifest_id: None,
+        manifest_digest: None,
+        evidence_digest: None,
+        signers: vec![],
+        window: None,
+        guardrails: None,
+        readings: None,
+        thresholds: None,
+        failed_checks: vec![],
+        reasons: vec![reason.into()],
+        actor: None,
+        live_manifest_id: None,
+        inbox_object: None,
+    }
+}
