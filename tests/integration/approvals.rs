@@ -191,7 +191,30 @@ impl Approvals {
         p
     }
 
+    /// Run every check at `at`, and hold scoregate's signature verdict to
+    /// OpenSSH's: for every signature file and every approver, the signature
+    /// counts for that approver exactly when `ssh-keygen -Y verify` accepts it.
     pub fn verify_at(&self, file: &Path, at: DateTime<Utc>) -> Verification {
+        let v = self.verify_only(file, at);
+        if at == now() {
+            let m = Manifest::parse("m", &std::fs::read(file).unwrap()).unwrap();
+            for report in &v.signers.signatures {
+                let sig = file.with_file_name(&report.file);
+                for approver in &m.approvers {
+                    let ours = report.principals.contains(approver);
+                    let theirs = ssh_verify(&self.path("allowed_signers"), approver, &sig, file);
+                    assert_eq!(
+                        ours, theirs,
+                        "{}: scoregate {ours}, ssh-keygen {theirs} for {approver} ({:?})",
+                        report.file, report.fault
+                    );
+                }
+            }
+        }
+        v
+    }
+
+    fn verify_only(&self, file: &Path, at: DateTime<Utc>) -> Verification {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let pipeline = self.pipeline();
