@@ -331,22 +331,14 @@ fn rows(l: &Metrics, c: &Metrics, d: &Delta) -> Vec<Row> {
             d.misses_surfaced,
             Some(true),
         ),
-        Row {
-            metric: "rank_p50",
-            help: "median rank of actionable items",
-            live: opt(l.rank_p50),
-            candidate: opt(c.rank_p50),
-            delta: d.rank_p50.map_or("—".into(), |v| format!("{v:+}")),
-            tone: d.rank_p50.map_or("", |v| tone(v as f64, false)),
-        },
-        Row {
-            metric: "rank_p90",
-            help: "90th percentile rank of actionable items",
-            live: opt(l.rank_p90),
-            candidate: opt(c.rank_p90),
-            delta: d.rank_p90.map_or("—".into(), |v| format!("{v:+}")),
-            tone: d.rank_p90.map_or("", |v| tone(v as f64, false)),
-        },
+        rank_row("rank_p50", "median rank of actionable items", l.rank_p50, c.rank_p50, d.rank_p50),
+        rank_row(
+            "rank_p90",
+            "90th percentile rank of actionable items",
+            l.rank_p90,
+            c.rank_p90,
+            d.rank_p90,
+        ),
         Row {
             metric: "aging_p90_hours",
             help: "rank_p90 / reviewer throughput",
@@ -356,6 +348,18 @@ fn rows(l: &Metrics, c: &Metrics, d: &Delta) -> Vec<Row> {
             tone: d.aging_p90_hours.map_or("", |v| tone(v, false)),
         },
     ]
+}
+
+/// A rank percentile row: lower ranks reach reviewers sooner.
+fn rank_row(metric: &'static str, help: &'static str, l: Option<u64>, c: Option<u64>, d: Option<i64>) -> Row {
+    Row {
+        metric,
+        help,
+        live: opt(l),
+        candidate: opt(c),
+        delta: d.map_or("—".into(), |v| format!("{v:+}")),
+        tone: d.map_or("", |v| tone(v as f64, false)),
+    }
 }
 
 const CHART_WIDTH: f64 = 420.0;

@@ -84,6 +84,17 @@ impl Ops {
         self.ok(&["manifest", "submit", "--pipeline", &self.p(), "--now", drafted_at, &out], 0);
         file
     }
+    /// The sample candidate approved from 2026-11-02T23:00Z for `window`.
+    fn activate_sample(&self, window: &str) -> PathBuf {
+        self.approve(
+            "activate",
+            "activate",
+            Some(&self.candidate()),
+            "2026-11-02T23:00:00Z",
+            window,
+            "2026-11-02T23:00:00Z",
+        )
+    }
     fn live_history(&self, revision: &str, from: &str, to: &str, rows: &str) {
         self.ok(
             &[
@@ -132,14 +143,7 @@ impl Ops {
 #[test]
 fn lifecycle_activate_then_roll_back_on_a_protected_miss() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "7d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("7d");
     // Nothing committed yet: the baseline is live.
     assert!(o.ok(&["status", "--pipeline", &o.p(), "--now", NOW], 0).contains("(trusted)"));
 
@@ -195,14 +199,7 @@ fn lifecycle_activate_then_roll_back_on_a_protected_miss() {
 #[test]
 fn lifecycle_window_lapses_and_expires() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "2d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("2d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
     // Quiet live use, within every guardrail.
     o.live_history(CANDIDATE_REV, NOW, "2026-11-04T00:00:00Z", "12");
@@ -221,14 +218,7 @@ fn lifecycle_window_lapses_and_expires() {
 #[test]
 fn lifecycle_renewal_extends_the_window() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "2d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("2d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
     // A fresh replay of the live revision against itself, then a renewal.
     o.approve(
@@ -254,14 +244,7 @@ fn lifecycle_renewal_extends_the_window() {
 #[test]
 fn revoke_ends_the_window_early() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "7d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("7d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
     o.approve("revoke", "revoke", None, "2026-11-03T10:00:00Z", "1d", "2026-11-03T10:00:00Z");
     let r = o.cycle("2026-11-03T10:00:00Z", 0);
@@ -273,14 +256,7 @@ fn revoke_ends_the_window_early() {
 #[test]
 fn replayed_manifest_after_a_rollback_is_rejected() {
     let o = Ops::new();
-    let file = o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "7d",
-        "2026-11-02T23:00:00Z",
-    );
+    let file = o.activate_sample("7d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
     o.live_history(CANDIDATE_REV, NOW, "2026-11-04T00:00:00Z", "200");
     assert_eq!(o.cycle("2026-11-04T00:00:00Z", 6)["decision"], "rollback");
@@ -371,14 +347,7 @@ fn manifest_whose_window_opens_later_waits_then_activates() {
 #[test]
 fn clock_going_backwards_is_refused_and_writes_nothing() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "7d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("7d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
     let before = list_files(&o.a.path("store"));
     let out = o.run(&["cycle", "--pipeline", &o.p(), "--now", "2026-11-02T23:00:00Z"]);
@@ -392,14 +361,7 @@ fn clock_going_backwards_is_refused_and_writes_nothing() {
 #[test]
 fn eight_racing_cycles_make_exactly_one_commit() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "7d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("7d");
     let p = o.p();
     let dir = o.a.dir.path().to_path_buf();
     let handles: Vec<_> = (0..8)
@@ -431,14 +393,7 @@ fn eight_racing_cycles_make_exactly_one_commit() {
 #[test]
 fn edited_or_deleted_commits_are_named_by_audit_verify() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "7d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("7d");
     o.cycle(NOW, 0);
     o.ok(
         &[
@@ -504,14 +459,7 @@ fn edited_or_deleted_commits_are_named_by_audit_verify() {
 #[test]
 fn crash_between_commit_and_artifacts_is_repaired_by_the_next_cycle() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "7d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("7d");
     // Commit only, as if the process died right after the put-if-absent.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -552,14 +500,7 @@ fn crash_between_commit_and_artifacts_is_repaired_by_the_next_cycle() {
 #[test]
 fn break_glass_rollback_records_who_and_why() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "7d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("7d");
     o.cycle(NOW, 0);
     let out = o.ok(
         &[
@@ -599,14 +540,7 @@ fn break_glass_rollback_records_who_and_why() {
 #[test]
 fn dry_run_decides_and_writes_nothing() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "7d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("7d");
     let before = list_files(&o.a.path("store"));
     let r: serde_json::Value =
         serde_json::from_str(&o.ok(&["cycle", "--json", "--dry-run", "--pipeline", &o.p(), "--now", NOW], 0)).unwrap();
@@ -643,14 +577,7 @@ fn an_unsigned_manifest_in_the_inbox_is_rejected_with_every_failed_check() {
 #[test]
 fn a_lapsed_window_expires_even_when_the_inbox_cannot_be_checked() {
     let o = Ops::new();
-    o.approve(
-        "activate",
-        "activate",
-        Some(&o.candidate()),
-        "2026-11-02T23:00:00Z",
-        "2d",
-        "2026-11-02T23:00:00Z",
-    );
+    o.activate_sample("2d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
     // allowed_signers breaks: while the window is open, the cycle stops (nothing can be verified)...
     o.a.allowed("rm-alice@example.com not-a-key\n");
