@@ -296,7 +296,7 @@ max_canary_misses = 3
     fn sample_parses_and_resolves_paths() {
         let p = Pipeline::from_str(Path::new("pipelines/x.toml"), SAMPLE).unwrap();
         assert_eq!(p.cohort, "payments-platform");
-        assert_eq!(p.store, StoreLocation::Local(PathBuf::from("pipelines/../data-samples/store")));
+        assert_eq!(p.store, StoreLocation::Local(PathBuf::from("data-samples/store")));
         assert_eq!(
             p.policy.protected_classes,
             ["high-blast-radius", "payments-ledger", "signing-surface"]

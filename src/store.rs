@@ -44,7 +44,11 @@ impl StoreLocation {
             };
         }
         let p = Path::new(s);
-        Ok(StoreLocation::Local(if p.is_absolute() { p.to_path_buf() } else { base.join(p) }))
+        Ok(StoreLocation::Local(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            lexical_join(base, p)
+        }))
     }
 
     /// The location as shown to people: paths as given, URLs without credentials or query.
@@ -61,6 +65,26 @@ impl StoreLocation {
             }
         }
     }
+}
+
+/// `base/rel` with `.` dropped and `dir/..` folded, without touching the
+/// filesystem, so messages show `data-samples/store`, not `pipelines/../data-samples/store`.
+fn lexical_join(base: &Path, rel: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in base.join(rel).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 #[derive(Debug, thiserror::Error)]
