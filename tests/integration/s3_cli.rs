@@ -6,26 +6,11 @@
 //! naming the store URL, with no secret in it, and nothing changed.
 
 use crate::approvals::{ssh_sign, Approvals, ALICE, NOW};
-use crate::store_suite::{s3, s3_env, S3};
+use crate::store_suite::{s3, s3_env, s3_env_at, s3_store, S3};
 use crate::support::{list_files, repo};
 use object_store::path::Path as ObjPath;
 use scoregate::signers::NAMESPACE;
-use scoregate::store::Store;
 use std::process::{Command, Output};
-use std::sync::Arc;
-
-fn s3_store(s: &S3, prefix: &str) -> Store {
-    let inner = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(&s.endpoint)
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_bucket_name(&s.bucket)
-        .with_access_key_id("k")
-        .with_secret_access_key("s")
-        .build()
-        .unwrap();
-    Store::from_object_store(Arc::new(object_store::prefix::PrefixStore::new(inner, prefix)), prefix)
-}
 
 fn run(a: &Approvals, env: &[(&'static str, String)], args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_scoregate"));
@@ -228,8 +213,7 @@ async fn bad_credentials_are_a_clear_error() {
         .unwrap()
         .replace("store = \"store\"", &format!("store = \"s3://{}/x\"", s.bucket));
     std::fs::write(&a.pipeline_path, text).unwrap();
-    let mut env = s3_env(&s);
-    env[0].1 = auth;
+    let env = s3_env_at(&auth);
     let o = run(&a, &env, &["status", "--pipeline", &p, "--now", NOW]);
     assert_clear_store_error(&o, &format!("s3://{}/x", s.bucket), "access denied");
 }
@@ -242,8 +226,7 @@ async fn unreachable_endpoint_is_a_clear_error() {
     s3_pipeline(&a, &s, "unreachable", false).await;
     // A loopback port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut env = s3_env(&s);
-    env[0].1 = format!("http://127.0.0.1:{port}");
+    let env = s3_env_at(&format!("http://127.0.0.1:{port}"));
     let o = run(&a, &env, &["cycle", "--pipeline", &p, "--now", NOW]);
     assert_clear_store_error(&o, &format!("s3://{}/unreachable", s.bucket), "cannot reach the endpoint");
 }
@@ -268,8 +251,7 @@ async fn timeout_is_a_clear_error() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     });
-    let mut env = s3_env(&s);
-    env[0].1 = format!("http://127.0.0.1:{port}");
+    let mut env = s3_env_at(&format!("http://127.0.0.1:{port}"));
     env.push(("SCOREGATE_STORE_TIMEOUT", "1s".into()));
     let started = std::time::Instant::now();
     let o = run(&a, &env, &["status", "--pipeline", &p, "--now", NOW]);

@@ -57,14 +57,34 @@ pub fn s3() -> Option<S3> {
 
 /// The environment a child `scoregate` needs to reach the test server; never the real cloud.
 pub fn s3_env(s: &S3) -> Vec<(&'static str, String)> {
+    s3_env_at(&s.endpoint)
+}
+
+/// [`s3_env`] pointing at another (loopback) endpoint.
+pub fn s3_env_at(endpoint: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("AWS_ENDPOINT_URL", s.endpoint.clone()),
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
         ("AWS_ALLOW_HTTP", "true".into()),
         ("AWS_ACCESS_KEY_ID", "scoregate-test-key".into()),
         ("AWS_SECRET_ACCESS_KEY", "scoregate-test-secret-do-not-print".into()),
         ("AWS_REGION", "us-east-1".into()),
         ("SCOREGATE_STORE_RETRIES", "1".into()),
     ]
+}
+
+/// A scoregate store on the test server, under `prefix` of the bucket.
+pub fn s3_store(s: &S3, prefix: &str) -> Store {
+    let inner = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&s.endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_bucket_name(&s.bucket)
+        .with_access_key_id("scoregate-test-key")
+        .with_secret_access_key("scoregate-test-secret")
+        .build()
+        .unwrap();
+    let store = object_store::prefix::PrefixStore::new(inner, prefix);
+    Store::from_object_store(Arc::new(store), format!("s3://{}/{prefix}", s.bucket))
 }
 
 /// A fresh, empty store on `backend` (a unique prefix of the bucket for S3).
@@ -81,20 +101,9 @@ pub fn open(backend: Backend) -> Option<(Store, Option<tempfile::TempDir>)> {
         }
         Backend::S3 => {
             let s = s3()?;
-            let s3 = object_store::aws::AmazonS3Builder::new()
-                .with_endpoint(&s.endpoint)
-                .with_allow_http(true)
-                .with_region("us-east-1")
-                .with_bucket_name(&s.bucket)
-                .with_access_key_id("scoregate-test-key")
-                .with_secret_access_key("scoregate-test-secret")
-                .build()
-                .unwrap();
-            let store = object_store::prefix::PrefixStore::new(s3, format!("suite-{unique}"));
-            Some((
-                Store::from_object_store(Arc::new(store), format!("s3://{}/suite-{unique}", s.bucket)),
-                None,
-            ))
+            let name = format!("suite-{unique}");
+            let store = s3_store(&s, &name);
+            Some((store, None))
         }
     }
 }
