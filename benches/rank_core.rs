@@ -3,12 +3,12 @@
 //! profiles, history already in memory. Run: `cargo bench --bench rank_core`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use scoregate::history::History;
+use scoregate::evidence::steward::query_for;
 use scoregate::pipeline::ReplaySettings;
 use scoregate::profile::Profile;
+use scoregate::replay::history::History;
 use scoregate::replay::replay;
-use scoregate::sample::{generate, SampleSpec};
-use scoregate::steward::query_for;
+use scoregate::replay::sample::{generate, SampleSpec};
 use scoregate::store::{Store, StoreLocation};
 use std::path::Path;
 

@@ -4,17 +4,17 @@
 //! meaning; [`Error`] gathers them and [`Error::exit_code`] classifies them
 //! into the documented exit codes.
 
-use crate::cycle::CycleError;
+use crate::approval::inbox::InboxError;
+use crate::approval::manifest::ManifestError;
+use crate::approval::signers::SignersError;
 use crate::evidence::EvidenceError;
-use crate::history::HistoryError;
-use crate::inbox::InboxError;
-use crate::log::LogError;
-use crate::manifest::ManifestError;
 use crate::pipeline::PipelineError;
 use crate::profile::ProfileError;
+use crate::release::commit::CycleError;
+use crate::release::log::LogError;
+use crate::replay::history::HistoryError;
+use crate::replay::sample::SampleError;
 use crate::replay::ReplayError;
-use crate::sample::SampleError;
-use crate::signers::SignersError;
 use crate::store::StoreError;
 
 /// Documented process exit codes (README, "Exit codes").

@@ -5,38 +5,30 @@
 //!
 //! The library holds all logic; the `scoregate` binary is a thin shell that
 //! parses arguments, calls into these modules and maps [`Error`] to exit codes.
+//! Folders follow the data: history → replay → evidence → approval → release;
+//! imports go one way (release → approval → evidence → replay → store), and
+//! `ARCHITECTURE.md` draws the map.
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`profile`] | scoring profiles: parsing, canonical bytes, revision ids, scoring |
-//! | [`pipeline`] | pipeline files: parsing, then validation into [`pipeline::Pipeline`] |
-//! | [`store`] | object store URLs and every byte read or written |
-//! | [`history`] | reading and validating regression history parquet |
-//! | [`replay`] | ranking windows under two revisions and the per-class metrics |
-//! | [`evidence`] | the evidence packet, its digest, and its HTML page |
-//! | [`items`] | the per-item parquet table for stewards |
-//! | [`sample`] | generated sample history |
-//! | [`steward`] | the replay job: profiles in, packet stored |
 //! | [`canonical`] | RFC 8785 canonical JSON and sha256 digests |
+//! | [`profile`] | scoring profiles: parsing, canonical bytes, revision ids, scoring; stored profiles |
+//! | [`pipeline`] | pipeline files: parsing, then validation into [`pipeline::Pipeline`] |
+//! | [`store`] | object store URLs, every byte read or written, and the object layout ([`store::layout`]) |
+//! | [`replay`] | history reading and validation ([`replay::history`]), ranking and per-class metrics ([`replay::engine`]), the per-item table ([`replay::items`]), sample data ([`replay::sample`]) |
+//! | [`evidence`] | the evidence packet ([`evidence::packet`]), its HTML page ([`evidence::page`]), the steward's replay job ([`evidence::steward`]) |
+//! | [`approval`] | manifests ([`approval::manifest`]), `allowed_signers` and sshsig ([`approval::signers`]), the ten checks ([`approval::checks`]), the inbox ([`approval::inbox`]) |
+//! | [`release`] | the cycle ([`release::cycle`]), its decisions ([`release::decide`]), the commit with retries ([`release::commit`]), guardrail readings ([`release::readings`]), the commit log and its chain ([`release::log`]), artifacts ([`release::artifacts`]), audit ([`release::audit`]) |
+//! | [`error`] | the crate's error and the documented exit codes |
 
 pub mod approval;
-pub mod artifacts;
-pub mod audit;
 pub mod canonical;
-pub mod cycle;
 pub mod error;
 pub mod evidence;
-pub mod history;
-pub mod inbox;
-pub mod items;
-pub mod log;
-pub mod manifest;
 pub mod pipeline;
 pub mod profile;
+pub mod release;
 pub mod replay;
-pub mod sample;
-pub mod signers;
-pub mod steward;
 pub mod store;
 
 pub use error::{Error, ExitCode};

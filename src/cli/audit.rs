@@ -5,8 +5,8 @@
 use super::{open_pipeline, print_json, Global};
 use anyhow::Result;
 use clap::Subcommand;
-use scoregate::audit::verify_store;
-use scoregate::log::read_all;
+use scoregate::release::audit::verify_store;
+use scoregate::release::log::read_all;
 use scoregate::{Error, ExitCode};
 use std::path::PathBuf;
 
@@ -64,13 +64,15 @@ pub async fn run(cmd: AuditCmd, g: &Global) -> Result<ExitCode> {
                 if !c.signers.is_empty()
                     && matches!(
                         c.decision,
-                        scoregate::log::Decision::Activate | scoregate::log::Decision::Renew | scoregate::log::Decision::Revoke
+                        scoregate::release::log::Decision::Activate
+                            | scoregate::release::log::Decision::Renew
+                            | scoregate::release::log::Decision::Revoke
                     )
                 {
                     println!("       signed by {}", c.signers.join(", "));
                 }
                 if let (Some(r), Some(g)) = (&c.readings, &c.thresholds) {
-                    for tr in scoregate::artifacts::triggers(r, g) {
+                    for tr in scoregate::release::artifacts::triggers(r, g) {
                         println!(
                             "       {} {} / {}{}",
                             tr.guardrail,

@@ -3,7 +3,7 @@
 use super::{open_pipeline, parse_now, print_json, Global};
 use anyhow::Result;
 use clap::Args;
-use scoregate::cycle::run as run_cycle;
+use scoregate::release::cycle::{run as run_cycle, Mode};
 use scoregate::ExitCode;
 use std::path::PathBuf;
 
@@ -22,7 +22,8 @@ pub struct CycleArgs {
 pub async fn run(a: CycleArgs, g: &Global) -> Result<ExitCode> {
     let (pipeline, store) = open_pipeline(&a.pipeline)?;
     let now = parse_now(a.now.as_deref())?;
-    let r = run_cycle(&pipeline, &store, now, a.dry_run).await?;
+    let mode = if a.dry_run { Mode::DryRun } else { Mode::Commit };
+    let r = run_cycle(&pipeline, &store, now, mode).await?;
     if g.json {
         print_json(&r)?;
     } else {

@@ -5,12 +5,12 @@ use super::{open_pipeline, parse_now, print_json, Global};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
+use scoregate::approval::inbox::{read_local, submit};
+use scoregate::approval::manifest::{draft, new_manifest_id, signature_name, Action, DraftInput, Manifest};
+use scoregate::approval::signers::{tally, NAMESPACE};
 use scoregate::approval::{load_allowed_signers, verify, Outcome, Verification};
 use scoregate::evidence::Packet;
-use scoregate::inbox::{read_local, submit};
-use scoregate::log::read_state;
-use scoregate::manifest::{draft, new_manifest_id, signature_name, Action, DraftInput, Manifest};
-use scoregate::signers::{tally, NAMESPACE};
+use scoregate::release::log::read_state;
 use scoregate::store::{output_target, read_input, StoreError};
 use scoregate::{Error, ExitCode};
 use std::path::PathBuf;
@@ -252,7 +252,7 @@ async fn verify_cmd(pipeline: PathBuf, now: Option<String>, file: String, g: &Gl
     let manifest = sub.parse().map_err(Error::from)?;
     let allowed = load_allowed_signers(&pipeline).await?;
     let state = read_state(&pipeline, &store).await.map_err(Error::from)?;
-    let v = verify(&pipeline, &store, &manifest, &sub.signatures, &allowed, &state, now).await?;
+    let v = verify(&pipeline, &store, &manifest, &sub.signatures, &allowed, &state.view(), now).await?;
     if g.json {
         print_json(&serde_json::json!({"valid": v.passed(), "waiting": v.waiting, "verification": v}))?;
     } else {

@@ -4,8 +4,9 @@ use super::{open_pipeline, print_json, Global};
 use anyhow::Result;
 use clap::Subcommand;
 use scoregate::canonical::Digest;
+use scoregate::profile::stored::{load_profile, put_profile};
 use scoregate::profile::Profile;
-use scoregate::steward::{load_profile, profile_path, put_profile};
+use scoregate::store::layout;
 use scoregate::store::read_input;
 use scoregate::ExitCode;
 use std::path::PathBuf;
@@ -74,7 +75,7 @@ pub async fn run(cmd: ProfileCmd, g: &Global) -> Result<ExitCode> {
             let (_, store) = open_pipeline(&pipeline)?;
             let p = read_profile(&file).await?;
             let created = put_profile(&store, &p).await?;
-            let path = profile_path(p.revision());
+            let path = layout::profile(p.revision());
             if g.json {
                 print_json(&serde_json::json!({"revision": p.revision(), "path": path.to_string(), "created": created}))?;
             } else {

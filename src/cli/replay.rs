@@ -8,9 +8,11 @@ use anyhow::Result;
 use clap::Args;
 use scoregate::canonical::Digest;
 use scoregate::evidence::render_html;
-use scoregate::items::items_parquet;
+use scoregate::evidence::steward::{replay_packet, store_evidence};
+use scoregate::profile::stored::load_profile;
 use scoregate::profile::Profile;
-use scoregate::steward::{live_revision, load_profile, replay_packet, store_evidence};
+use scoregate::release::log::read_state;
+use scoregate::replay::items::items_parquet;
 use scoregate::store::{read_input, write_output, Store};
 use scoregate::ExitCode;
 use std::path::PathBuf;
@@ -55,7 +57,7 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
     let candidate = profile_arg(&a.candidate, &store).await?;
     let live = match &a.live {
         Some(l) => profile_arg(l, &store).await?,
-        None => load_profile(&store, &live_revision(&pipeline, &store).await?).await?,
+        None => load_profile(&store, &read_state(&pipeline, &store).await.map_err(scoregate::Error::from)?.live).await?,
     };
     let pb = progress("reading history");
     let outcome = replay_packet(&pipeline, &store, &live, &candidate, pb.as_ref()).await?;

@@ -4,7 +4,7 @@
 use super::{open_pipeline, parse_now, print_json, Global};
 use anyhow::Result;
 use clap::Args;
-use scoregate::cycle::break_glass;
+use scoregate::release::cycle::break_glass;
 use scoregate::ExitCode;
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 use super::{print_json, Global};
 use anyhow::Result;
 use clap::Args;
-use scoregate::sample::{generate, LiveSpec, SampleSpec};
+use scoregate::replay::sample::{generate, LiveSpec, SampleSpec};
 use scoregate::store::{Store, StoreLocation};
 use scoregate::ExitCode;
 use std::path::Path;

@@ -4,11 +4,11 @@
 use super::{open_pipeline, parse_now, print_json, Global};
 use anyhow::Result;
 use clap::Args;
+use scoregate::approval::inbox::waiting;
 use scoregate::approval::{load_allowed_signers, verify};
-use scoregate::artifacts::triggers;
-use scoregate::cycle::current_readings;
-use scoregate::inbox::waiting;
-use scoregate::log::read_state;
+use scoregate::release::artifacts::triggers;
+use scoregate::release::log::read_state;
+use scoregate::release::readings::current_readings;
 use scoregate::{Error, ExitCode};
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
     for sub in waiting(&store, &pipeline.cohort).await.map_err(Error::from)? {
         let entry = match sub.parse() {
             Ok(m) => {
-                let v = verify(&pipeline, &store, &m, &sub.signatures, &allowed, &state, now).await?;
+                let v = verify(&pipeline, &store, &m, &sub.signatures, &allowed, &state.view(), now).await?;
                 let status = if v.passed() {
                     "valid"
                 } else if v.waiting {
@@ -53,7 +53,7 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
             "seconds_left": b.map(|b| (b.not_after - now).num_seconds()), "manifest_id": b.map(|b| b.manifest_id.clone()),
             "signers": b.map(|b| b.signers.clone()), "activated_at": b.map(|b| b.activated_at),
             "readings": readings.as_ref().map(|(r, _)| r), "triggers": readings.as_ref().map(|(r, g)| triggers(r, g)),
-            "head_seq": state.head.as_ref().map(|h| h.0), "waiting_manifests": inbox,
+            "head_seq": state.head.as_ref().map(|h| h.seq), "waiting_manifests": inbox,
         }))?;
     } else {
         println!("cohort    {}", pipeline.cohort);
@@ -97,7 +97,7 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
         }
         println!(
             "log head  {}",
-            state.head.as_ref().map_or("no commits yet".into(), |h| format!("seq {}", h.0))
+            state.head.as_ref().map_or("no commits yet".into(), |h| format!("seq {}", h.seq))
         );
         if inbox.is_empty() {
             println!("inbox     empty");

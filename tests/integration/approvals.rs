@@ -6,14 +6,14 @@
 
 use crate::support::{repo, sample_copy};
 use chrono::{DateTime, Duration, Utc};
+use scoregate::approval::inbox::read_local;
+use scoregate::approval::manifest::{draft, Action, DraftInput, Manifest, ManifestError};
+use scoregate::approval::signers::{SignatureFault, NAMESPACE};
 use scoregate::approval::{load_allowed_signers, verify, CheckName, Outcome, Verification};
 use scoregate::canonical::Digest;
 use scoregate::evidence::Packet;
-use scoregate::inbox::read_local;
-use scoregate::log::read_state;
-use scoregate::manifest::{draft, Action, DraftInput, Manifest, ManifestError};
 use scoregate::pipeline::{Guardrails, Pipeline};
-use scoregate::signers::{SignatureFault, NAMESPACE};
+use scoregate::release::log::read_state;
 use scoregate::store::Store;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -164,7 +164,7 @@ impl Approvals {
         let p = self.packet();
         DraftInput {
             file_name: "m.toml".into(),
-            manifest_id: scoregate::manifest::new_manifest_id(),
+            manifest_id: scoregate::approval::manifest::new_manifest_id(),
             action: Action::Activate,
             cohort: "payments-platform".into(),
             candidate_revision: p.candidate_revision.clone(),
@@ -223,7 +223,9 @@ impl Approvals {
             let m = sub.parse().unwrap();
             let allowed = load_allowed_signers(&pipeline).await.unwrap();
             let state = read_state(&pipeline, &store).await.unwrap();
-            verify(&pipeline, &store, &m, &sub.signatures, &allowed, &state, at).await.unwrap()
+            verify(&pipeline, &store, &m, &sub.signatures, &allowed, &state.view(), at)
+                .await
+                .unwrap()
         })
     }
 
@@ -236,7 +238,7 @@ impl Approvals {
         // A new version of the file: its old signatures go.
         for e in std::fs::read_dir(self.dir.path()).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().to_string();
-            if scoregate::manifest::is_signature_of(&name, &input.file_name) {
+            if scoregate::approval::manifest::is_signature_of(&name, &input.file_name) {
                 std::fs::remove_file(self.path(&name)).unwrap();
             }
         }
@@ -696,7 +698,7 @@ fn reused_manifest_id() {
         c.live_revision = p.policy.baseline_revision.clone();
         c.trusted_revision = p.policy.baseline_revision.clone();
         c.manifest_id = Some(input.manifest_id.clone());
-        scoregate::log::append(&a.store(), &c).await.unwrap();
+        scoregate::release::log::append(&a.store(), &c).await.unwrap();
     });
     fails_only(&a.verify(&file), CheckName::ManifestId);
 }

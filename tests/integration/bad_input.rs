@@ -4,9 +4,10 @@
 
 use crate::support::{batch, batch_bytes, int32, parquet_bytes, with_column, without_column, Fixture, Row, CANDIDATE};
 use arrow::array::{ArrayRef, StringArray};
-use scoregate::history::HistoryError;
+use scoregate::evidence::steward::replay_packet;
+use scoregate::profile::stored::load_profile;
 use scoregate::profile::{Profile, ProfileError};
-use scoregate::steward::{load_profile, replay_packet};
+use scoregate::replay::history::HistoryError;
 use scoregate::Error;
 use std::sync::Arc;
 

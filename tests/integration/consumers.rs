@@ -6,9 +6,10 @@
 //! `SCOREGATE_REQUIRE_PYTHON=1` (set by `.ci/run`) their absence fails it.
 
 use crate::support::repo;
-use scoregate::items::{items_parquet, COLUMNS};
+use scoregate::evidence::steward::replay_packet;
 use scoregate::pipeline::Pipeline;
-use scoregate::steward::{load_profile, replay_packet};
+use scoregate::profile::stored::load_profile;
+use scoregate::replay::items::{items_parquet, COLUMNS};
 use std::process::Command;
 
 fn python() -> Option<String> {

@@ -6,9 +6,9 @@
 
 use crate::approvals::{keys, ssh_sign, Approvals, ALICE, NOW};
 use crate::support::{list_files, repo};
-use scoregate::artifacts::{ActiveProfile, DecisionArtifact};
-use scoregate::log::{Commit, Decision};
-use scoregate::signers::NAMESPACE;
+use scoregate::approval::signers::NAMESPACE;
+use scoregate::release::artifacts::{ActiveProfile, DecisionArtifact};
+use scoregate::release::log::{Commit, Decision};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -467,7 +467,7 @@ fn crash_between_commit_and_artifacts_is_repaired_by_the_next_cycle() {
         .build()
         .unwrap();
     let committed = rt
-        .block_on(scoregate::cycle::commit_only(
+        .block_on(scoregate::release::cycle::commit_only(
             &o.a.pipeline(),
             &o.a.store(),
             crate::approvals::now(),
@@ -559,7 +559,7 @@ fn an_unsigned_manifest_in_the_inbox_is_rejected_with_every_failed_check() {
         max_protected_signoff_p90_hours: 20.0,
         max_canary_misses: 3,
     });
-    let text = scoregate::manifest::draft(&input);
+    let text = scoregate::approval::manifest::draft(&input);
     let inbox = o.a.path("store/approvals/payments-platform");
     std::fs::create_dir_all(&inbox).unwrap();
     std::fs::write(inbox.join(format!("{}.toml", input.manifest_id)), &text).unwrap();

@@ -4,9 +4,10 @@
 
 use crate::support::{parquet_bytes, Fixture, Row, CANDIDATE, LIVE};
 use rand::{RngExt, SeedableRng};
+use scoregate::evidence::steward::replay_packet;
+use scoregate::profile::stored::load_profile;
 use scoregate::profile::ProfileDoc;
 use scoregate::replay::Metrics;
-use scoregate::steward::{load_profile, replay_packet};
 use std::collections::BTreeMap;
 
 fn naive_score(doc: &ProfileDoc, r: &Row) -> f64 {

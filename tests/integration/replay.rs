@@ -3,10 +3,11 @@
 
 use crate::support::{repo, sample_copy};
 use scoregate::canonical::Digest;
+use scoregate::evidence::steward::{replay_packet, ReplayOutcome};
 use scoregate::evidence::{render_html, Packet};
 use scoregate::pipeline::Pipeline;
+use scoregate::profile::stored::load_profile;
 use scoregate::profile::Profile;
-use scoregate::steward::{load_profile, replay_packet, ReplayOutcome};
 use scoregate::store::Store;
 
 fn candidate() -> Profile {
@@ -38,7 +39,7 @@ fn sample_packet_matches_golden_snapshot() {
     // The committed sample store holds exactly this packet under its digest.
     let stored = repo().join(format!(
         "data-samples/store/{}",
-        Packet::store_path("payments-platform", &out.digest)
+        scoregate::store::layout::evidence("payments-platform", &out.digest)
     ));
     let bytes = std::fs::read(&stored).unwrap_or_else(|_| panic!("{} is committed", stored.display()));
     assert_eq!(bytes, out.packet_bytes);

@@ -9,7 +9,7 @@ use crate::approvals::{ssh_sign, Approvals, ALICE, NOW};
 use crate::store_suite::{s3, s3_env, s3_env_at, s3_store, S3};
 use crate::support::{list_files, repo};
 use object_store::path::Path as ObjPath;
-use scoregate::signers::NAMESPACE;
+use scoregate::approval::signers::NAMESPACE;
 use std::process::{Command, Output};
 
 fn run(a: &Approvals, env: &[(&'static str, String)], args: &[&str]) -> Output {
@@ -53,7 +53,7 @@ async fn s3_pipeline(a: &Approvals, s: &S3, prefix: &str, upload: bool) {
 async fn lifecycle_on_s3_replay_sign_submit_activate_rollback() {
     let Some(s) = s3() else { return };
     let a = Approvals::new();
-    let prefix = format!("lifecycle-{}", scoregate::manifest::new_manifest_id());
+    let prefix = format!("lifecycle-{}", scoregate::approval::manifest::new_manifest_id());
     s3_pipeline(&a, &s, &prefix, true).await;
     let env = s3_env(&s);
     let p = a.pipeline_path.to_str().unwrap().to_string();

@@ -11,10 +11,11 @@
 use crate::support::{commit, parquet_bytes, repo, Row, CANDIDATE, LIVE};
 use bytes::Bytes;
 use object_store::path::Path as ObjPath;
-use scoregate::history::{History, HistoryError};
-use scoregate::log::{append, LogError};
+use scoregate::evidence::steward::query_for;
+use scoregate::profile::stored::put_profile;
 use scoregate::profile::Profile;
-use scoregate::steward::{put_profile, query_for};
+use scoregate::release::log::{append, LogError};
+use scoregate::replay::history::{History, HistoryError};
 use scoregate::store::{Store, StoreError, StoreLocation};
 use std::path::Path;
 use std::sync::Arc;
@@ -89,7 +90,7 @@ pub fn s3_store(s: &S3, prefix: &str) -> Store {
 
 /// A fresh, empty store on `backend` (a unique prefix of the bucket for S3).
 pub fn open(backend: Backend) -> Option<(Store, Option<tempfile::TempDir>)> {
-    let unique = scoregate::manifest::new_manifest_id();
+    let unique = scoregate::approval::manifest::new_manifest_id();
     match backend {
         Backend::Memory => Some((
             Store::open(&StoreLocation::parse(&format!("memory://suite-{unique}"), Path::new(".")).unwrap()).unwrap(),
@@ -112,7 +113,7 @@ async fn content_addressed_profiles_and_evidence(store: Store) {
     let p = Profile::parse("live", LIVE.as_bytes()).unwrap();
     assert!(put_profile(&store, &p).await.unwrap());
     assert!(!put_profile(&store, &p).await.unwrap(), "the same bytes again are a no-op");
-    let back = scoregate::steward::load_profile(&store, p.revision()).await.unwrap();
+    let back = scoregate::profile::stored::load_profile(&store, p.revision()).await.unwrap();
     assert_eq!(back.revision(), p.revision());
     let path = ObjPath::from(format!("evidence/c1/sha256-{}.json", scoregate::canonical::Digest::of(b"x").hex()));
     assert!(store.put_immutable(&path, Bytes::from_static(b"x")).await.unwrap());
@@ -169,9 +170,14 @@ async fn history_listing_and_projected_reads(store: Store) {
     };
     let r = scoregate::replay::replay(&h, &live, &cand, &settings).unwrap();
     let packet = scoregate::evidence::Packet::build("c1", &settings, &["sec".into()], &h, &r, &live, &cand);
-    let reference =
-        Store::open(&StoreLocation::parse(&format!("memory://ref-{}", scoregate::manifest::new_manifest_id()), Path::new(".")).unwrap())
-            .unwrap();
+    let reference = Store::open(
+        &StoreLocation::parse(
+            &format!("memory://ref-{}", scoregate::approval::manifest::new_manifest_id()),
+            Path::new("."),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     for (k, part) in ["date=2026-10-01", "date=2026-10-02"].iter().enumerate() {
         reference
             .put(
@@ -233,15 +239,15 @@ async fn commit_race_has_exactly_one_winner(store: Store) {
         }
     }
     assert_eq!((won, lost), (1, 7));
-    let all = scoregate::log::read_all(&store, "c1").await.unwrap();
+    let all = scoregate::release::log::read_all(&store, "c1").await.unwrap();
     assert_eq!(all.len(), 1);
-    assert!(scoregate::audit::verify_chain("c1", &all, chrono::Duration::minutes(5)).ok());
+    assert!(scoregate::release::log::chain::verify_chain("c1", &all, chrono::Duration::minutes(5)).ok());
 }
 
 async fn active_artifact_rewrite(store: Store) {
     let d = scoregate::canonical::Digest::of(b"p");
-    let mut a = scoregate::artifacts::ActiveProfile {
-        schema: scoregate::artifacts::ACTIVE_SCHEMA.into(),
+    let mut a = scoregate::release::artifacts::ActiveProfile {
+        schema: scoregate::release::artifacts::ACTIVE_SCHEMA.into(),
         cohort: "c1".into(),
         seq: 1,
         commit_digest: Some(d.clone()),
@@ -255,27 +261,27 @@ async fn active_artifact_rewrite(store: Store) {
         guardrails: None,
         manifest_id: None,
     };
-    scoregate::artifacts::put_active(&store, &a).await.unwrap();
+    scoregate::release::artifacts::put_active(&store, &a).await.unwrap();
     a.seq = 2;
     a.profile = serde_json::json!({"name": "two"});
-    scoregate::artifacts::put_active(&store, &a).await.unwrap();
-    assert_eq!(scoregate::artifacts::read_active(&store, "c1").await.unwrap(), Some(a));
+    scoregate::release::artifacts::put_active(&store, &a).await.unwrap();
+    assert_eq!(scoregate::release::artifacts::read_active(&store, "c1").await.unwrap(), Some(a));
 }
 
 async fn approvals_inbox(store: Store) {
-    use scoregate::signers::SignatureFile;
+    use scoregate::approval::signers::SignatureFile;
     let text = std::fs::read_to_string(repo().join("tests/fixtures/approvals/unsigned.toml")).unwrap();
-    let m = scoregate::manifest::Manifest::parse("unsigned.toml", text.as_bytes()).unwrap();
+    let m = scoregate::approval::manifest::Manifest::parse("unsigned.toml", text.as_bytes()).unwrap();
     let sig = |b: &str| SignatureFile {
         name: "x.sig".into(),
         bytes: b.as_bytes().to_vec(),
     };
-    scoregate::inbox::submit(&store, "c1", &m, &[sig("first")]).await.unwrap();
+    scoregate::approval::inbox::submit(&store, "c1", &m, &[sig("first")]).await.unwrap();
     // A second submission adds a second signature; the first is not duplicated.
-    scoregate::inbox::submit(&store, "c1", &m, &[sig("first"), sig("second")])
+    scoregate::approval::inbox::submit(&store, "c1", &m, &[sig("first"), sig("second")])
         .await
         .unwrap();
-    let waiting = scoregate::inbox::waiting(&store, "c1").await.unwrap();
+    let waiting = scoregate::approval::inbox::waiting(&store, "c1").await.unwrap();
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].name, format!("approvals/c1/{}.toml", m.manifest_id));
     let mut sigs: Vec<String> = waiting[0]
@@ -287,10 +293,10 @@ async fn approvals_inbox(store: Store) {
     assert_eq!(sigs, ["first", "second"]);
     // A different manifest under a used id is refused.
     let other = text.replace("max_canary_misses = 1", "max_canary_misses = 0");
-    let m2 = scoregate::manifest::Manifest::parse("other.toml", other.as_bytes()).unwrap();
+    let m2 = scoregate::approval::manifest::Manifest::parse("other.toml", other.as_bytes()).unwrap();
     assert!(matches!(
-        scoregate::inbox::submit(&store, "c1", &m2, &[]).await,
-        Err(scoregate::inbox::InboxError::IdTaken { .. })
+        scoregate::approval::inbox::submit(&store, "c1", &m2, &[]).await,
+        Err(scoregate::approval::inbox::InboxError::IdTaken { .. })
     ));
 }
 

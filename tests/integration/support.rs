@@ -245,11 +245,11 @@ pub fn int32(v: Vec<i32>) -> ArrayRef {
 }
 
 /// A reject commit of cohort c1 on the baseline: the smallest valid commit, for log tests.
-pub fn commit(seq: u64, reason: &str) -> scoregate::log::Commit {
-    use scoregate::log::{Commit, Decision};
+pub fn commit(seq: u64, reason: &str) -> scoregate::release::log::Commit {
+    use scoregate::release::log::{Commit, Decision};
     let d = scoregate::canonical::Digest::of(b"baseline");
     Commit {
-        schema: scoregate::log::SCHEMA.into(),
+        schema: scoregate::release::log::SCHEMA.into(),
         cohort: "c1".into(),
         seq,
         prev: None,

@@ -4,9 +4,10 @@
 //! `tests/fixtures/writers/`.
 
 use crate::support::{parquet_bytes, repo, Fixture, Row};
+use scoregate::evidence::steward::replay_packet;
 use scoregate::evidence::Packet;
+use scoregate::profile::stored::load_profile;
 use scoregate::profile::Profile;
-use scoregate::steward::{load_profile, replay_packet};
 
 #[derive(serde::Deserialize)]
 struct JsonRow {

@@ -7,6 +7,8 @@
 //! meaning ([`StoreError::NotFound`], [`StoreError::AlreadyExists`], …) and
 //! name the store URL (never a secret) and the object path.
 
+pub mod layout;
+
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::memory::InMemory;

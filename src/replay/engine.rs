@@ -8,9 +8,9 @@
 //! computed once from integers at the end, so the result is identical on any
 //! thread count.
 
-use crate::history::{split_lens, History};
 use crate::pipeline::ReplaySettings;
 use crate::profile::{Profile, ScoreFault};
+use crate::replay::history::{split_lens, History};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 

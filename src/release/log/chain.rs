@@ -1,9 +1,12 @@
-//! Audit of a cohort's commit log (`scoregate audit verify`): walks the
-//! chain and reports every gap, edited or reordered commit, foreign object
-//! and missing or mismatched artifact, without stopping at the first.
+//! The chain walk (README "Auditing the log"): every object under a cohort's
+//! log prefix checked against its name, its predecessor's digest, its
+//! canonical bytes and its predecessor's `now`, reporting every break, never
+//! stopping at the first. The cycle refuses a broken chain; `audit verify`
+//! prints all of it.
 
+use super::document::{Commit, SCHEMA};
+use super::StoredCommit;
 use crate::canonical::{to_jcs, Digest};
-use crate::log::{Commit, StoredCommit, SCHEMA};
 use serde::Serialize;
 use std::fmt;
 
@@ -88,7 +91,7 @@ impl AuditReport {
     }
 }
 
-fn seq_of_name(path: &str) -> Option<u64> {
+pub fn seq_of_name(path: &str) -> Option<u64> {
     let name = path.rsplit('/').next()?;
     let digits = name.strip_suffix(".json")?;
     (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
@@ -157,54 +160,4 @@ pub fn verify_chain(cohort: &str, commits: &[StoredCommit], clock_skew: chrono::
         prev = Some((digest, commit.clone()));
     }
     report
-}
-
-/// The full audit of a cohort in its store: the chain, then every commit's
-/// decision artifact and the active profile against the commits they name.
-pub async fn verify_store(pipeline: &crate::pipeline::Pipeline, store: &crate::store::Store) -> Result<AuditReport, crate::Error> {
-    use crate::artifacts::{active_path, artifact_path, read_active, DecisionArtifact};
-    let stored = crate::log::read_all(store, &pipeline.cohort).await?;
-    let mut report = verify_chain(&pipeline.cohort, &stored, pipeline.policy.clock_skew);
-    let mut head: Option<(u64, Digest)> = None;
-    for c in &stored {
-        let (Ok(commit), Some(seq)) = (&c.commit, seq_of_name(&c.path)) else {
-            continue;
-        };
-        let digest = Digest::of(&c.bytes);
-        let path = artifact_path(&pipeline.cohort, seq, commit.decision);
-        match store.get_opt(&path).await? {
-            None => report.problems.push(AuditProblem::MissingArtifact {
-                seq,
-                path: path.to_string(),
-            }),
-            Some(bytes) => {
-                let found = serde_json::from_slice::<DecisionArtifact>(&bytes)
-                    .map(|a| a.commit_digest.to_string())
-                    .unwrap_or_else(|_| "an unreadable artifact".into());
-                if found != digest.as_str() {
-                    report.problems.push(AuditProblem::ArtifactMismatch {
-                        seq,
-                        path: path.to_string(),
-                        expected: digest.to_string(),
-                        found,
-                    });
-                }
-            }
-        }
-        head = Some((seq, digest));
-    }
-    if let Some((seq, digest)) = head {
-        let path = active_path(&pipeline.cohort).to_string();
-        match read_active(store, &pipeline.cohort).await? {
-            None => report.problems.push(AuditProblem::MissingArtifact { seq, path }),
-            Some(a) if a.seq != seq || a.commit_digest.as_ref() != Some(&digest) => report.problems.push(AuditProblem::ArtifactMismatch {
-                seq,
-                path,
-                expected: digest.to_string(),
-                found: a.commit_digest.map_or_else(|| format!("seq {}", a.seq), |d| d.to_string()),
-            }),
-            Some(_) => {}
-        }
-    }
-    Ok(report)
 }

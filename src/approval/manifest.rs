@@ -208,11 +208,6 @@ impl Manifest {
             bytes: bytes.to_vec(),
         })
     }
-
-    /// Where this manifest sits in a store's approvals inbox.
-    pub fn inbox_path(cohort: &str, manifest_id: &str) -> String {
-        format!("approvals/{cohort}/{manifest_id}.toml")
-    }
 }
 
 /// The name of the `n`th signature file of `manifest_name` (`x.toml.sig`, `x.toml.1.sig`, …).

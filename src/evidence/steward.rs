@@ -8,39 +8,15 @@
 
 use crate::canonical::Digest;
 use crate::evidence::Packet;
-use crate::history::{History, HistoryQuery};
 use crate::pipeline::Pipeline;
+use crate::profile::stored::put_profile;
 use crate::profile::{Profile, Transform};
+use crate::replay::history::{History, HistoryQuery};
 use crate::replay::{replay, Replay};
-use crate::store::Store;
+use crate::store::{layout, Store};
 use crate::Error;
 use bytes::Bytes;
 use object_store::path::Path as ObjPath;
-
-/// Where a revision's profile document lives in a store.
-pub fn profile_path(revision: &Digest) -> ObjPath {
-    ObjPath::from(format!("profiles/sha256-{}.json", revision.hex()))
-}
-
-/// Load a stored profile and check its bytes hash to `revision`.
-pub async fn load_profile(store: &Store, revision: &Digest) -> Result<Profile, Error> {
-    let path = profile_path(revision);
-    let bytes = store.get(&path).await?;
-    Ok(Profile::parse_stored(&format!("{}/{path}", store.name()), &bytes, revision)?)
-}
-
-/// Store a profile under its revision id (idempotent).
-pub async fn put_profile(store: &Store, profile: &Profile) -> Result<bool, Error> {
-    Ok(store
-        .put_immutable(&profile_path(profile.revision()), Bytes::copy_from_slice(profile.canonical_bytes()))
-        .await?)
-}
-
-/// The revision live now: the log head's once the cycle has committed, else
-/// the pipeline's baseline.
-pub async fn live_revision(pipeline: &Pipeline, store: &Store) -> Result<Digest, Error> {
-    Ok(crate::log::read_state(pipeline, store).await?.live)
-}
 
 /// The history columns two profiles need.
 pub fn query_for(cohort: &str, profiles: &[&Profile]) -> HistoryQuery {
@@ -113,7 +89,7 @@ pub async fn replay_packet(
 /// Store the candidate profile and the packet, content-addressed.
 pub async fn store_evidence(store: &Store, cohort: &str, candidate: &Profile, outcome: &ReplayOutcome) -> Result<ObjPath, Error> {
     put_profile(store, candidate).await?;
-    let path = ObjPath::from(Packet::store_path(cohort, &outcome.digest));
+    let path = layout::evidence(cohort, &outcome.digest);
     store.put_immutable(&path, Bytes::copy_from_slice(&outcome.packet_bytes)).await?;
     Ok(path)
 }

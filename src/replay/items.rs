@@ -6,8 +6,8 @@
 //! history order within a window. Columns use plain parquet types every
 //! reader knows: UTF-8 strings, booleans, 64-bit floats and 32-bit integers.
 
-use crate::history::History;
 use crate::profile::KINDS;
+use crate::replay::history::History;
 use crate::replay::Replay;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int32Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};

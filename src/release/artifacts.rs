@@ -8,12 +8,11 @@
 //! cycle can tell a missing or stale artifact and repair it.
 
 use crate::canonical::{to_jcs, Digest};
-use crate::log::{Commit, Decision, FailedCheck, Readings};
 use crate::pipeline::Guardrails;
-use crate::store::{Store, StoreError};
+use crate::release::log::{Commit, Decision, FailedCheck, Readings};
+use crate::store::{layout, Store, StoreError};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use object_store::path::Path as ObjPath;
 use serde::{Deserialize, Serialize};
 
 pub const ACTIVE_SCHEMA: &str = "scoregate.active/v1";
@@ -73,14 +72,6 @@ pub struct DecisionArtifact {
     pub manifest: Option<String>,
 }
 
-pub fn active_path(cohort: &str) -> ObjPath {
-    ObjPath::from(format!("active/{cohort}/profile.json"))
-}
-
-pub fn artifact_path(cohort: &str, seq: u64, decision: Decision) -> ObjPath {
-    ObjPath::from(format!("artifacts/{cohort}/{seq:020}-{}.json", decision.as_str()))
-}
-
 /// Trigger values against thresholds, for every guardrail.
 pub fn triggers(r: &Readings, g: &Guardrails) -> Vec<Trigger> {
     vec![
@@ -135,7 +126,10 @@ pub fn decision_artifact(commit: &Commit, digest: &Digest, manifest: Option<Stri
 /// Write a decision artifact once; an existing one with other bytes is left
 /// alone and reported by `audit verify`.
 pub async fn put_decision(store: &Store, a: &DecisionArtifact) -> Result<bool, StoreError> {
-    match store.put_if_absent(&artifact_path(&a.cohort, a.seq, a.decision), to_jcs(a)).await {
+    match store
+        .put_if_absent(&layout::artifact(&a.cohort, a.seq, a.decision.as_str()), to_jcs(a))
+        .await
+    {
         Ok(()) => Ok(true),
         Err(StoreError::AlreadyExists { .. }) => Ok(false),
         Err(e) => Err(e),
@@ -143,12 +137,12 @@ pub async fn put_decision(store: &Store, a: &DecisionArtifact) -> Result<bool, S
 }
 
 pub async fn put_active(store: &Store, a: &ActiveProfile) -> Result<(), StoreError> {
-    store.put(&active_path(&a.cohort), Bytes::from(to_jcs(a))).await
+    store.put(&layout::active(&a.cohort), Bytes::from(to_jcs(a))).await
 }
 
 pub async fn read_active(store: &Store, cohort: &str) -> Result<Option<ActiveProfile>, StoreError> {
     Ok(store
-        .get_opt(&active_path(cohort))
+        .get_opt(&layout::active(cohort))
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok()))
 }

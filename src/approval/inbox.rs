@@ -3,9 +3,9 @@
 //! puts a signed manifest and where the cycle finds waiting ones. Also reads
 //! a manifest and its signatures from a local folder for `manifest verify`.
 
-use crate::manifest::{is_signature_of, signature_name, Manifest, ManifestError};
-use crate::signers::SignatureFile;
-use crate::store::{output_target, Store, StoreError};
+use crate::approval::manifest::{is_signature_of, signature_name, Manifest, ManifestError};
+use crate::approval::signers::SignatureFile;
+use crate::store::{layout, output_target, Store, StoreError};
 use bytes::Bytes;
 use object_store::path::Path as ObjPath;
 
@@ -57,16 +57,12 @@ pub async fn read_local(target: &str) -> Result<Submission, StoreError> {
     })
 }
 
-fn inbox_prefix(cohort: &str) -> ObjPath {
-    ObjPath::from(format!("approvals/{cohort}"))
-}
-
 /// Put a manifest and its signatures into the inbox. The manifest is created
 /// put-if-absent (the same bytes again are fine: that is how a second signer
 /// adds a signature); each signature not already there gets the next free name.
 /// Returns the manifest's object path.
 pub async fn submit(store: &Store, cohort: &str, manifest: &Manifest, signatures: &[SignatureFile]) -> Result<ObjPath, InboxError> {
-    let path = ObjPath::from(Manifest::inbox_path(cohort, &manifest.manifest_id));
+    let path = layout::inbox_file(cohort, &format!("{}.toml", manifest.manifest_id));
     match store.put_immutable(&path, Bytes::from(manifest.bytes.clone())).await {
         Ok(_) => {}
         Err(StoreError::Conflict { .. }) => {
@@ -78,7 +74,7 @@ pub async fn submit(store: &Store, cohort: &str, manifest: &Manifest, signatures
     }
     let name = format!("{}.toml", manifest.manifest_id);
     let mut present: Vec<(String, Bytes)> = Vec::new();
-    for meta in store.list_dir(Some(&inbox_prefix(cohort))).await? {
+    for meta in store.list_dir(Some(&layout::inbox(cohort))).await? {
         let file = meta.location.filename().unwrap_or_default().to_string();
         if is_signature_of(&file, &name) {
             present.push((file, store.get(&meta.location).await?));
@@ -96,7 +92,7 @@ pub async fn submit(store: &Store, cohort: &str, manifest: &Manifest, signatures
                 n += 1;
                 continue;
             }
-            let sig_path = ObjPath::from(format!("approvals/{cohort}/{file}"));
+            let sig_path = layout::inbox_file(cohort, &file);
             match store.put_if_absent(&sig_path, Bytes::from(sig.bytes.clone())).await {
                 Ok(()) => {
                     present.push((file, Bytes::from(sig.bytes.clone())));
@@ -115,7 +111,7 @@ pub async fn submit(store: &Store, cohort: &str, manifest: &Manifest, signatures
 
 /// Every manifest waiting in the cohort's inbox with its signatures, by manifest id.
 pub async fn waiting(store: &Store, cohort: &str) -> Result<Vec<Submission>, StoreError> {
-    let listed = store.list_dir(Some(&inbox_prefix(cohort))).await?;
+    let listed = store.list_dir(Some(&layout::inbox(cohort))).await?;
     let names: Vec<String> = listed
         .iter()
         .map(|m| m.location.filename().unwrap_or_default().to_string())
@@ -150,4 +146,22 @@ pub async fn waiting(store: &Store, cohort: &str) -> Result<Vec<Submission>, Sto
         });
     }
     Ok(out)
+}
+
+/// Remove a handled manifest and its signature files from the inbox.
+pub async fn remove(store: &Store, object: &str) -> Result<(), StoreError> {
+    let path = ObjPath::from(object);
+    let name = path.filename().unwrap_or_default().to_string();
+    let parts: Vec<_> = path.parts().collect();
+    let dir = ObjPath::from_iter(parts[..parts.len().saturating_sub(1)].iter().cloned());
+    for meta in store.list_dir(Some(&dir)).await? {
+        let file = meta.location.filename().unwrap_or_default();
+        if file == name || is_signature_of(file, &name) {
+            match store.delete(&meta.location).await {
+                Ok(()) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }

@@ -5,6 +5,8 @@
 //! A profile's revision id is `sha256:` over its RFC 8785 canonical JSON, so it
 //! covers every field (the name included) but not whitespace or key order.
 
+pub mod stored;
+
 use crate::canonical::{to_jcs, Digest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -8,17 +8,18 @@
 //! full state after it, so reading the state is reading the head, plus the
 //! set of manifest ids any commit used.
 
-use crate::canonical::{to_jcs, Digest};
-use crate::manifest::Action;
+pub mod chain;
+pub mod document;
+
+pub use document::*;
+
+use crate::approval::LiveView;
+use crate::canonical::Digest;
 use crate::pipeline::{Guardrails, Pipeline};
-use crate::store::{Store, StoreError};
+use crate::store::{layout, Store, StoreError};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use object_store::path::Path as ObjPath;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-
-pub const SCHEMA: &str = "scoregate.commit/v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -30,130 +31,6 @@ pub enum LogError {
     VersionExists { cohort: String, seq: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// What a commit did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Activate,
-    Renew,
-    Revoke,
-    /// A guardrail breach restored the trusted revision.
-    Rollback,
-    /// The window lapsed unrenewed; the trusted revision was restored.
-    Expire,
-    /// A waiting manifest failed a check; nothing live changed.
-    Reject,
-    /// `scoregate rollback`: an operator restored the trusted revision by hand.
-    BreakGlass,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Activate => "activate",
-            Decision::Renew => "renew",
-            Decision::Revoke => "revoke",
-            Decision::Rollback => "rollback",
-            Decision::Expire => "expire",
-            Decision::Reject => "reject",
-            Decision::BreakGlass => "break_glass",
-        }
-    }
-
-    /// Does this decision restore the trusted revision?
-    pub fn restores(self) -> bool {
-        matches!(
-            self,
-            Decision::Rollback | Decision::Expire | Decision::Revoke | Decision::BreakGlass
-        )
-    }
-
-    pub fn from_manifest(action: Action) -> Decision {
-        match action {
-            Action::Activate => Decision::Activate,
-            Action::Renew => Decision::Renew,
-            Action::Revoke => Decision::Revoke,
-        }
-    }
-}
-
-/// Guardrail readings over the live window (SPEC §7).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Readings {
-    /// Items in the live window (live_revision = the bounded revision, queued_at in [activation, now]).
-    pub items: u64,
-    pub protected_misses: u64,
-    /// Nearest-rank p90 of protected items' signoff hours; null when there are none.
-    pub protected_signoff_p90_hours: Option<f64>,
-    pub canary_misses: u64,
-}
-
-/// A manifest check that failed, as recorded in a rejection.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FailedCheck {
-    pub check: String,
-    pub detail: String,
-}
-
-/// The approval window a commit put in force.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalWindow {
-    pub not_before: DateTime<Utc>,
-    pub not_after: DateTime<Utc>,
-}
-
-/// One decision. Every commit carries the full live state after it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Commit {
-    pub schema: String,
-    pub cohort: String,
-    pub seq: u64,
-    /// `sha256:` of the previous commit's bytes; null for the first.
-    pub prev: Option<Digest>,
-    /// The cycle's fixed `now`.
-    pub now: DateTime<Utc>,
-    pub decision: Decision,
-    /// Live before this commit.
-    pub prior_revision: Digest,
-    /// Live after this commit.
-    pub live_revision: Digest,
-    /// Trusted after this commit: the live revision itself, or the fallback of a bounded one.
-    pub trusted_revision: Digest,
-    /// End of the live bounded revision's window; null when a trusted revision is live.
-    pub valid_until: Option<DateTime<Utc>>,
-    /// When the live bounded revision went live (the start of its live window).
-    pub activated_at: Option<DateTime<Utc>>,
-    /// The manifest this commit acted on (approved, renewed, revoked or rejected).
-    pub manifest_id: Option<String>,
-    pub manifest_digest: Option<Digest>,
-    pub evidence_digest: Option<Digest>,
-    pub signers: Vec<String>,
-    pub window: Option<ApprovalWindow>,
-    /// Guardrails in force after this commit (null when a trusted revision is live).
-    pub guardrails: Option<Guardrails>,
-    /// Guardrail readings at this cycle, and the thresholds they were held to.
-    pub readings: Option<Readings>,
-    pub thresholds: Option<Guardrails>,
-    pub failed_checks: Vec<FailedCheck>,
-    pub reasons: Vec<String>,
-    /// Who ran a break-glass rollback.
-    pub actor: Option<String>,
-    /// The approving manifest of the live bounded revision (the activation's, then each renewal's).
-    pub live_manifest_id: Option<String>,
-    /// The inbox object this commit handled; the cycle removes it from the inbox.
-    pub inbox_object: Option<String>,
-}
-
-impl Commit {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        to_jcs(self)
-    }
 }
 
 /// A bounded revision live under a signed approval.
@@ -178,11 +55,31 @@ pub struct LiveState {
     pub bounded: Option<Bounded>,
     /// Every manifest id any commit of this cohort names.
     pub used_manifest_ids: BTreeSet<String>,
-    /// The head commit: its seq, its digest and its `now`.
-    pub head: Option<(u64, Digest, DateTime<Utc>)>,
+    /// The head commit; `None` before the first commit.
+    pub head: Option<Head>,
+}
+
+/// The log's head commit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Head {
+    pub seq: u64,
+    /// `sha256:` of the head commit's bytes.
+    pub digest: Digest,
+    /// The head commit's `now`.
+    pub now: DateTime<Utc>,
 }
 
 impl LiveState {
+    /// What approval needs to know of this state (approval never reads the log).
+    pub fn view(&self) -> LiveView<'_> {
+        LiveView {
+            live: &self.live,
+            trusted: &self.trusted,
+            bounded: self.bounded.as_ref().map(|b| &b.revision),
+            used_manifest_ids: &self.used_manifest_ids,
+        }
+    }
+
     /// The state before the first commit: the baseline, trusted.
     pub fn initial(pipeline: &Pipeline) -> LiveState {
         let b = pipeline.policy.baseline_revision.clone();
@@ -222,21 +119,17 @@ impl LiveState {
             trusted: commit.trusted_revision.clone(),
             bounded,
             used_manifest_ids: used,
-            head: Some((commit.seq, digest, commit.now)),
+            head: Some(Head {
+                seq: commit.seq,
+                digest,
+                now: commit.now,
+            }),
         }
     }
 
     pub fn next_seq(&self) -> u64 {
-        self.head.as_ref().map_or(1, |h| h.0 + 1)
+        self.head.as_ref().map_or(1, |h| h.seq + 1)
     }
-}
-
-pub fn log_prefix(cohort: &str) -> String {
-    format!("log/{cohort}/")
-}
-
-pub fn commit_path(cohort: &str, seq: u64) -> ObjPath {
-    ObjPath::from(format!("log/{cohort}/{seq:020}.json"))
 }
 
 /// One commit as stored, with its object path and bytes.
@@ -249,7 +142,7 @@ pub struct StoredCommit {
 
 /// Every object under the cohort's log prefix, in path order, parsed where possible.
 pub async fn read_all(store: &Store, cohort: &str) -> Result<Vec<StoredCommit>, LogError> {
-    let listed = store.list(&ObjPath::from(log_prefix(cohort))).await?;
+    let listed = store.list(&layout::log(cohort)).await?;
     let mut out = Vec::with_capacity(listed.len());
     for meta in listed {
         let bytes = match store.get(&meta.location).await {
@@ -277,7 +170,7 @@ pub async fn read_state(pipeline: &Pipeline, store: &Store) -> Result<LiveState,
 /// The live state and every commit with its digest, the chain checked.
 pub async fn read_log(pipeline: &Pipeline, store: &Store) -> Result<(LiveState, Vec<(Commit, Digest)>), LogError> {
     let stored = read_all(store, &pipeline.cohort).await?;
-    let report = crate::audit::verify_chain(&pipeline.cohort, &stored, pipeline.policy.clock_skew);
+    let report = chain::verify_chain(&pipeline.cohort, &stored, pipeline.policy.clock_skew);
     if let Some(problem) = report.problems.first() {
         return Err(LogError::Broken {
             cohort: pipeline.cohort.clone(),
@@ -300,7 +193,7 @@ pub async fn read_log(pipeline: &Pipeline, store: &Store) -> Result<(LiveState, 
 pub async fn append(store: &Store, commit: &Commit) -> Result<Digest, LogError> {
     let bytes = commit.to_bytes();
     let digest = Digest::of(&bytes);
-    match store.put_if_absent(&commit_path(&commit.cohort, commit.seq), bytes).await {
+    match store.put_if_absent(&layout::commit(&commit.cohort, commit.seq), bytes).await {
         Ok(()) => Ok(digest),
         Err(StoreError::AlreadyExists { .. }) => Err(LogError::VersionExists {
             cohort: commit.cohort.clone(),

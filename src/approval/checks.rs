@@ -1,0 +1,551 @@
+//! The ten checks an approval manifest must pass before it may change what
+//! is live (README "The ten checks"), each a function of its own over one
+//! [`CheckCtx`], evaluated and reported by name with the values it compared,
+//! never short-circuited: a release manager sees every problem at once.
+//!
+//! [`verify`] does the reading (candidate profile, evidence packet,
+//! signatures) once, then runs every entry of [`CHECKS`] in order. The check
+//! functions are pure: no store, no clock.
+
+use crate::approval::manifest::{Action, Manifest};
+use crate::approval::signers::{tally, AllowedSigners, SignatureFile, SignerTally};
+use crate::canonical::Digest;
+use crate::error::Error;
+use crate::evidence::{EvidenceError, Packet};
+use crate::pipeline::Pipeline;
+use crate::profile::{Profile, ProfileError};
+use crate::store::{layout, Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// The checks of README "The ten checks", in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckName {
+    /// 1. Enough distinct signers, each a listed principal in `approvers`, each signature valid.
+    Signatures,
+    /// 2. The manifest's cohort is the pipeline's.
+    Cohort,
+    /// 3. The candidate revision is stored and its bytes hash to its id (for renew and revoke: it is live).
+    CandidateRevision,
+    /// 4. The evidence packet is stored, hashes to its digest, and is for this cohort, this candidate and the live revision.
+    Evidence,
+    /// 5. The rollback revision is the trusted revision live now.
+    RollbackRevision,
+    /// 6. The window is open now, no longer than `max_window`, and `issued_at` is not in the future.
+    Window,
+    /// 7. The evidence is no older than `max_evidence_age` (by its history range end).
+    EvidenceAge,
+    /// 8. The manifest id was never used in this cohort's log.
+    ManifestId,
+    /// 9. Every protected class the packet shows regressed is acknowledged.
+    AcknowledgedRegressions,
+    /// 10. Guardrails are present and no looser than the pipeline's.
+    Guardrails,
+}
+
+impl CheckName {
+    pub fn number(self) -> u8 {
+        self as u8 + 1
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckName::Signatures => "signatures",
+            CheckName::Cohort => "cohort",
+            CheckName::CandidateRevision => "candidate_revision",
+            CheckName::Evidence => "evidence",
+            CheckName::RollbackRevision => "rollback_revision",
+            CheckName::Window => "window",
+            CheckName::EvidenceAge => "evidence_age",
+            CheckName::ManifestId => "manifest_id",
+            CheckName::AcknowledgedRegressions => "acknowledged_regressions",
+            CheckName::Guardrails => "guardrails",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// Does not apply to this action (a revoke needs no evidence).
+    NotApplicable,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub number: u8,
+    pub name: CheckName,
+    pub outcome: Outcome,
+    /// The values compared.
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: CheckName, outcome: Outcome, detail: String) -> Check {
+        Check {
+            number: name.number(),
+            name,
+            outcome,
+            detail,
+        }
+    }
+    fn passed_if(name: CheckName, ok: bool, detail: String) -> Check {
+        Check::new(name, if ok { Outcome::Passed } else { Outcome::Failed }, detail)
+    }
+}
+
+/// Every check's result for one manifest at one `now`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    pub manifest_id: String,
+    pub action: Action,
+    pub now: DateTime<Utc>,
+    pub checks: Vec<Check>,
+    pub signers: SignerTally,
+    /// The window has not opened yet: the manifest waits rather than being rejected.
+    pub waiting: bool,
+    #[serde(skip)]
+    pub packet: Option<Packet>,
+}
+
+impl Verification {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.outcome != Outcome::Failed)
+    }
+    pub fn failed(&self) -> Vec<&Check> {
+        self.checks.iter().filter(|c| c.outcome == Outcome::Failed).collect()
+    }
+    /// The result of one check, looked up by name. Every verification holds all ten.
+    pub fn check(&self, name: CheckName) -> &Check {
+        self.checks
+            .iter()
+            .find(|c| c.name == name)
+            .expect("every verification runs every check")
+    }
+}
+
+/// What approval needs to know of the live state: the release side fills it
+/// from its log (approval never reads the log itself).
+#[derive(Clone, Copy, Debug)]
+pub struct LiveView<'a> {
+    /// The revision live now.
+    pub live: &'a Digest,
+    /// The trusted revision: live itself, or the fallback of the live bounded one.
+    pub trusted: &'a Digest,
+    /// The live bounded revision, if one is live.
+    pub bounded: Option<&'a Digest>,
+    /// Every manifest id the cohort's log has used.
+    pub used_manifest_ids: &'a BTreeSet<String>,
+}
+
+/// Everything the checks compare, read once.
+pub struct CheckCtx<'a> {
+    pub pipeline: &'a Pipeline,
+    pub manifest: &'a Manifest,
+    pub live: LiveView<'a>,
+    pub now: DateTime<Utc>,
+    pub signers: &'a SignerTally,
+    /// How many signature files came with the manifest.
+    pub signature_files: usize,
+    /// The stored candidate profile, or why it is not usable.
+    pub candidate: Result<Profile, String>,
+    /// The stored evidence packet, or why there is none (a revoke needs none).
+    pub packet: Result<Packet, String>,
+}
+
+impl CheckCtx<'_> {
+    fn is_revoke(&self) -> bool {
+        self.manifest.action == Action::Revoke
+    }
+}
+
+/// The checks, in README order; [`verify`] runs every one.
+pub const CHECKS: [fn(&CheckCtx) -> Check; 10] = [
+    check_signatures,
+    check_cohort,
+    check_candidate_revision,
+    check_evidence,
+    check_rollback_revision,
+    check_window,
+    check_evidence_age,
+    check_manifest_id,
+    check_acknowledged_regressions,
+    check_guardrails,
+];
+
+pub(crate) fn fmt_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+pub(crate) fn fmt_duration(d: chrono::Duration) -> String {
+    match d.to_std() {
+        Ok(std) => humantime::format_duration(std::time::Duration::from_secs(std.as_secs())).to_string(),
+        Err(_) => format!(
+            "-{}",
+            humantime::format_duration(std::time::Duration::from_secs((-d).num_seconds().max(0) as u64))
+        ),
+    }
+}
+
+/// Check 1 (README "The ten checks" 1, SPEC §6.1): signatures over these
+/// exact bytes, namespace scoregate-approval, by enough distinct listed
+/// principals who are also approvers.
+pub fn check_signatures(ctx: &CheckCtx) -> Check {
+    let signers = ctx.signers;
+    let required = ctx.pipeline.policy.required_signers as usize;
+    let mut detail = format!("{} distinct signer(s) of {} required", signers.signers.len(), required);
+    if !signers.signers.is_empty() {
+        detail.push_str(&format!(": {}", signers.signers.join(", ")));
+    }
+    if ctx.signature_files == 0 {
+        detail.push_str("; no signature files found");
+    }
+    for r in &signers.signatures {
+        if let Some(f) = &r.fault {
+            detail.push_str(&format!("; {}: {f}", r.file));
+        }
+    }
+    Check::passed_if(CheckName::Signatures, signers.signers.len() >= required, detail)
+}
+
+/// Check 2 (SPEC §6.2): the manifest is for the pipeline's cohort.
+pub fn check_cohort(ctx: &CheckCtx) -> Check {
+    let (m, p) = (&ctx.manifest.cohort, &ctx.pipeline.cohort);
+    Check::passed_if(
+        CheckName::Cohort,
+        m == p,
+        format!("manifest cohort \"{m}\", pipeline cohort \"{p}\""),
+    )
+}
+
+/// Check 3 (SPEC §6.3): the candidate is stored and hashes to its id; renew
+/// and revoke name the live bounded revision.
+pub fn check_candidate_revision(ctx: &CheckCtx) -> Check {
+    let m = ctx.manifest;
+    let (mut ok, mut detail) = match &ctx.candidate {
+        Ok(p) => (
+            true,
+            format!("{} is stored ({}) and hashes to its id", m.candidate_revision, p.name()),
+        ),
+        Err(e) => (false, e.clone()),
+    };
+    if m.action != Action::Activate {
+        match ctx.live.bounded {
+            Some(b) if *b == m.candidate_revision => detail.push_str("; it is the live bounded revision"),
+            Some(b) => {
+                ok = false;
+                detail.push_str(&format!("; but the live bounded revision is {b}"));
+            }
+            None => {
+                ok = false;
+                detail.push_str(&format!("; but nothing bounded is live (trusted {} is)", ctx.live.live));
+            }
+        }
+    }
+    Check::passed_if(CheckName::CandidateRevision, ok, detail)
+}
+
+/// Check 4 (SPEC §6.4): the evidence packet binds this cohort, this
+/// candidate, and the revision live now as its live side.
+pub fn check_evidence(ctx: &CheckCtx) -> Check {
+    if ctx.is_revoke() {
+        return Check::new(CheckName::Evidence, Outcome::NotApplicable, "a revoke needs no evidence".into());
+    }
+    let p = match &ctx.packet {
+        Ok(p) => p,
+        Err(why) => return Check::new(CheckName::Evidence, Outcome::Failed, why.clone()),
+    };
+    let m = ctx.manifest;
+    let mut problems = Vec::new();
+    if p.cohort != m.cohort {
+        problems.push(format!("packet is for cohort \"{}\", manifest for \"{}\"", p.cohort, m.cohort));
+    }
+    if p.candidate_revision != m.candidate_revision {
+        problems.push(format!(
+            "packet candidate {} is not the manifest's {}",
+            p.candidate_revision, m.candidate_revision
+        ));
+    }
+    if &p.live_revision != ctx.live.live {
+        problems.push(format!(
+            "packet was replayed against {} but {} is live now (stale approval)",
+            p.live_revision, ctx.live.live
+        ));
+    }
+    let detail = match (&m.evidence_digest, problems.is_empty()) {
+        (Some(digest), true) => format!("{digest}: cohort, candidate and live side {} match", p.live_revision),
+        _ => problems.join("; "),
+    };
+    Check::passed_if(CheckName::Evidence, problems.is_empty(), detail)
+}
+
+/// Check 5 (SPEC §6.5): the rollback target is the trusted revision live now.
+pub fn check_rollback_revision(ctx: &CheckCtx) -> Check {
+    let (m, live) = (ctx.manifest, ctx.live);
+    let (ok, detail) = match (m.action, live.bounded) {
+        (Action::Activate, Some(b)) => (
+            false,
+            format!(
+                "bounded revision {b} is live, not a trusted one; rollback target would be {}",
+                live.trusted
+            ),
+        ),
+        (Action::Activate, None) => (
+            &m.rollback_revision == live.trusted,
+            format!(
+                "rollback_revision {}, trusted revision live now {}",
+                m.rollback_revision, live.trusted
+            ),
+        ),
+        (_, Some(_)) => (
+            &m.rollback_revision == live.trusted,
+            format!(
+                "rollback_revision {}, trusted fallback of the live revision {}",
+                m.rollback_revision, live.trusted
+            ),
+        ),
+        (_, None) => (false, format!("nothing bounded is live; the trusted revision {} is", live.trusted)),
+    };
+    Check::passed_if(CheckName::RollbackRevision, ok, detail)
+}
+
+/// Check 6 (SPEC §6.6): the window is open, no longer than `max_window`, and
+/// `issued_at` is not in the future beyond the clock-skew allowance. A window
+/// that has not opened yet fails here, and the manifest waits (README "The
+/// cycle", decision 5).
+pub fn check_window(ctx: &CheckCtx) -> Check {
+    let (m, now, policy) = (ctx.manifest, ctx.now, &ctx.pipeline.policy);
+    let mut problems = Vec::new();
+    if now < m.not_before {
+        problems.push(format!(
+            "window opens at {}, now is {} (it waits)",
+            fmt_time(&m.not_before),
+            fmt_time(&now)
+        ));
+    }
+    if now >= m.not_after {
+        problems.push(format!("window closed at {}, now is {}", fmt_time(&m.not_after), fmt_time(&now)));
+    }
+    let length = m.not_after - m.not_before;
+    if length > policy.max_window {
+        problems.push(format!(
+            "window is {} long, the pipeline allows {}",
+            fmt_duration(length),
+            fmt_duration(policy.max_window)
+        ));
+    }
+    if m.issued_at > now + policy.clock_skew {
+        problems.push(format!(
+            "issued_at {} is in the future (now {}, skew allowance {})",
+            fmt_time(&m.issued_at),
+            fmt_time(&now),
+            fmt_duration(policy.clock_skew)
+        ));
+    }
+    let detail = if problems.is_empty() {
+        format!(
+            "{} ≤ now {} < {}, {} long",
+            fmt_time(&m.not_before),
+            fmt_time(&now),
+            fmt_time(&m.not_after),
+            fmt_duration(length)
+        )
+    } else {
+        problems.join("; ")
+    };
+    Check::passed_if(CheckName::Window, problems.is_empty(), detail)
+}
+
+/// Check 7 (SPEC §6.7): the evidence is fresh, judged by the end of its history range.
+pub fn check_evidence_age(ctx: &CheckCtx) -> Check {
+    let name = CheckName::EvidenceAge;
+    if ctx.is_revoke() {
+        return Check::new(name, Outcome::NotApplicable, "a revoke needs no evidence".into());
+    }
+    let Ok(p) = &ctx.packet else {
+        return Check::new(name, Outcome::Failed, "no valid evidence packet to date".into());
+    };
+    let max = ctx.pipeline.policy.max_evidence_age;
+    let age = ctx.now - p.history.window_start_max;
+    Check::passed_if(
+        name,
+        age <= max,
+        format!(
+            "history ends {}, {} before now; the pipeline allows {}",
+            fmt_time(&p.history.window_start_max),
+            fmt_duration(age),
+            fmt_duration(max)
+        ),
+    )
+}
+
+/// Check 8 (SPEC §6.8): a manifest id is single use within the cohort's log.
+pub fn check_manifest_id(ctx: &CheckCtx) -> Check {
+    let id = &ctx.manifest.manifest_id;
+    let used = ctx.live.used_manifest_ids.contains(id);
+    let detail = if used {
+        format!("{id} was already used in this cohort's log")
+    } else {
+        format!("{id} is unused")
+    };
+    Check::passed_if(CheckName::ManifestId, !used, detail)
+}
+
+/// Check 9 (SPEC §6.9): every protected class the packet shows regressed is acknowledged.
+pub fn check_acknowledged_regressions(ctx: &CheckCtx) -> Check {
+    let name = CheckName::AcknowledgedRegressions;
+    if ctx.is_revoke() {
+        return Check::new(name, Outcome::NotApplicable, "a revoke needs no evidence".into());
+    }
+    let Ok(p) = &ctx.packet else {
+        return Check::new(name, Outcome::Failed, "no valid evidence packet to compare with".into());
+    };
+    let acknowledged = &ctx.manifest.acknowledged_regressions;
+    let missing: Vec<&str> = p
+        .protected_regressions
+        .iter()
+        .filter(|c| !acknowledged.contains(c))
+        .map(String::as_str)
+        .collect();
+    let detail = if p.protected_regressions.is_empty() {
+        "no protected class regressed".into()
+    } else if missing.is_empty() {
+        format!("regressed and acknowledged: {}", p.protected_regressions.join(", "))
+    } else {
+        format!("regressed but not acknowledged: {}", missing.join(", "))
+    };
+    Check::passed_if(name, missing.is_empty(), detail)
+}
+
+/// Check 10 (SPEC §6.10): guardrails may tighten the pipeline's limits, never loosen them.
+pub fn check_guardrails(ctx: &CheckCtx) -> Check {
+    let name = CheckName::Guardrails;
+    let g = match (&ctx.manifest.guardrails, ctx.is_revoke()) {
+        (None, true) => return Check::new(name, Outcome::NotApplicable, "a revoke sets no guardrails".into()),
+        (None, false) => return Check::new(name, Outcome::Failed, "no [guardrails] table".into()),
+        (Some(g), _) => g,
+    };
+    let p = &ctx.pipeline.guardrails;
+    let mut looser = Vec::new();
+    if g.max_protected_misses > p.max_protected_misses {
+        looser.push(format!(
+            "max_protected_misses {} > pipeline {}",
+            g.max_protected_misses, p.max_protected_misses
+        ));
+    }
+    if g.max_protected_signoff_p90_hours > p.max_protected_signoff_p90_hours {
+        looser.push(format!(
+            "max_protected_signoff_p90_hours {} > pipeline {}",
+            g.max_protected_signoff_p90_hours, p.max_protected_signoff_p90_hours
+        ));
+    }
+    if g.max_canary_misses > p.max_canary_misses {
+        looser.push(format!(
+            "max_canary_misses {} > pipeline {}",
+            g.max_canary_misses, p.max_canary_misses
+        ));
+    }
+    let detail = if looser.is_empty() {
+        format!(
+            "protected misses ≤ {}, protected signoff p90 ≤ {} h, canary misses ≤ {}: within the pipeline's limits",
+            g.max_protected_misses, g.max_protected_signoff_p90_hours, g.max_canary_misses
+        )
+    } else {
+        format!("looser than the pipeline: {}", looser.join("; "))
+    };
+    Check::passed_if(name, looser.is_empty(), detail)
+}
+
+/// Load the candidate profile, turning "not there" and "not right" into a
+/// check failure; store failures (unreachable, denied) stay errors.
+async fn stored_candidate(store: &Store, revision: &Digest) -> Result<Result<Profile, String>, Error> {
+    let path = layout::profile(revision);
+    match store.get(&path).await {
+        Ok(bytes) => match Profile::parse_stored(path.as_ref(), &bytes, revision) {
+            Ok(p) => Ok(Ok(p)),
+            Err(e @ (ProfileError::RevisionMismatch { .. } | ProfileError::Json { .. } | ProfileError::Invalid { .. })) => {
+                Ok(Err(e.to_string()))
+            }
+        },
+        Err(StoreError::NotFound { .. }) => Ok(Err(format!("{revision} is not stored at {path}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Load a stored evidence packet, turning "not there" and "not right" into a check failure.
+async fn stored_packet(store: &Store, cohort: &str, digest: &Digest) -> Result<Result<Packet, String>, Error> {
+    let path = layout::evidence(cohort, digest);
+    let bytes = match store.get(&path).await {
+        Ok(b) => b,
+        Err(StoreError::NotFound { .. }) => return Ok(Err(format!("no evidence packet stored at {path}"))),
+        Err(e) => return Err(e.into()),
+    };
+    match Packet::parse_stored(path.as_ref(), &bytes, digest) {
+        Ok(p) => Ok(Ok(p)),
+        Err(e @ (EvidenceError::DigestMismatch { .. } | EvidenceError::Invalid { .. })) => Ok(Err(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The packet a manifest names, or why there is none.
+async fn manifest_packet(store: &Store, pipeline: &Pipeline, manifest: &Manifest) -> Result<Result<Packet, String>, Error> {
+    match (&manifest.evidence_digest, manifest.action) {
+        (_, Action::Revoke) => Ok(Err("a revoke needs no evidence".into())),
+        (None, _) => Ok(Err("no evidence_digest".into())),
+        (Some(digest), _) => stored_packet(store, &pipeline.cohort, digest).await,
+    }
+}
+
+/// Run all ten checks for `manifest` against the pipeline's store and the
+/// cohort's live state at `now`. Store failures (unreachable, denied) are
+/// errors; anything wrong with the manifest or what it names is a failed check.
+#[allow(clippy::too_many_arguments)]
+pub async fn verify(
+    pipeline: &Pipeline,
+    store: &Store,
+    manifest: &Manifest,
+    signatures: &[SignatureFile],
+    allowed: &AllowedSigners,
+    live: &LiveView<'_>,
+    now: DateTime<Utc>,
+) -> Result<Verification, Error> {
+    let signers = tally(&manifest.bytes, signatures, &manifest.approvers, allowed, now);
+    let ctx = CheckCtx {
+        pipeline,
+        manifest,
+        live: *live,
+        now,
+        signers: &signers,
+        signature_files: signatures.len(),
+        candidate: stored_candidate(store, &manifest.candidate_revision).await?,
+        packet: manifest_packet(store, pipeline, manifest).await?,
+    };
+    let checks = CHECKS.iter().map(|check| check(&ctx)).collect();
+    let waiting = now < manifest.not_before;
+    let packet = ctx.packet.ok();
+    Ok(Verification {
+        manifest_id: manifest.manifest_id.clone(),
+        action: manifest.action,
+        now,
+        checks,
+        signers,
+        waiting,
+        packet,
+    })
+}
+
+/// Read and parse the pipeline's `allowed_signers` file.
+pub async fn load_allowed_signers(pipeline: &Pipeline) -> Result<AllowedSigners, Error> {
+    let file = pipeline.policy.allowed_signers.display().to_string();
+    let bytes = crate::store::read_input(&file)
+        .await
+        .map_err(|e| crate::approval::signers::SignersError::Read {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(AllowedSigners::parse(&file, &text)?)
+}

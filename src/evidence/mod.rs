@@ -1,0 +1,14 @@
+//! Evidence (README "The evidence packet"): the packet a release manager
+//! approves ([`packet`]), its HTML page ([`page`]), and the steward's job
+//! that turns a candidate profile into a stored packet ([`steward`]).
+//!
+//! Architecture invariant: a packet is a pure function of its inputs (history
+//! bytes, both revisions, settings): byte-identical on any machine and any
+//! thread count, with no wall-clock time inside it.
+
+pub mod packet;
+pub mod page;
+pub mod steward;
+
+pub use packet::*;
+pub use page::render_html;

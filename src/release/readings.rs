@@ -1,0 +1,77 @@
+//! Guardrail readings over the live window (README "Guardrails"): items whose
+//! `live_revision` is the live bounded revision and whose `queued_at` is in
+//! [activation, now]: protected misses, protected signoff p90 hours and
+//! canary misses.
+
+use crate::error::Error;
+use crate::pipeline::{Guardrails, Pipeline};
+use crate::release::log::{Bounded, LiveState, Readings};
+use crate::replay::history::{History, HistoryQuery};
+use crate::replay::nearest_rank_f64;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+
+/// Guardrail readings over the live window: items whose `live_revision` is
+/// the live bounded revision and whose `queued_at` is in [activation, now].
+pub async fn live_readings(pipeline: &Pipeline, store: &Store, bounded: &Bounded, now: DateTime<Utc>) -> Result<Readings, Error> {
+    let query = HistoryQuery {
+        cohort: pipeline.cohort.clone(),
+        features: vec![],
+        nonnegative: vec![],
+        live_columns: true,
+    };
+    let h = History::read(store, &pipeline.history, &query, None).await?;
+    Ok(readings_of(pipeline, &h, bounded, now))
+}
+
+/// The readings over an already-read history (read with live columns).
+pub fn readings_of(pipeline: &Pipeline, h: &History, bounded: &Bounded, now: DateTime<Utc>) -> Readings {
+    let mut r = Readings {
+        items: 0,
+        protected_misses: 0,
+        protected_signoff_p90_hours: None,
+        canary_misses: 0,
+    };
+    let Some(live) = h.live.as_ref() else { return r };
+    let Some(rev) = live.revisions.iter().position(|x| x == bounded.revision.as_str()) else {
+        return r;
+    };
+    let protected: Vec<bool> = h.classes.iter().map(|c| pipeline.policy.protected_classes.contains(c)).collect();
+    let canary = crate::profile::kind_index("canary_finding").expect("a known kind");
+    let (from, to) = (bounded.activated_at.timestamp_micros(), now.timestamp_micros());
+    let mut hours = Vec::new();
+    for i in 0..h.len() {
+        let Some(q) = live.queued_at[i] else { continue };
+        if live.live_revision[i] != rev as u32 || q < from || q > to {
+            continue;
+        }
+        r.items += 1;
+        let is_protected = protected[h.class[i] as usize];
+        if is_protected {
+            if h.missed[i] {
+                r.protected_misses += 1;
+            }
+            // An item not signed off yet ages until now.
+            let done = live.signed_off_at[i].unwrap_or(to);
+            hours.push((done - q) as f64 / 3_600_000_000.0);
+        }
+        if h.kind[i] == canary && h.missed[i] {
+            r.canary_misses += 1;
+        }
+    }
+    r.protected_signoff_p90_hours = nearest_rank_f64(&mut hours, 90);
+    r
+}
+
+/// The guardrails in force and their latest readings, for `status`.
+pub async fn current_readings(
+    pipeline: &Pipeline,
+    store: &Store,
+    state: &LiveState,
+    now: DateTime<Utc>,
+) -> Result<Option<(Readings, Guardrails)>, Error> {
+    match &state.bounded {
+        Some(b) => Ok(Some((live_readings(pipeline, store, b, now).await?, b.guardrails))),
+        None => Ok(None),
+    }
+}
