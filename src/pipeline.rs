@@ -150,112 +150,126 @@ pub fn is_plain_name(s: &str) -> bool {
         && !s.starts_with('.')
 }
 
+/// Where a validation error points: the file, its text, and the key's span.
+struct Ctx<'a> {
+    name: String,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: std::ops::Range<usize>, key: &str, expected: &str) -> PipelineError {
+        PipelineError::Invalid {
+            file: self.name.clone(),
+            line: line_of(self.text, span.start),
+            key: key.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+    fn duration(&self, s: &Spanned<String>, key: &str) -> Result<chrono::Duration, PipelineError> {
+        parse_duration(s.get_ref()).ok_or_else(|| self.err(s.span(), key, "a duration such as \"14d\", \"36h\" or \"5m\""))
+    }
+}
+
 fn validate(file: &Path, text: &str, raw: RawPipeline) -> Result<Pipeline, PipelineError> {
-    let name = file.display().to_string();
-    let err = |span: std::ops::Range<usize>, key: &str, expected: &str| PipelineError::Invalid {
-        file: name.clone(),
-        line: line_of(text, span.start),
-        key: key.to_string(),
-        expected: expected.to_string(),
+    let ctx = Ctx {
+        name: file.display().to_string(),
+        text,
     };
     let dir = file.parent().unwrap_or(Path::new("."));
-
     let cohort = raw.cohort.get_ref().clone();
     if !is_plain_name(&cohort) {
-        return Err(err(raw.cohort.span(), "cohort", "a plain name of letters, digits, '-', '_' or '.'"));
+        return Err(ctx.err(raw.cohort.span(), "cohort", "a plain name of letters, digits, '-', '_' or '.'"));
     }
-    let store = StoreLocation::parse(raw.store.get_ref(), dir).map_err(|e| err(raw.store.span(), "store", &e))?;
+    let store = StoreLocation::parse(raw.store.get_ref(), dir).map_err(|e| ctx.err(raw.store.span(), "store", &e))?;
     let history = raw.history.get_ref().trim_matches('/').to_string();
     if history.is_empty() || history.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-        return Err(err(
+        return Err(ctx.err(
             raw.history.span(),
             "history",
             "a prefix inside the store such as \"history/payments-platform\"",
         ));
     }
-
-    let cap = *raw.replay.default_capacity.get_ref();
-    if !(1..=u32::MAX as i64).contains(&cap) {
-        return Err(err(
-            raw.replay.default_capacity.span(),
-            "replay.default_capacity",
-            "a whole number of at least 1",
-        ));
-    }
-    let tput = *raw.replay.reviewer_throughput_per_hour.get_ref();
-    if !(tput.is_finite() && tput > 0.0) {
-        return Err(err(
-            raw.replay.reviewer_throughput_per_hour.span(),
-            "replay.reviewer_throughput_per_hour",
-            "a number above 0",
-        ));
-    }
-
-    let p = raw.policy;
-    let mut protected = p.protected_classes.get_ref().clone();
-    if protected.iter().any(|c| c.is_empty()) {
-        return Err(err(p.protected_classes.span(), "policy.protected_classes", "non-empty class names"));
-    }
-    protected.sort();
-    protected.dedup();
-    let baseline = Digest::parse(p.baseline_revision.get_ref()).ok_or_else(|| {
-        err(
-            p.baseline_revision.span(),
-            "policy.baseline_revision",
-            "a revision id `sha256:` followed by 64 lowercase hex digits",
-        )
-    })?;
-    let allowed_signers = dir.join(p.allowed_signers.get_ref());
-    let required_signers = match &p.required_signers {
-        None => 1,
-        Some(s) if (1..=64).contains(s.get_ref()) => *s.get_ref() as u32,
-        Some(s) => return Err(err(s.span(), "policy.required_signers", "a whole number from 1 to 64")),
-    };
-    let duration = |s: &Spanned<String>, key: &str| {
-        parse_duration(s.get_ref()).ok_or_else(|| err(s.span(), key, "a duration such as \"14d\", \"36h\" or \"5m\""))
-    };
-    let max_window = duration(&p.max_window, "policy.max_window")?;
-    let max_evidence_age = duration(&p.max_evidence_age, "policy.max_evidence_age")?;
-    let clock_skew = match &p.clock_skew {
-        Some(s) => duration(s, "policy.clock_skew")?,
-        None => chrono::Duration::minutes(5),
-    };
-
-    let g = raw.guardrails;
-    let count = |s: &Spanned<i64>, key: &str| u64::try_from(*s.get_ref()).map_err(|_| err(s.span(), key, "a whole number of 0 or more"));
-    let hours = *g.max_protected_signoff_p90_hours.get_ref();
-    if !(hours.is_finite() && hours >= 0.0) {
-        return Err(err(
-            g.max_protected_signoff_p90_hours.span(),
-            "guardrails.max_protected_signoff_p90_hours",
-            "a number of hours, 0 or more",
-        ));
-    }
-    let guardrails = Guardrails {
-        max_protected_misses: count(&g.max_protected_misses, "guardrails.max_protected_misses")?,
-        max_protected_signoff_p90_hours: hours,
-        max_canary_misses: count(&g.max_canary_misses, "guardrails.max_canary_misses")?,
-    };
-
     Ok(Pipeline {
         file: file.to_path_buf(),
         cohort,
         store,
         history,
-        replay: ReplaySettings {
-            default_capacity: cap as u32,
-            reviewer_throughput_per_hour: tput,
-        },
-        policy: Policy {
-            protected_classes: protected,
-            baseline_revision: baseline,
-            allowed_signers,
-            required_signers,
-            max_window,
-            max_evidence_age,
-            clock_skew,
-        },
-        guardrails,
+        replay: validate_replay(&ctx, &raw.replay)?,
+        policy: validate_policy(&ctx, dir, &raw.policy)?,
+        guardrails: validate_guardrails(&ctx, &raw.guardrails)?,
+    })
+}
+
+fn validate_replay(ctx: &Ctx, r: &RawReplay) -> Result<ReplaySettings, PipelineError> {
+    let cap = *r.default_capacity.get_ref();
+    if !(1..=u32::MAX as i64).contains(&cap) {
+        return Err(ctx.err(r.default_capacity.span(), "replay.default_capacity", "a whole number of at least 1"));
+    }
+    let tput = *r.reviewer_throughput_per_hour.get_ref();
+    if !(tput.is_finite() && tput > 0.0) {
+        return Err(ctx.err(
+            r.reviewer_throughput_per_hour.span(),
+            "replay.reviewer_throughput_per_hour",
+            "a number above 0",
+        ));
+    }
+    Ok(ReplaySettings {
+        default_capacity: cap as u32,
+        reviewer_throughput_per_hour: tput,
+    })
+}
+
+fn validate_policy(ctx: &Ctx, dir: &Path, p: &RawPolicy) -> Result<Policy, PipelineError> {
+    let mut protected = p.protected_classes.get_ref().clone();
+    if protected.iter().any(|c| c.is_empty()) {
+        return Err(ctx.err(p.protected_classes.span(), "policy.protected_classes", "non-empty class names"));
+    }
+    protected.sort();
+    protected.dedup();
+    let baseline = Digest::parse(p.baseline_revision.get_ref()).ok_or_else(|| {
+        ctx.err(
+            p.baseline_revision.span(),
+            "policy.baseline_revision",
+            "a revision id `sha256:` followed by 64 lowercase hex digits",
+        )
+    })?;
+    let required_signers = match &p.required_signers {
+        None => 1,
+        Some(s) if (1..=64).contains(s.get_ref()) => *s.get_ref() as u32,
+        Some(s) => return Err(ctx.err(s.span(), "policy.required_signers", "a whole number from 1 to 64")),
+    };
+    let max_window = ctx.duration(&p.max_window, "policy.max_window")?;
+    let max_evidence_age = ctx.duration(&p.max_evidence_age, "policy.max_evidence_age")?;
+    let clock_skew = match &p.clock_skew {
+        Some(s) => ctx.duration(s, "policy.clock_skew")?,
+        None => chrono::Duration::minutes(5),
+    };
+    Ok(Policy {
+        protected_classes: protected,
+        baseline_revision: baseline,
+        allowed_signers: dir.join(p.allowed_signers.get_ref()),
+        required_signers,
+        max_window,
+        max_evidence_age,
+        clock_skew,
+    })
+}
+
+fn validate_guardrails(ctx: &Ctx, g: &RawGuardrails) -> Result<Guardrails, PipelineError> {
+    let count =
+        |s: &Spanned<i64>, key: &str| u64::try_from(*s.get_ref()).map_err(|_| ctx.err(s.span(), key, "a whole number of 0 or more"));
+    let hours = *g.max_protected_signoff_p90_hours.get_ref();
+    if !(hours.is_finite() && hours >= 0.0) {
+        return Err(ctx.err(
+            g.max_protected_signoff_p90_hours.span(),
+            "guardrails.max_protected_signoff_p90_hours",
+            "a number of hours, 0 or more",
+        ));
+    }
+    Ok(Guardrails {
+        max_protected_misses: count(&g.max_protected_misses, "guardrails.max_protected_misses")?,
+        max_protected_signoff_p90_hours: hours,
+        max_canary_misses: count(&g.max_canary_misses, "guardrails.max_canary_misses")?,
     })
 }
 

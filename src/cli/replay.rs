@@ -7,8 +7,8 @@ use super::{open_pipeline, print_json, progress, Global};
 use anyhow::Result;
 use clap::Args;
 use scoregate::canonical::Digest;
-use scoregate::evidence::render_html;
 use scoregate::evidence::steward::{replay_packet, store_evidence};
+use scoregate::evidence::{render_html, Packet};
 use scoregate::profile::stored::load_profile;
 use scoregate::profile::Profile;
 use scoregate::release::log::read_state;
@@ -98,50 +98,7 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
             "windows": p.history.windows,
         }))?;
     } else {
-        println!(
-            "replayed {} items in {} windows of {} ({} objects)",
-            p.history.items,
-            p.history.windows,
-            p.cohort,
-            p.history.objects.len()
-        );
-        println!("live      {} ({})", p.live_revision, p.live_profile_name);
-        println!("candidate {} ({})", p.candidate_revision, p.candidate_profile_name);
-        println!();
-        println!(
-            "{:<22} {:<9} {:<10} {:>14} {:>18}",
-            "class", "protected", "verdict", "missed (fn)", "recall"
-        );
-        let mut rows: Vec<_> = p.classes.iter().collect();
-        rows.sort_by_key(|c| !c.protected);
-        let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.1}%", v * 100.0));
-        for c in rows {
-            println!(
-                "{:<22} {:<9} {:<10} {:>14} {:>18}",
-                c.class,
-                if c.protected { "yes" } else { "" },
-                format!("{:?}", c.verdict).to_lowercase(),
-                format!("{} → {}", c.live.fn_, c.candidate.fn_),
-                format!("{} → {}", pct(c.live.recall), pct(c.candidate.recall)),
-            );
-        }
-        println!(
-            "{:<22} {:<9} {:<10} {:>14} {:>18}",
-            "* (all)",
-            "",
-            "",
-            format!("{} → {}", p.all.live.fn_, p.all.candidate.fn_),
-            format!("{} → {}", pct(p.all.live.recall), pct(p.all.candidate.recall))
-        );
-        println!();
-        if p.protected_regressions.is_empty() {
-            println!("no protected class regressed");
-        } else {
-            println!(
-                "protected classes that regressed (an approval must acknowledge them): {}",
-                p.protected_regressions.join(", ")
-            );
-        }
+        print_table(p);
         println!("evidence digest: {}", outcome.digest);
         println!("packet:  {}", a.out);
         println!("page:    {html_target}");
@@ -154,4 +111,52 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::Ok)
+}
+
+/// The per-class summary a steward reads on a terminal.
+fn print_table(p: &Packet) {
+    println!(
+        "replayed {} items in {} windows of {} ({} objects)",
+        p.history.items,
+        p.history.windows,
+        p.cohort,
+        p.history.objects.len()
+    );
+    println!("live      {} ({})", p.live_revision, p.live_profile_name);
+    println!("candidate {} ({})", p.candidate_revision, p.candidate_profile_name);
+    println!();
+    println!(
+        "{:<22} {:<9} {:<10} {:>14} {:>18}",
+        "class", "protected", "verdict", "missed (fn)", "recall"
+    );
+    let mut rows: Vec<_> = p.classes.iter().collect();
+    rows.sort_by_key(|c| !c.protected);
+    let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.1}%", v * 100.0));
+    for c in rows {
+        println!(
+            "{:<22} {:<9} {:<10} {:>14} {:>18}",
+            c.class,
+            if c.protected { "yes" } else { "" },
+            format!("{:?}", c.verdict).to_lowercase(),
+            format!("{} → {}", c.live.fn_, c.candidate.fn_),
+            format!("{} → {}", pct(c.live.recall), pct(c.candidate.recall)),
+        );
+    }
+    println!(
+        "{:<22} {:<9} {:<10} {:>14} {:>18}",
+        "* (all)",
+        "",
+        "",
+        format!("{} → {}", p.all.live.fn_, p.all.candidate.fn_),
+        format!("{} → {}", pct(p.all.live.recall), pct(p.all.candidate.recall))
+    );
+    println!();
+    if p.protected_regressions.is_empty() {
+        println!("no protected class regressed");
+    } else {
+        println!(
+            "protected classes that regressed (an approval must acknowledge them): {}",
+            p.protected_regressions.join(", ")
+        );
+    }
 }

@@ -285,17 +285,45 @@ pub struct Replay {
 
 /// Run the replay of `history` for `live` against `candidate`.
 pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: &ReplaySettings) -> Result<Replay, ReplayError> {
-    let n = history.len();
-    let nw = history.windows.len();
-    let profiles = [live, candidate];
-    let compiled = profiles.map(|p| p.compile(&history.feature_names, &history.classes));
     let capacity: Vec<u32> = history
         .windows
         .iter()
         .map(|w| w.capacity.unwrap_or(settings.default_capacity))
         .collect();
+    let (order, window_offsets) = group_by_window(history);
+    let bounds = batch_bounds(&window_offsets, history.len());
+    let score_item = score_all(history, [live, candidate])?;
+    let grouped = Grouped {
+        history,
+        order: &order,
+        window_offsets: &window_offsets,
+        capacity: &capacity,
+        score_item: &score_item,
+    };
+    let (pos_score, rank, per_class) = rank_batches(&grouped, &bounds);
+    let mut all = Acc::default();
+    for a in &per_class {
+        all.absorb(a.clone());
+    }
+    let t = settings.reviewer_throughput_per_hour;
+    let classes = per_class.iter().map(|a| [a.metrics(0, t), a.metrics(1, t)]).collect();
+    Ok(Replay {
+        ranking: Ranking {
+            order,
+            window_offsets,
+            score: pos_score,
+            rank,
+            capacity,
+        },
+        classes,
+        all: [all.metrics(0, t), all.metrics(1, t)],
+    })
+}
 
-    // Group items by window: counting sort, stable in item order.
+/// Group items by window: a counting sort, stable in item order. Returns
+/// `order` (items in window-grouped order) and each window's offsets into it.
+fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
+    let nw = history.windows.len();
     let mut window_offsets = vec![0usize; nw + 1];
     for &w in &history.window {
         window_offsets[w as usize + 1] += 1;
@@ -304,15 +332,18 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
         window_offsets[w + 1] += window_offsets[w];
     }
     let mut cursor = window_offsets.clone();
-    let mut order = vec![0u32; n];
+    let mut order = vec![0u32; history.len()];
     for (i, &w) in history.window.iter().enumerate() {
         let c = &mut cursor[w as usize];
         order[*c] = i as u32;
         *c += 1;
     }
-    drop(cursor);
+    (order, window_offsets)
+}
 
-    // Batches of whole windows, about equal in items.
+/// Batches of whole windows, about equal in items: window bounds `[w0, w1)`.
+fn batch_bounds(window_offsets: &[usize], n: usize) -> Vec<usize> {
+    let nw = window_offsets.len() - 1;
     let threads = rayon::current_num_threads().max(1);
     let target = (n / (threads * 16)).max(4096);
     let mut bounds = vec![0usize];
@@ -324,12 +355,17 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
             acc = 0;
         }
     }
-    if *bounds.last().unwrap() != nw {
+    if *bounds.last().expect("starts with 0") != nw {
         bounds.push(nw);
     }
+    bounds
+}
 
-    // Score every item under both revisions in one streaming pass over the
-    // feature segments, in parallel.
+/// Score every item under both revisions in one streaming pass over the
+/// feature segments, in parallel. `out[side][item]`.
+fn score_all(history: &History, profiles: [&Profile; 2]) -> Result<[Vec<f64>; 2], ReplayError> {
+    let n = history.len();
+    let compiled = profiles.map(|p| p.compile(&history.feature_names, &history.classes));
     let mut score_l = vec![0f64; n];
     let mut score_c = vec![0f64; n];
     let seg_lens: Vec<usize> = history.features.iter().map(|s| s.len).collect();
@@ -356,85 +392,54 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
         })
         .collect();
     scored.into_iter().collect::<Result<(), _>>()?;
-    let score_item = [score_l, score_c];
+    Ok([score_l, score_c])
+}
 
-    // Rank windows in parallel batches; outputs are aligned with `order`.
-    let mut pos_score_l = vec![0f64; n];
-    let mut pos_score_c = vec![0f64; n];
-    let mut rank_l = vec![0u32; n];
-    let mut rank_c = vec![0u32; n];
-    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| window_offsets[b[1]] - window_offsets[b[0]]).collect();
+/// What ranking reads: the history, its window grouping and both sides' scores.
+struct Grouped<'a> {
+    history: &'a History,
+    order: &'a [u32],
+    window_offsets: &'a [usize],
+    capacity: &'a [u32],
+    score_item: &'a [Vec<f64>; 2],
+}
+
+/// One batch's outputs, aligned with `order`: scores and ranks per side.
+struct BatchOut<'a> {
+    score: [&'a mut [f64]; 2],
+    rank: [&'a mut [u32]; 2],
+}
+
+type Ranked = ([Vec<f64>; 2], [Vec<u32>; 2], Vec<Acc>);
+
+/// Rank windows in parallel batches; outputs are aligned with `order`, and
+/// per-class counts are summed over batches.
+fn rank_batches(g: &Grouped, bounds: &[usize]) -> Ranked {
+    let n = g.order.len();
+    let (mut pos_score_l, mut pos_score_c) = (vec![0f64; n], vec![0f64; n]);
+    let (mut rank_l, mut rank_c) = (vec![0u32; n], vec![0u32; n]);
+    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| g.window_offsets[b[1]] - g.window_offsets[b[0]]).collect();
     let pieces: Vec<_> = bounds
         .windows(2)
         .zip(split_lens(&mut pos_score_l, &batch_lens))
         .zip(split_lens(&mut pos_score_c, &batch_lens))
         .zip(split_lens(&mut rank_l, &batch_lens))
         .zip(split_lens(&mut rank_c, &batch_lens))
-        .map(|((((b, sl), sc), rl), rc)| (b[0], b[1], sl, sc, rl, rc))
+        .map(|((((b, sl), sc), rl), rc)| {
+            (
+                b[0],
+                b[1],
+                BatchOut {
+                    score: [sl, sc],
+                    rank: [rl, rc],
+                },
+            )
+        })
         .collect();
-    let nclasses = history.classes.len();
+    let nclasses = g.history.classes.len();
     let results: Vec<Vec<Acc>> = pieces
         .into_par_iter()
-        .map(|(w0, w1, sl, sc, rl, rc)| {
-            let mut accs = vec![Acc::default(); nclasses];
-            let base = window_offsets[w0];
-            let mut keyed: Vec<(u64, u32)> = Vec::new();
-            for w in w0..w1 {
-                let (lo, hi) = (window_offsets[w], window_offsets[w + 1]);
-                let items = &order[lo..hi];
-                let cap = capacity[w];
-                for (side, out_score, out_rank) in [(0usize, &mut *sl, &mut *rl), (1, &mut *sc, &mut *rc)] {
-                    keyed.clear();
-                    for (k, &item) in items.iter().enumerate() {
-                        let s = score_item[side][item as usize];
-                        out_score[lo - base + k] = s;
-                        keyed.push((descending_key(s), k as u32));
-                    }
-                    // Score descending (integer keys), then item id ascending by bytes within ties.
-                    keyed.sort_unstable_by_key(|e| e.0);
-                    let mut t = 0;
-                    while t < keyed.len() {
-                        let mut u = t + 1;
-                        while u < keyed.len() && keyed[u].0 == keyed[t].0 {
-                            u += 1;
-                        }
-                        if u - t > 1 {
-                            keyed[t..u].sort_unstable_by(|a, b| {
-                                history
-                                    .item_ids
-                                    .get(items[a.1 as usize] as usize)
-                                    .cmp(history.item_ids.get(items[b.1 as usize] as usize))
-                            });
-                        }
-                        t = u;
-                    }
-                    for (r, &(_, k)) in keyed.iter().enumerate() {
-                        let rank = r as u32 + 1;
-                        out_rank[lo - base + k as usize] = rank;
-                        let i = items[k as usize] as usize;
-                        let a = &mut accs[history.class[i] as usize].side[side];
-                        if rank <= cap {
-                            a.surfaced += 1;
-                            a.tp += history.actionable[i] as u64;
-                            a.overrides_surfaced += history.board_override[i] as u64;
-                            a.misses_surfaced += history.missed[i] as u64;
-                        }
-                        if history.actionable[i] {
-                            a.count_rank(rank);
-                        }
-                    }
-                }
-                for &item in items {
-                    let i = item as usize;
-                    let a = &mut accs[history.class[i] as usize];
-                    a.items += 1;
-                    a.actionable += history.actionable[i] as u64;
-                    a.overrides += history.board_override[i] as u64;
-                    a.misses += history.missed[i] as u64;
-                }
-            }
-            accs
-        })
+        .map(|(w0, w1, mut out)| rank_batch(g, w0, w1, &mut out))
         .collect();
     let mut per_class = vec![Acc::default(); nclasses];
     for r in results {
@@ -442,23 +447,84 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
             a.absorb(b);
         }
     }
-    let mut all = Acc::default();
-    for a in &per_class {
-        all.absorb(a.clone());
+    ([pos_score_l, pos_score_c], [rank_l, rank_c], per_class)
+}
+
+/// Rank windows `w0..w1` under both sides and count them per class.
+fn rank_batch(g: &Grouped, w0: usize, w1: usize, out: &mut BatchOut) -> Vec<Acc> {
+    let h = g.history;
+    let mut accs = vec![Acc::default(); h.classes.len()];
+    let base = g.window_offsets[w0];
+    let mut keyed: Vec<(u64, u32)> = Vec::new();
+    for w in w0..w1 {
+        let (lo, hi) = (g.window_offsets[w], g.window_offsets[w + 1]);
+        let items = &g.order[lo..hi];
+        for side in 0..2 {
+            let scores = &mut out.score[side][lo - base..hi - base];
+            let ranks = &mut out.rank[side][lo - base..hi - base];
+            rank_window(h, items, &g.score_item[side], scores, ranks, &mut keyed);
+            count_window(h, items, ranks, g.capacity[w], side, &mut accs);
+        }
+        for &item in items {
+            let i = item as usize;
+            let a = &mut accs[h.class[i] as usize];
+            a.items += 1;
+            a.actionable += h.actionable[i] as u64;
+            a.overrides += h.board_override[i] as u64;
+            a.misses += h.missed[i] as u64;
+        }
     }
-    let t = settings.reviewer_throughput_per_hour;
-    let classes = per_class.iter().map(|a| [a.metrics(0, t), a.metrics(1, t)]).collect();
-    Ok(Replay {
-        ranking: Ranking {
-            order,
-            window_offsets,
-            score: [pos_score_l, pos_score_c],
-            rank: [rank_l, rank_c],
-            capacity,
-        },
-        classes,
-        all: [all.metrics(0, t), all.metrics(1, t)],
-    })
+    accs
+}
+
+/// Order one window's items by (score desc, item id asc by bytes) and write
+/// each item's score and 1-based rank at its position in `items`.
+#[inline]
+fn rank_window(h: &History, items: &[u32], score_item: &[f64], scores: &mut [f64], ranks: &mut [u32], keyed: &mut Vec<(u64, u32)>) {
+    keyed.clear();
+    for (k, &item) in items.iter().enumerate() {
+        let s = score_item[item as usize];
+        scores[k] = s;
+        keyed.push((descending_key(s), k as u32));
+    }
+    // Score descending (integer keys), then item id ascending by bytes within ties.
+    keyed.sort_unstable_by_key(|e| e.0);
+    let mut t = 0;
+    while t < keyed.len() {
+        let mut u = t + 1;
+        while u < keyed.len() && keyed[u].0 == keyed[t].0 {
+            u += 1;
+        }
+        if u - t > 1 {
+            keyed[t..u].sort_unstable_by(|a, b| {
+                h.item_ids
+                    .get(items[a.1 as usize] as usize)
+                    .cmp(h.item_ids.get(items[b.1 as usize] as usize))
+            });
+        }
+        t = u;
+    }
+    for (r, &(_, k)) in keyed.iter().enumerate() {
+        ranks[k as usize] = r as u32 + 1;
+    }
+}
+
+/// Count one side's surfaced items and actionable ranks of one window, per class.
+#[inline]
+fn count_window(h: &History, items: &[u32], ranks: &[u32], cap: u32, side: usize, accs: &mut [Acc]) {
+    for (k, &item) in items.iter().enumerate() {
+        let (i, rank) = (item as usize, ranks[k]);
+        let a = &mut accs[h.class[i] as usize].side[side];
+        if rank <= cap {
+            a.surfaced += 1;
+            a.tp += h.actionable[i] as u64;
+            a.overrides_surfaced += h.board_override[i] as u64;
+            a.misses_surfaced += h.missed[i] as u64;
+        }
+        if h.actionable[i] {
+            a.count_rank(rank);
+        }
+    }
 }
 
 /// A key whose ascending order is the descending order of finite scores,

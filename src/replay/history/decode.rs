@@ -1,0 +1,465 @@
+//! Decoding: one row group at a time, in parallel, from the fetched bytes,
+//! into a [`Chunk`] of typed columns. Rows of other cohorts are dropped and
+//! counted here; every value the replay relies on is validated as it is
+//! decoded ([`super::validate`]); strings are read as dictionaries so that
+//! names are looked up once per distinct value, not once per row.
+
+use super::merge::merge;
+use super::plan::{plan_object, type_name, Plan};
+use super::validate::{capacity_value, feature_value, KIND_EXPECTED};
+use super::{Capacity, History, HistoryError, HistoryQuery, ItemRef, SnapshotObject};
+use crate::canonical::sha256_hex;
+use crate::profile::kind_index;
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// Rows of one row group after validation and cohort filtering.
+#[derive(Default)]
+pub struct Chunk {
+    pub object: usize,
+    pub rows: Vec<u64>,
+    pub ids: Vec<u8>,
+    pub id_offsets: Vec<usize>,
+    pub window: Vec<u32>,
+    pub window_names: Vec<String>,
+    /// Per local window: its capacity and the row that set it.
+    pub window_caps: Vec<(Option<u32>, u64)>,
+    pub class: Vec<u32>,
+    pub class_names: Vec<String>,
+    pub kind: Vec<u8>,
+    pub actionable: Vec<bool>,
+    pub board_override: Vec<bool>,
+    pub missed: Vec<bool>,
+    pub features: Vec<Vec<f64>>,
+    pub null_features: Vec<u64>,
+    pub other_cohort: u64,
+    pub ws_range: Option<(i64, i64)>,
+    pub live_revision: Vec<u32>,
+    pub revision_names: Vec<String>,
+    pub queued_at: Vec<Option<i64>>,
+    pub signed_off_at: Vec<Option<i64>>,
+}
+
+pub fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -> Result<History, HistoryError> {
+    // Hash objects and read their footers in parallel.
+    let per_object: Vec<Result<(SnapshotObject, Vec<Plan>), HistoryError>> = fetched
+        .par_iter()
+        .enumerate()
+        .map(|(object, (path, bytes))| {
+            let snap = SnapshotObject {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            };
+            Ok((snap, plan_object(object, path, bytes, query)?))
+        })
+        .collect();
+    let mut objects = Vec::with_capacity(fetched.len());
+    let mut plans = Vec::new();
+    for r in per_object {
+        let (snap, p) = r?;
+        objects.push(snap);
+        plans.extend(p);
+    }
+    let started = std::time::Instant::now();
+    let chunks: Vec<Result<Chunk, HistoryError>> = plans.par_iter().map(|p| decode_row_group(p, query)).collect();
+    tracing::debug!(row_groups = plans.len(), elapsed = ?started.elapsed(), "row groups decoded");
+    let chunks = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
+    merge(chunks, objects, fetched, prefix, query)
+}
+
+fn strings(batch: &RecordBatch, name: &str) -> StringArray {
+    let col = batch.column_by_name(name).expect("projected column");
+    match col.data_type() {
+        DataType::Utf8 => col.as_string::<i32>().clone(),
+        _ => cast(col, &DataType::Utf8)
+            .expect("string types cast to Utf8")
+            .as_string::<i32>()
+            .clone(),
+    }
+}
+
+fn booleans(batch: &RecordBatch, name: &str) -> BooleanArray {
+    batch.column_by_name(name).expect("projected column").as_boolean().clone()
+}
+
+/// Timestamps in microseconds since the epoch (naive timestamps are UTC).
+fn micros(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+    let col: &ArrayRef = batch.column_by_name(name).expect("projected column");
+    let DataType::Timestamp(unit, _) = col.data_type() else {
+        unreachable!("type checked when planning")
+    };
+    let raw = cast(col, &DataType::Int64).expect("timestamps cast to Int64");
+    let raw = raw.as_primitive::<Int64Type>();
+    let to_us = |v: i64| match unit {
+        TimeUnit::Second => v.saturating_mul(1_000_000),
+        TimeUnit::Millisecond => v.saturating_mul(1_000),
+        TimeUnit::Microsecond => v,
+        TimeUnit::Nanosecond => v.div_euclid(1_000),
+    };
+    raw.iter().map(|v| v.map(to_us)).collect()
+}
+
+fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, HistoryError> {
+    let corrupt = |e: String| HistoryError::Corrupt {
+        object: p.path.to_string(),
+        message: e,
+    };
+    let rows_in_group = p.meta.metadata().row_group(p.row_group).num_rows() as usize;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(p.bytes.clone(), p.meta.clone())
+        .with_row_groups(vec![p.row_group])
+        .with_projection(p.mask.clone())
+        .with_batch_size(rows_in_group.max(1))
+        .build()
+        .map_err(|e| corrupt(e.to_string()))?;
+    let mut chunk = Chunk {
+        object: p.object,
+        features: vec![Vec::new(); query.features.len()],
+        null_features: vec![0; query.features.len()],
+        ..Default::default()
+    };
+    let mut lookups = Lookups::default();
+    let mut offset = p.first_row;
+    for batch in reader {
+        let batch = batch.map_err(|e| corrupt(e.to_string()))?;
+        let n = batch.num_rows();
+        decode_batch(p, query, &batch, offset, &mut chunk, &mut lookups)?;
+        offset += n as u64;
+    }
+    Ok(chunk)
+}
+
+/// A string column as per-row dictionary keys (`u32::MAX` for null) and the
+/// dictionary values: lookups then happen once per distinct value, not per row.
+struct Dict {
+    keys: Vec<u32>,
+    values: StringArray,
+}
+
+impl Dict {
+    fn of(batch: &RecordBatch, name: &str) -> Dict {
+        let col = batch.column_by_name(name).expect("projected column");
+        let target = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let d: ArrayRef = if col.data_type() == &target {
+            col.clone()
+        } else {
+            cast(col, &target)
+                .or_else(|_| cast(&cast(col, &DataType::Utf8)?, &target))
+                .expect("string columns convert to dictionaries")
+        };
+        let d = d.as_dictionary::<Int32Type>();
+        let values = d.values().as_string::<i32>().clone();
+        let keys = d.keys();
+        let keys = if keys.null_count() == 0 {
+            keys.values().iter().map(|&k| k as u32).collect()
+        } else {
+            keys.iter().map(|k| k.map_or(u32::MAX, |k| k as u32)).collect()
+        };
+        Dict { keys, values }
+    }
+
+    /// The value of row `i`, `None` when null.
+    #[inline]
+    fn get(&self, i: usize) -> Option<(usize, &str)> {
+        let k = self.keys[i];
+        (k != u32::MAX && self.values.is_valid(k as usize)).then(|| (k as usize, self.values.value(k as usize)))
+    }
+}
+
+/// Name → local id tables that live for one row group.
+#[derive(Default)]
+struct Lookups {
+    window: HashMap<String, u32>,
+    class: HashMap<String, u32>,
+    revision: HashMap<String, u32>,
+}
+
+/// One record batch's rows, for error messages: the object, the first
+/// row's number, and the item ids.
+struct BatchRows<'a> {
+    object: &'a str,
+    first_row: u64,
+    ids: StringArray,
+}
+
+impl BatchRows<'_> {
+    fn row(&self, i: usize) -> u64 {
+        self.first_row + i as u64
+    }
+    fn item(&self, i: usize) -> ItemRef {
+        ItemRef(self.ids.is_valid(i).then(|| self.ids.value(i).into()))
+    }
+    fn null(&self, i: usize, column: &str) -> HistoryError {
+        HistoryError::NullValue {
+            object: self.object.into(),
+            row: self.row(i),
+            item: self.item(i),
+            column: column.into(),
+        }
+    }
+    fn bad(&self, i: usize, column: &str, expected: &'static str, found: String) -> HistoryError {
+        HistoryError::BadValue {
+            object: self.object.into(),
+            row: self.row(i),
+            item: self.item(i),
+            column: column.into(),
+            expected,
+            found,
+        }
+    }
+}
+
+/// Decode one record batch into `chunk`, column by column, in the order the
+/// first problem is reported: cohort, item id, window, class and kind,
+/// outcomes, window start, features.
+fn decode_batch(
+    p: &Plan,
+    query: &HistoryQuery,
+    batch: &RecordBatch,
+    first_row: u64,
+    chunk: &mut Chunk,
+    lookups: &mut Lookups,
+) -> Result<(), HistoryError> {
+    let rows = BatchRows {
+        object: p.path,
+        first_row,
+        ids: strings(batch, "item_id"),
+    };
+    let sel = select_cohort(&rows, batch, query, chunk)?;
+    if sel.is_empty() {
+        return Ok(());
+    }
+    chunk.rows.extend(sel.iter().map(|&i| first_row + i as u64));
+    decode_item_ids(&rows, &sel, chunk)?;
+    decode_windows(p, &rows, batch, &sel, chunk, lookups)?;
+    decode_classes_and_kinds(&rows, batch, &sel, chunk, lookups)?;
+    decode_outcomes(&rows, batch, &sel, chunk)?;
+    decode_window_starts(&rows, batch, &sel, chunk)?;
+    decode_features(&rows, batch, &sel, query, chunk)?;
+    if query.live_columns {
+        decode_live_columns(p, batch, &sel, chunk, lookups);
+    }
+    Ok(())
+}
+
+/// Rows of other cohorts are ignored and counted (README "Regression
+/// history"); a null cohort is an error. Returns the rows kept.
+fn select_cohort(rows: &BatchRows, batch: &RecordBatch, query: &HistoryQuery, chunk: &mut Chunk) -> Result<Vec<usize>, HistoryError> {
+    let n_all = batch.num_rows();
+    let cohort = Dict::of(batch, "cohort");
+    let ours: Vec<bool> = (0..cohort.values.len())
+        .map(|k| cohort.values.is_valid(k) && cohort.values.value(k) == query.cohort)
+        .collect();
+    let mut sel: Vec<usize> = Vec::with_capacity(n_all);
+    for i in 0..n_all {
+        match cohort.get(i) {
+            None => return Err(rows.null(i, "cohort")),
+            Some((k, _)) if ours[k] => sel.push(i),
+            Some(_) => {}
+        }
+    }
+    chunk.other_cohort += (n_all - sel.len()) as u64;
+    Ok(sel)
+}
+
+fn decode_item_ids(rows: &BatchRows, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
+    if chunk.id_offsets.is_empty() {
+        chunk.id_offsets.push(0);
+    }
+    for &i in sel {
+        if rows.ids.is_null(i) {
+            return Err(rows.null(i, "item_id"));
+        }
+        chunk.ids.extend_from_slice(rows.ids.value(i).as_bytes());
+        chunk.id_offsets.push(chunk.ids.len());
+    }
+    Ok(())
+}
+
+/// Windows, each with one capacity: every row of a window must carry the same.
+fn decode_windows(
+    p: &Plan,
+    rows: &BatchRows,
+    batch: &RecordBatch,
+    sel: &[usize],
+    chunk: &mut Chunk,
+    lookups: &mut Lookups,
+) -> Result<(), HistoryError> {
+    let windows = Dict::of(batch, "window_id");
+    let capacity: Option<Vec<Option<i64>>> = p.has_capacity.then(|| {
+        let col = batch.column_by_name("window_capacity").expect("projected column");
+        let c = cast(col, &DataType::Int64).expect("integers cast to Int64");
+        c.as_primitive::<Int64Type>().iter().collect()
+    });
+    let mut window_of_value = vec![u32::MAX; windows.values.len()];
+    for &i in sel {
+        let Some((k, name)) = windows.get(i) else {
+            return Err(rows.null(i, "window_id"));
+        };
+        let row = rows.row(i);
+        let cap = match &capacity {
+            Some(c) => capacity_value(c[i], rows.object, row, &rows.item(i))?,
+            None => None,
+        };
+        if window_of_value[k] == u32::MAX {
+            window_of_value[k] = *lookups.window.entry(name.to_string()).or_insert_with(|| {
+                chunk.window_names.push(name.to_string());
+                chunk.window_caps.push((cap, row));
+                chunk.window_names.len() as u32 - 1
+            });
+        }
+        let local = window_of_value[k];
+        let (first, first_row_of_window) = chunk.window_caps[local as usize];
+        if cap != first {
+            return Err(HistoryError::WindowCapacity {
+                window_id: name.to_string(),
+                first: Capacity(first),
+                first_object: rows.object.into(),
+                first_row: first_row_of_window,
+                second: Capacity(cap),
+                second_object: rows.object.into(),
+                second_row: row,
+            });
+        }
+        chunk.window.push(local);
+    }
+    Ok(())
+}
+
+fn decode_classes_and_kinds(
+    rows: &BatchRows,
+    batch: &RecordBatch,
+    sel: &[usize],
+    chunk: &mut Chunk,
+    lookups: &mut Lookups,
+) -> Result<(), HistoryError> {
+    let classes = Dict::of(batch, "signoff_class");
+    let kinds = Dict::of(batch, "kind");
+    let mut class_of_value = vec![u32::MAX; classes.values.len()];
+    let mut kind_of_value = vec![u8::MAX; kinds.values.len()];
+    for &i in sel {
+        let Some((k, name)) = classes.get(i) else {
+            return Err(rows.null(i, "signoff_class"));
+        };
+        if class_of_value[k] == u32::MAX {
+            class_of_value[k] = *lookups.class.entry(name.to_string()).or_insert_with(|| {
+                chunk.class_names.push(name.to_string());
+                chunk.class_names.len() as u32 - 1
+            });
+        }
+        chunk.class.push(class_of_value[k]);
+        let Some((k, name)) = kinds.get(i) else {
+            return Err(rows.null(i, "kind"));
+        };
+        if kind_of_value[k] == u8::MAX {
+            kind_of_value[k] = kind_index(name).ok_or_else(|| rows.bad(i, "kind", KIND_EXPECTED, format!("\"{name}\"")))?;
+        }
+        chunk.kind.push(kind_of_value[k]);
+    }
+    Ok(())
+}
+
+fn decode_outcomes(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
+    for (column, out) in [
+        ("actionable", &mut chunk.actionable),
+        ("board_override", &mut chunk.board_override),
+        ("missed", &mut chunk.missed),
+    ] {
+        let b = booleans(batch, column);
+        if b.null_count() > 0 {
+            if let Some(&i) = sel.iter().find(|&&i| b.is_null(i)) {
+                return Err(rows.null(i, column));
+            }
+        }
+        out.extend(sel.iter().map(|&i| b.value(i)));
+    }
+    Ok(())
+}
+
+fn decode_window_starts(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
+    let starts = micros(batch, "window_start");
+    for &i in sel {
+        let Some(s) = starts[i] else {
+            return Err(rows.null(i, "window_start"));
+        };
+        chunk.ws_range = Some(match chunk.ws_range {
+            None => (s, s),
+            Some((lo, hi)) => (lo.min(s), hi.max(s)),
+        });
+    }
+    Ok(())
+}
+
+/// Features: nulls read as 0.0 and counted; NaN, ±inf and negative log1p inputs refused.
+fn decode_features(
+    rows: &BatchRows,
+    batch: &RecordBatch,
+    sel: &[usize],
+    query: &HistoryQuery,
+    chunk: &mut Chunk,
+) -> Result<(), HistoryError> {
+    for (f, name) in query.features.iter().enumerate() {
+        let col = batch.column_by_name(name).expect("projected column");
+        let vals = cast(col, &DataType::Float64).map_err(|e| HistoryError::ColumnType {
+            object: rows.object.into(),
+            column: name.clone(),
+            found: type_name(col.data_type()),
+            expected: format!("a numeric column convertible to float64 ({e})"),
+        })?;
+        let vals = vals.as_primitive::<Float64Type>();
+        let nonneg = query.nonnegative.contains(name);
+        let out = &mut chunk.features[f];
+        out.reserve(sel.len());
+        for &i in sel {
+            if vals.is_null(i) {
+                chunk.null_features[f] += 1;
+                out.push(0.0);
+                continue;
+            }
+            let v = vals.value(i);
+            out.push(feature_value(v, nonneg).map_err(|expected| rows.bad(i, name, expected, format!("{v}")))?);
+        }
+    }
+    Ok(())
+}
+
+/// `live_revision`, `queued_at` and `signed_off_at`, where the object has them.
+fn decode_live_columns(p: &Plan, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk, lookups: &mut Lookups) {
+    if p.live[0] {
+        let revs = Dict::of(batch, "live_revision");
+        let mut rev_of_value = vec![u32::MAX; revs.values.len()];
+        for &i in sel {
+            chunk.live_revision.push(match revs.get(i) {
+                None => u32::MAX,
+                Some((k, name)) => {
+                    if rev_of_value[k] == u32::MAX {
+                        rev_of_value[k] = *lookups.revision.entry(name.to_string()).or_insert_with(|| {
+                            chunk.revision_names.push(name.to_string());
+                            chunk.revision_names.len() as u32 - 1
+                        });
+                    }
+                    rev_of_value[k]
+                }
+            });
+        }
+    } else {
+        chunk.live_revision.extend(std::iter::repeat_n(u32::MAX, sel.len()));
+    }
+    for (present, name, out) in [
+        (p.live[1], "queued_at", &mut chunk.queued_at),
+        (p.live[2], "signed_off_at", &mut chunk.signed_off_at),
+    ] {
+        if present {
+            let t = micros(batch, name);
+            out.extend(sel.iter().map(|&i| t[i]));
+        } else {
+            out.extend(std::iter::repeat_n(None, sel.len()));
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Merging: row-group chunks into one [`History`]. Names are unified
+//! sequentially (once per distinct window, class and revision, checking that
+//! a window keeps one capacity across objects), classes are ordered by bytes
+//! so output never depends on read order, then every column is copied into
+//! place in parallel and item ids are checked unique.
+
+use super::decode::Chunk;
+use super::validate::check_unique_ids;
+use super::{
+    Capacity, FeatureSegment, History, HistoryError, HistoryQuery, ItemIds, LiveColumns, Origin, Snapshot, SnapshotObject, Window,
+};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// Split `s` into consecutive pieces of the given lengths.
+pub fn split_lens<'a, T>(mut s: &'a mut [T], lens: &[usize]) -> Vec<&'a mut [T]> {
+    let mut out = Vec::with_capacity(lens.len());
+    for &len in lens {
+        let (head, tail) = s.split_at_mut(len);
+        out.push(head);
+        s = tail;
+    }
+    out
+}
+
+/// One chunk's place in the merged columns.
+struct Dest<'a> {
+    window: &'a mut [u32],
+    class: &'a mut [u16],
+    kind: &'a mut [u8],
+    actionable: &'a mut [bool],
+    board_override: &'a mut [bool],
+    missed: &'a mut [bool],
+    bytes: &'a mut [u8],
+    offsets: &'a mut [usize],
+    live_revision: &'a mut [u32],
+    queued_at: &'a mut [Option<i64>],
+    signed_off_at: &'a mut [Option<i64>],
+}
+
+/// Global ids for the names every chunk found, and the per-chunk maps into them.
+#[derive(Default)]
+struct Names {
+    windows: Vec<Window>,
+    window_ids: HashMap<String, u32>,
+    /// First row that set each global window's capacity: (object index, row).
+    window_origin: Vec<(usize, u64)>,
+    class_ids: HashMap<String, u32>,
+    classes: Vec<String>,
+    revision_ids: HashMap<String, u32>,
+    revisions: Vec<String>,
+    /// Per chunk: local window, class and revision id → global id.
+    window_maps: Vec<Vec<u32>>,
+    class_maps: Vec<Vec<u32>>,
+    revision_maps: Vec<Vec<u32>>,
+}
+
+/// Counts summed over chunks.
+struct Totals {
+    null_features: Vec<u64>,
+    other_cohort_rows: u64,
+    window_start: Option<(i64, i64)>,
+}
+
+fn totals(chunks: &[Chunk], nf: usize) -> Totals {
+    let mut t = Totals {
+        null_features: vec![0u64; nf],
+        other_cohort_rows: 0,
+        window_start: None,
+    };
+    for c in chunks {
+        t.other_cohort_rows += c.other_cohort;
+        for (f, n) in c.null_features.iter().enumerate() {
+            t.null_features[f] += n;
+        }
+        if let Some((lo, hi)) = c.ws_range {
+            t.window_start = Some(t.window_start.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+    }
+    t
+}
+
+fn intern(names: &[String], global: &mut HashMap<String, u32>, all: &mut Vec<String>) -> Vec<u32> {
+    names
+        .iter()
+        .map(|name| {
+            *global.entry(name.clone()).or_insert_with(|| {
+                all.push(name.clone());
+                (all.len() - 1) as u32
+            })
+        })
+        .collect()
+}
+
+/// Unify window, class and revision names across chunks, in chunk order.
+fn unify_names(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Names, HistoryError> {
+    let mut n = Names::default();
+    for c in chunks {
+        let mut wmap = Vec::with_capacity(c.window_names.len());
+        for (name, &(cap, row)) in c.window_names.iter().zip(&c.window_caps) {
+            let id = match n.window_ids.get(name) {
+                Some(&id) => {
+                    let known = n.windows[id as usize].capacity;
+                    if known != cap {
+                        let (fo, fr) = n.window_origin[id as usize];
+                        return Err(HistoryError::WindowCapacity {
+                            window_id: name.clone(),
+                            first: Capacity(known),
+                            first_object: fetched[fo].0.clone(),
+                            first_row: fr,
+                            second: Capacity(cap),
+                            second_object: fetched[c.object].0.clone(),
+                            second_row: row,
+                        });
+                    }
+                    id
+                }
+                None => {
+                    let id = n.windows.len() as u32;
+                    n.window_ids.insert(name.clone(), id);
+                    n.windows.push(Window {
+                        id: name.clone(),
+                        capacity: cap,
+                    });
+                    n.window_origin.push((c.object, row));
+                    id
+                }
+            };
+            wmap.push(id);
+        }
+        n.window_maps.push(wmap);
+        n.class_maps.push(intern(&c.class_names, &mut n.class_ids, &mut n.classes));
+        n.revision_maps
+            .push(intern(&c.revision_names, &mut n.revision_ids, &mut n.revisions));
+    }
+    Ok(n)
+}
+
+/// Class ids in ascending byte order of names, so output never depends on
+/// read order: the sorted names and each chunk's map into them.
+fn sort_classes(first_seen: &[String], maps: Vec<Vec<u32>>) -> Result<(Vec<String>, Vec<Vec<u16>>), HistoryError> {
+    if first_seen.len() > u16::MAX as usize {
+        return Err(HistoryError::TooMany {
+            what: "signoff classes",
+            max: u16::MAX as usize,
+        });
+    }
+    let mut order: Vec<u32> = (0..first_seen.len() as u32).collect();
+    order.sort_by(|&a, &b| first_seen[a as usize].as_bytes().cmp(first_seen[b as usize].as_bytes()));
+    let mut sorted_id = vec![0u16; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        sorted_id[old as usize] = new as u16;
+    }
+    let classes = order.iter().map(|&o| first_seen[o as usize].clone()).collect();
+    let maps = maps
+        .into_iter()
+        .map(|m| m.into_iter().map(|k| sorted_id[k as usize]).collect())
+        .collect();
+    Ok((classes, maps))
+}
+
+/// The merged per-item columns.
+struct Columns {
+    window: Vec<u32>,
+    class: Vec<u16>,
+    kind: Vec<u8>,
+    actionable: Vec<bool>,
+    board_override: Vec<bool>,
+    missed: Vec<bool>,
+    ids: ItemIds,
+    live_revision: Vec<u32>,
+    queued_at: Vec<Option<i64>>,
+    signed_off_at: Vec<Option<i64>>,
+}
+
+/// Copy every chunk's columns into place, one rayon task per chunk, mapping
+/// local ids to global ones.
+fn copy_columns(chunks: &[Chunk], names: &Names, class_maps: &[Vec<u16>], live: bool) -> Columns {
+    let lens: Vec<usize> = chunks.iter().map(|c| c.window.len()).collect();
+    let byte_lens: Vec<usize> = chunks.iter().map(|c| c.ids.len()).collect();
+    let n: usize = lens.iter().sum();
+    let live_lens: Vec<usize> = if live { lens.clone() } else { vec![0; lens.len()] };
+    let live_n = if live { n } else { 0 };
+    let mut out = Columns {
+        window: vec![0u32; n],
+        class: vec![0u16; n],
+        kind: vec![0u8; n],
+        actionable: vec![false; n],
+        board_override: vec![false; n],
+        missed: vec![false; n],
+        ids: ItemIds {
+            bytes: vec![0u8; byte_lens.iter().sum()],
+            offsets: vec![0usize; n + 1],
+        },
+        live_revision: vec![u32::MAX; live_n],
+        queued_at: vec![None; live_n],
+        signed_off_at: vec![None; live_n],
+    };
+    let mut byte_starts = Vec::with_capacity(lens.len());
+    let mut acc = 0usize;
+    for b in &byte_lens {
+        byte_starts.push(acc);
+        acc += b;
+    }
+    let dests = dests(&mut out, &lens, &byte_lens, &live_lens);
+    dests.into_par_iter().zip(chunks.par_iter()).enumerate().for_each(|(k, (d, c))| {
+        let (wmap, cmap, rmap) = (&names.window_maps[k], &class_maps[k], &names.revision_maps[k]);
+        for (out, &w) in d.window.iter_mut().zip(&c.window) {
+            *out = wmap[w as usize];
+        }
+        for (out, &x) in d.class.iter_mut().zip(&c.class) {
+            *out = cmap[x as usize];
+        }
+        d.kind.copy_from_slice(&c.kind);
+        d.actionable.copy_from_slice(&c.actionable);
+        d.board_override.copy_from_slice(&c.board_override);
+        d.missed.copy_from_slice(&c.missed);
+        d.bytes.copy_from_slice(&c.ids);
+        let base = byte_starts[k];
+        for (out, &o) in d.offsets.iter_mut().zip(c.id_offsets.iter().skip(1)) {
+            *out = base + o;
+        }
+        for (out, &r) in d.live_revision.iter_mut().zip(&c.live_revision) {
+            *out = if r == u32::MAX { r } else { rmap[r as usize] };
+        }
+        d.queued_at.copy_from_slice(&c.queued_at);
+        d.signed_off_at.copy_from_slice(&c.signed_off_at);
+    });
+    out
+}
+
+/// Each chunk's place in the merged columns.
+fn dests<'a>(out: &'a mut Columns, lens: &[usize], byte_lens: &[usize], live_lens: &[usize]) -> Vec<Dest<'a>> {
+    split_lens(&mut out.window, lens)
+        .into_iter()
+        .zip(split_lens(&mut out.class, lens))
+        .zip(split_lens(&mut out.kind, lens))
+        .zip(split_lens(&mut out.actionable, lens))
+        .zip(split_lens(&mut out.board_override, lens))
+        .zip(split_lens(&mut out.missed, lens))
+        .zip(split_lens(&mut out.ids.bytes, byte_lens))
+        .zip(split_lens(&mut out.ids.offsets[1..], lens))
+        .zip(split_lens(&mut out.live_revision, live_lens))
+        .zip(split_lens(&mut out.queued_at, live_lens))
+        .zip(split_lens(&mut out.signed_off_at, live_lens))
+        .map(
+            |(
+                (((((((((window, class), kind), actionable), board_override), missed), bytes), offsets), live_revision), queued_at),
+                signed_off_at,
+            )| Dest {
+                window,
+                class,
+                kind,
+                actionable,
+                board_override,
+                missed,
+                bytes,
+                offsets,
+                live_revision,
+                queued_at,
+                signed_off_at,
+            },
+        )
+        .collect()
+}
+
+/// Feature segments and row origins, taken out of the chunks (nothing copied).
+fn take_segments(chunks: &mut [Chunk], fetched: &[(String, Bytes)]) -> (Vec<FeatureSegment>, Vec<Origin>) {
+    let mut start = 0;
+    let mut features = Vec::new();
+    let mut origins = Vec::new();
+    for c in chunks.iter_mut().filter(|c| !c.window.is_empty()) {
+        let len = c.window.len();
+        features.push(FeatureSegment {
+            start,
+            len,
+            columns: std::mem::take(&mut c.features),
+        });
+        origins.push(Origin {
+            start,
+            object: fetched[c.object].0.clone(),
+            rows: std::mem::take(&mut c.rows),
+        });
+        start += len;
+    }
+    (features, origins)
+}
+
+/// Merge row-group chunks into one history: names are unified sequentially
+/// (once per distinct window, class and revision), then every column is
+/// copied into place in parallel.
+pub fn merge(
+    mut chunks: Vec<Chunk>,
+    objects: Vec<SnapshotObject>,
+    fetched: &[(String, Bytes)],
+    prefix: &str,
+    query: &HistoryQuery,
+) -> Result<History, HistoryError> {
+    let started = std::time::Instant::now();
+    let totals = totals(&chunks, query.features.len());
+    let mut names = unify_names(&chunks, fetched)?;
+    let (classes, class_maps) = sort_classes(&names.classes, std::mem::take(&mut names.class_maps))?;
+    let live = query.live_columns;
+    let cols = copy_columns(&chunks, &names, &class_maps, live);
+    let (features, origins) = take_segments(&mut chunks, fetched);
+    drop(chunks);
+    let n = cols.window.len();
+    let time = |us: Option<i64>| us.and_then(DateTime::from_timestamp_micros).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let ws = totals.window_start;
+    let h = History {
+        snapshot: Snapshot {
+            prefix: prefix.to_string(),
+            fingerprint: Snapshot::fingerprint_of(&objects),
+            objects,
+            window_start_min: time(ws.map(|w| w.0)),
+            window_start_max: time(ws.map(|w| w.1)),
+            items: n as u64,
+            windows: names.windows.len() as u64,
+        },
+        item_ids: cols.ids,
+        window: cols.window,
+        windows: names.windows,
+        class: cols.class,
+        classes,
+        kind: cols.kind,
+        actionable: cols.actionable,
+        board_override: cols.board_override,
+        missed: cols.missed,
+        feature_names: query.features.clone(),
+        features,
+        null_features: totals.null_features,
+        other_cohort_rows: totals.other_cohort_rows,
+        live: live.then_some(LiveColumns {
+            live_revision: cols.live_revision,
+            revisions: names.revisions,
+            queued_at: cols.queued_at,
+            signed_off_at: cols.signed_off_at,
+        }),
+        origins,
+    };
+    tracing::debug!(elapsed = ?started.elapsed(), "chunks merged");
+    check_unique_ids(&h)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "item ids checked unique");
+    Ok(h)
+}
