@@ -1,4 +1,4 @@
-//! Approval (README "Approving a release"): the signed manifest
+//! Approval (README "Approving a revision"): the signed manifest
 //! ([`manifest`]), `allowed_signers` and SSH signatures ([`signers`]), the
 //! ten checks a manifest must pass ([`checks`]), and the approvals inbox
 //! ([`inbox`]).

@@ -2,7 +2,7 @@
 //! and a walk of the commit chain that names any gap, edit, reordering or
 //! missing artifact.
 
-use super::{open_pipeline, print_json, Global};
+use super::common::{open_pipeline, print_json, Global};
 use anyhow::Result;
 use clap::Subcommand;
 use scoregate::release::audit::verify_store;

@@ -1,6 +1,6 @@
 //! `scoregate cycle`: the scheduled job. One `now`, at most one commit.
 
-use super::{open_pipeline, parse_now, print_json, Global};
+use super::common::{open_pipeline, parse_now, print_json, Global};
 use anyhow::Result;
 use clap::Args;
 use scoregate::release::cycle::{run as run_cycle, Mode};

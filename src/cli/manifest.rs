@@ -1,7 +1,7 @@
 //! `scoregate manifest draft|sign|verify|submit`: the release manager's path
 //! from an evidence packet to a signed approval in the store's inbox.
 
-use super::{open_pipeline, parse_now, print_json, Global};
+use super::common::{open_pipeline, parse_now, print_json, Global};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};

@@ -1,6 +1,6 @@
 //! `scoregate profile hash|show|put`: revision ids and the profile store.
 
-use super::{open_pipeline, print_json, Global};
+use super::common::{open_pipeline, print_json, Global};
 use anyhow::Result;
 use clap::Subcommand;
 use scoregate::canonical::Digest;

@@ -3,7 +3,7 @@
 //! the candidate and the packet in the pipeline's store, and optionally
 //! writes the per-item parquet table.
 
-use super::{open_pipeline, print_json, progress, Global};
+use super::common::{open_pipeline, print_json, progress, Global};
 use anyhow::Result;
 use clap::Args;
 use scoregate::canonical::Digest;
@@ -69,18 +69,24 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
         Some(stem) => format!("{stem}.html"),
         None => format!("{}.html", a.out),
     });
+    // Everything that can fail short of writing is done first; then the
+    // steward's files, and the store last: a failed write leaves no packet
+    // stored without its page and table.
     let html = render_html(&outcome.packet)?;
+    let items_bytes = match &a.items {
+        Some(_) => Some(items_parquet(&outcome.history, &outcome.replay).map_err(|e| anyhow::anyhow!("writing the items table: {e}"))?),
+        None => None,
+    };
+    if let (Some(items), Some(bytes)) = (&a.items, items_bytes) {
+        write_output(items, bytes).await?;
+    }
+    write_output(&html_target, html).await?;
+    write_output(&a.out, outcome.packet_bytes.clone()).await?;
     let stored = if a.no_store {
         None
     } else {
         Some(store_evidence(&store, &pipeline.cohort, &candidate, &outcome).await?)
     };
-    write_output(&a.out, outcome.packet_bytes.clone()).await?;
-    write_output(&html_target, html).await?;
-    if let Some(items) = &a.items {
-        let bytes = items_parquet(&outcome.history, &outcome.replay).map_err(|e| anyhow::anyhow!("writing the items table: {e}"))?;
-        write_output(items, bytes).await?;
-    }
 
     let p = &outcome.packet;
     if g.json {

@@ -1,7 +1,7 @@
 //! `scoregate rollback`: break-glass. Restores the trusted revision at once
 //! and records who ran it and why; needs no signature.
 
-use super::{open_pipeline, parse_now, print_json, Global};
+use super::common::{open_pipeline, parse_now, print_json, Global};
 use anyhow::Result;
 use clap::Args;
 use scoregate::release::cycle::break_glass;

@@ -1,6 +1,6 @@
 //! `scoregate sample-data`: generate realistic regression history.
 
-use super::{print_json, Global};
+use super::common::{print_json, Global};
 use anyhow::Result;
 use clap::Args;
 use scoregate::replay::sample::{generate, LiveSpec, SampleSpec};
@@ -51,7 +51,7 @@ pub async fn run(a: SampleDataArgs, g: &Global) -> Result<ExitCode> {
     let mut spec = SampleSpec::new(&a.cohort, a.rows, a.seed);
     spec.days = a.days;
     if let (Some(revision), Some(from), Some(to)) = (&a.live_revision, &a.live_from, &a.live_to) {
-        let (from, to) = (super::parse_now(Some(from))?, super::parse_now(Some(to))?);
+        let (from, to) = (super::common::parse_now(Some(from))?, super::common::parse_now(Some(to))?);
         if to <= from {
             return Err(scoregate::Error::Input("--live-to must be after --live-from".into()).into());
         }

@@ -1,7 +1,7 @@
 //! `scoregate status`: what is live, for how long, the guardrail readings
 //! against their thresholds, and the manifests waiting in the inbox.
 
-use super::{open_pipeline, parse_now, print_json, Global};
+use super::common::{open_pipeline, parse_now, print_json, Global};
 use anyhow::Result;
 use clap::Args;
 use scoregate::approval::inbox::waiting;

@@ -1,5 +1,5 @@
 //! The evidence page: a self-contained HTML rendering of one packet for the
-//! release manager who signs it (README "The evidence page"). Protected
+//! release manager who signs it (README "The evidence packet"). Protected
 //! verdicts first, then SVG charts of recall and missed items, the per-class
 //! tables with deltas, and the digest to approve. No script, no network: every
 //! style and chart is inline.

@@ -1,5 +1,5 @@
-//! One commit path for the cycle and for break-glass (README "The commit
-//! log"): read the head, refuse a clock that went backwards, decide, append
+//! One commit path for the cycle and for break-glass (README "What it
+//! writes"): read the head, refuse a clock that went backwards, decide, append
 //! put-if-absent at the next seq, write what the commit derives, and on a
 //! lost race re-read the head and decide again, at most [`MAX_ATTEMPTS`]
 //! times, then give up with [`CycleError::LostRace`].

@@ -1,4 +1,4 @@
-//! Derived objects (README "What the cycle writes"): after each commit, and
+//! Derived objects (README "What it writes"): after each commit, and
 //! at the start of each run as crash repair, bring the decision artifacts,
 //! the active profile and the inbox in line with the log. The log is the
 //! truth; these are only ever rewritten from it.

@@ -1,4 +1,4 @@
-//! Guardrail readings over the live window (README "Guardrails"): items whose
+//! Guardrail readings over the live window (README "The cycle"): items whose
 //! `live_revision` is the live bounded revision and whose `queued_at` is in
 //! [activation, now]: protected misses, protected signoff p90 hours and
 //! canary misses.
@@ -51,8 +51,13 @@ pub fn readings_of(pipeline: &Pipeline, h: &History, bounded: &Bounded, now: Dat
             if h.missed[i] {
                 r.protected_misses += 1;
             }
-            // An item not signed off yet ages until now.
-            let done = live.signed_off_at[i].unwrap_or(to);
+            // An item not signed off by now ages until now: a sign-off later
+            // than now has not happened yet, so a cycle re-run for a past now
+            // decides exactly as it would have then.
+            let done = match live.signed_off_at[i] {
+                Some(s) if s <= to => s,
+                _ => to,
+            };
             hours.push((done - q) as f64 / 3_600_000_000.0);
         }
         if h.kind[i] == canary && h.missed[i] {

@@ -283,15 +283,40 @@ pub struct Replay {
     pub all: [Metrics; 2],
 }
 
+/// How windows are cut into parallel ranking batches: whole windows, about
+/// `max(items / (threads · 16), min_items)` items per batch. Results never
+/// depend on it; tests shrink it to put many batch boundaries in small data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batching {
+    pub min_items: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching { min_items: 4096 }
+    }
+}
+
 /// Run the replay of `history` for `live` against `candidate`.
 pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: &ReplaySettings) -> Result<Replay, ReplayError> {
+    replay_with(history, live, candidate, settings, Batching::default())
+}
+
+/// [`replay`] with explicit batching.
+pub fn replay_with(
+    history: &History,
+    live: &Profile,
+    candidate: &Profile,
+    settings: &ReplaySettings,
+    batching: Batching,
+) -> Result<Replay, ReplayError> {
     let capacity: Vec<u32> = history
         .windows
         .iter()
         .map(|w| w.capacity.unwrap_or(settings.default_capacity))
         .collect();
     let (order, window_offsets) = group_by_window(history);
-    let bounds = batch_bounds(&window_offsets, history.len());
+    let bounds = batch_bounds(&window_offsets, history.len(), batching);
     let score_item = score_all(history, [live, candidate])?;
     let grouped = Grouped {
         history,
@@ -322,7 +347,7 @@ pub fn replay(history: &History, live: &Profile, candidate: &Profile, settings: 
 
 /// Group items by window: a counting sort, stable in item order. Returns
 /// `order` (items in window-grouped order) and each window's offsets into it.
-fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
+pub fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
     let nw = history.windows.len();
     let mut window_offsets = vec![0usize; nw + 1];
     for &w in &history.window {
@@ -341,11 +366,12 @@ fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
     (order, window_offsets)
 }
 
-/// Batches of whole windows, about equal in items: window bounds `[w0, w1)`.
-fn batch_bounds(window_offsets: &[usize], n: usize) -> Vec<usize> {
+/// Batches of whole windows, about equal in items, for the current rayon
+/// pool: the window indices where batches start, then the window count.
+pub fn batch_bounds(window_offsets: &[usize], n: usize, batching: Batching) -> Vec<usize> {
     let nw = window_offsets.len() - 1;
     let threads = rayon::current_num_threads().max(1);
-    let target = (n / (threads * 16)).max(4096);
+    let target = (n / (threads * 16)).max(batching.min_items).max(1);
     let mut bounds = vec![0usize];
     let mut acc = 0usize;
     for w in 0..nw {

@@ -1,4 +1,4 @@
-//! The replay (README "Replay semantics"): regression history read and
+//! The replay (README "Replay: what is measured"): regression history read and
 //! validated from object storage ([`history`]), every window ranked under two
 //! revisions and counted per signoff class ([`engine`]), the per-item table
 //! stewards explore ([`items`]), and generated sample history ([`sample`]).

@@ -1,4 +1,4 @@
-//! Where every object lives in a pipeline's store (README "Storage layout").
+//! Where every object lives in a pipeline's store (README "Storage").
 //! Every object path scoregate reads or writes is built here and nowhere
 //! else, so the layout can be read in one screen and changed in one place.
 //!

@@ -12,18 +12,18 @@ use scoregate::release::log::{Commit, Decision};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const CANDIDATE_REV: &str = "sha256:778706131e565b78efd39c43e711a9c14f13ae821d44aab3ea0ce1a5f4fd0e13";
-const BASELINE_REV: &str = "sha256:fd54123f43f16add623e8858aa6cca7b4a434e1da58560745e5a60cc6fa96b0d";
+pub const CANDIDATE_REV: &str = "sha256:778706131e565b78efd39c43e711a9c14f13ae821d44aab3ea0ce1a5f4fd0e13";
+pub const BASELINE_REV: &str = "sha256:fd54123f43f16add623e8858aa6cca7b4a434e1da58560745e5a60cc6fa96b0d";
 
-struct Ops {
-    a: Approvals,
+pub struct Ops {
+    pub a: Approvals,
 }
 
 impl Ops {
-    fn new() -> Ops {
+    pub fn new() -> Ops {
         Ops { a: Approvals::new() }
     }
-    fn run(&self, args: &[&str]) -> Output {
+    pub fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_scoregate"))
             .args(args)
             .current_dir(self.a.dir.path())
@@ -31,7 +31,7 @@ impl Ops {
             .output()
             .unwrap()
     }
-    fn ok(&self, args: &[&str], code: i32) -> String {
+    pub fn ok(&self, args: &[&str], code: i32) -> String {
         let o = self.run(args);
         assert_eq!(
             o.status.code(),
@@ -42,14 +42,14 @@ impl Ops {
         );
         String::from_utf8(o.stdout).unwrap()
     }
-    fn p(&self) -> String {
+    pub fn p(&self) -> String {
         self.a.pipeline_path.to_str().unwrap().to_string()
     }
-    fn cycle(&self, now: &str, code: i32) -> serde_json::Value {
+    pub fn cycle(&self, now: &str, code: i32) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["cycle", "--json", "--pipeline", &self.p(), "--now", now], code)).unwrap()
     }
     /// replay → draft → ssh-keygen sign → submit, as a steward and a release manager would.
-    fn approve(&self, name: &str, action: &str, candidate: Option<&Path>, not_before: &str, window: &str, drafted_at: &str) -> PathBuf {
+    pub fn approve(&self, name: &str, action: &str, candidate: Option<&Path>, not_before: &str, window: &str, drafted_at: &str) -> PathBuf {
         let packet = format!("{name}-packet.json");
         let p = self.p();
         let mut draft = vec![
@@ -85,7 +85,7 @@ impl Ops {
         file
     }
     /// The sample candidate approved from 2026-11-02T23:00Z for `window`.
-    fn activate_sample(&self, window: &str) -> PathBuf {
+    pub fn activate_sample(&self, window: &str) -> PathBuf {
         self.approve(
             "activate",
             "activate",
@@ -95,7 +95,7 @@ impl Ops {
             "2026-11-02T23:00:00Z",
         )
     }
-    fn live_history(&self, revision: &str, from: &str, to: &str, rows: &str) {
+    pub fn live_history(&self, revision: &str, from: &str, to: &str, rows: &str) {
         self.ok(
             &[
                 "sample-data",
@@ -115,27 +115,27 @@ impl Ops {
             0,
         );
     }
-    fn active(&self) -> ActiveProfile {
+    pub fn active(&self) -> ActiveProfile {
         serde_json::from_slice(&std::fs::read(self.a.path("store/active/payments-platform/profile.json")).unwrap()).unwrap()
     }
-    fn artifact(&self, seq: u64, d: Decision) -> DecisionArtifact {
+    pub fn artifact(&self, seq: u64, d: Decision) -> DecisionArtifact {
         let p = self
             .a
             .path(&format!("store/artifacts/payments-platform/{seq:020}-{}.json", d.as_str()));
         serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|_| panic!("{} exists", p.display()))).unwrap()
     }
-    fn commits(&self) -> Vec<Commit> {
+    pub fn commits(&self) -> Vec<Commit> {
         let mut out = vec![];
         for f in list_files(&self.a.path("store/log/payments-platform")) {
             out.push(serde_json::from_slice(&std::fs::read(self.a.path("store/log/payments-platform").join(f)).unwrap()).unwrap());
         }
         out
     }
-    fn audit_ok(&self) {
+    pub fn audit_ok(&self) {
         let out = self.ok(&["audit", "verify", "--pipeline", &self.p()], 0);
         assert!(out.contains("chain intact"), "{out}");
     }
-    fn candidate(&self) -> PathBuf {
+    pub fn candidate(&self) -> PathBuf {
         repo().join("data-samples/profiles/candidate.json")
     }
 }
@@ -599,4 +599,99 @@ fn a_lapsed_window_expires_even_when_the_inbox_cannot_be_checked() {
         "{r}"
     );
     assert_eq!(o.active().revision.as_str(), BASELINE_REV);
+}
+
+/// A store whose log never accepts a new commit: every create under `log/`
+/// reports that another writer got there first.
+#[derive(Debug)]
+struct AlwaysTaken(object_store::memory::InMemory);
+
+impl std::fmt::Display for AlwaysTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AlwaysTaken")
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for AlwaysTaken {
+    async fn put_opts(
+        &self,
+        location: &object_store::path::Path,
+        payload: object_store::PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        if location.as_ref().starts_with("log/") && opts.mode == object_store::PutMode::Create {
+            return Err(object_store::Error::AlreadyExists {
+                path: location.to_string(),
+                source: "another writer committed first".into(),
+            });
+        }
+        self.0.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &object_store::path::Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.0.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &object_store::path::Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.0.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
+        self.0.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.0.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&object_store::path::Path>) -> object_store::Result<object_store::ListResult> {
+        self.0.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &object_store::path::Path,
+        to: &object_store::path::Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.copy_opts(from, to, options).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cycle_that_loses_every_race_gives_up_with_exit_5() {
+    use object_store::{ObjectStoreExt, PutPayload};
+    use scoregate::release::commit::{CycleError, MAX_ATTEMPTS};
+    use scoregate::release::cycle::{run, Mode};
+    let o = Ops::new();
+    o.activate_sample("7d");
+    // The sample store, copied into a store whose log creates always lose.
+    let inner = object_store::memory::InMemory::new();
+    let root = o.a.path("store");
+    for rel in list_files(&root) {
+        let bytes = std::fs::read(root.join(&rel)).unwrap();
+        inner
+            .put(&object_store::path::Path::from(rel.as_str()), PutPayload::from(bytes))
+            .await
+            .unwrap();
+    }
+    let store = scoregate::store::Store::from_object_store(std::sync::Arc::new(AlwaysTaken(inner)), "always-taken://");
+    let pipeline = o.a.pipeline();
+    let now = crate::approvals::now();
+    let err = run(&pipeline, &store, now, Mode::Commit).await.unwrap_err();
+    assert!(
+        matches!(&err, scoregate::Error::Cycle(CycleError::LostRace { attempts, .. }) if *attempts == MAX_ATTEMPTS),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), scoregate::ExitCode::LostRace);
+    assert_eq!(scoregate::ExitCode::LostRace as u8, 5);
 }

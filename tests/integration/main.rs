@@ -1,11 +1,13 @@
 //! scoregate's integration tests: one test binary, one module per area.
 
 mod approvals;
+mod architecture;
 mod bad_input;
 mod cli;
 mod consumers;
 mod cycle;
 mod naive_replay;
+mod readings;
 mod readme;
 mod replay;
 mod s3_cli;

@@ -210,3 +210,158 @@ async fn engine_agrees_with_a_naive_replay() {
         );
     }
 }
+
+/// Live: identity with a cap on a zero-crossing feature, log1p with a cap on
+/// a non-negative one, every operator on `a` at values the data hits exactly.
+const OPS_LIVE: &str = r#"{"schema":"scoregate.profile/v1","name":"ops-live","features":{"a":{"weight":1.0,"cap":1.5},"b":{"weight":0.75,"cap":2.5,"transform":"log1p"}},"class_boost":{"sec":0.5},"kind_boost":{"canary_finding":0.25},"rules":[{"feature":"a","op":"lt","value":0.0,"multiply":3.0},{"feature":"a","op":"lte","value":-1.0,"multiply":0.5},{"feature":"a","op":"gt","value":1.0,"multiply":1.25},{"feature":"a","op":"gte","value":2.0,"multiply":0.8},{"feature":"b","op":"eq","value":1.5,"multiply":4.0}]}"#;
+/// Candidate: every operator on `b` (and `eq` on a null-as-zero `a`).
+const OPS_CANDIDATE: &str = r#"{"schema":"scoregate.profile/v1","name":"ops-candidate","features":{"a":{"weight":-0.5,"cap":2.0},"b":{"weight":1.5,"cap":3.0,"transform":"log1p"}},"class_boost":{"ops":-1.0},"rules":[{"feature":"b","op":"lt","value":1.5,"multiply":2.0},{"feature":"b","op":"lte","value":3.0,"multiply":1.5},{"feature":"a","op":"eq","value":0.0,"multiply":5.0},{"feature":"b","op":"gt","value":0.0,"multiply":1.1},{"feature":"b","op":"gte","value":4.5,"multiply":0.25}]}"#;
+
+/// Rows whose features sit on the rules' thresholds, cross zero, exceed the
+/// caps, and are null in either feature or both.
+fn operator_rows(seed: u64) -> Vec<Row> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let a_values = [-2.0, -1.0, -0.5, 0.0, 1.0, 1.5, 2.0, 3.0];
+    let b_values = [0.0, 1.5, 3.0, 4.5];
+    let mut rows = generated(seed);
+    for r in &mut rows {
+        r.a = Some(a_values[rng.random_range(0..a_values.len())]);
+        r.b = Some(b_values[rng.random_range(0..b_values.len())]);
+        match rng.random_range(0..10) {
+            0 => r.a = None,
+            1 => r.b = None,
+            2 => (r.a, r.b) = (None, None),
+            _ => {}
+        }
+    }
+    rows
+}
+
+/// (class → surfaced, tp, ranks) of a naive replay: what a swapped operator would change.
+fn fingerprint(rows: &[Row], doc: &ProfileDoc) -> Vec<(String, u64, u64, Vec<u64>)> {
+    naive(rows, doc, 3)
+        .into_iter()
+        .map(|(k, c)| (k, c.surfaced, c.tp, c.ranks))
+        .collect()
+}
+
+/// `doc` with two operators exchanged wherever they appear.
+fn swapped(doc: &ProfileDoc, x: scoregate::profile::Op, y: scoregate::profile::Op) -> ProfileDoc {
+    let mut d = doc.clone();
+    for r in &mut d.rules {
+        r.op = if r.op == x {
+            y
+        } else if r.op == y {
+            x
+        } else {
+            r.op
+        };
+    }
+    d
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_rule_operator_nulls_caps_and_log1p_agree_with_the_naive_replay() {
+    use scoregate::profile::Op;
+    let live_doc: ProfileDoc = serde_json::from_str(OPS_LIVE).unwrap();
+    let cand_doc: ProfileDoc = serde_json::from_str(OPS_CANDIDATE).unwrap();
+    for seed in [11, 12] {
+        let rows = operator_rows(seed);
+        let fx = Fixture::with_profiles(
+            &[
+                ("part-0.parquet", parquet_bytes(&rows[..rows.len() / 2])),
+                ("part-1.parquet", parquet_bytes(&rows[rows.len() / 2..])),
+            ],
+            OPS_LIVE,
+            OPS_CANDIDATE,
+        );
+        let (pipeline, store) = (fx.pipeline(), fx.store());
+        let live = load_profile(&store, &pipeline.policy.baseline_revision).await.unwrap();
+        let cand = scoregate::profile::Profile::parse("c", OPS_CANDIDATE.as_bytes()).unwrap();
+        let out = replay_packet(&pipeline, &store, &live, &cand, None).await.unwrap();
+        let (nl, nc) = (naive(&rows, &live_doc, 3), naive(&rows, &cand_doc, 3));
+        for c in out.packet.classes.iter().filter(|c| c.live.items > 0) {
+            assert_same(&nl[&c.class], &c.live, &format!("seed {seed} class {} live", c.class));
+            assert_same(&nc[&c.class], &c.candidate, &format!("seed {seed} class {} candidate", c.class));
+        }
+        assert_same(&nl["*"], &out.packet.all.live, "all live");
+        assert_same(&nc["*"], &out.packet.all.candidate, "all candidate");
+        // The data tells every operator from its neighbour: had the engine
+        // swapped lt and lte (or gt and gte, or eq and gte), the counts above
+        // would have differed from the naive replay's.
+        for (doc, name) in [(&live_doc, "live"), (&cand_doc, "candidate")] {
+            for (x, y) in [(Op::Lt, Op::Lte), (Op::Gt, Op::Gte), (Op::Eq, Op::Gte)] {
+                assert_ne!(
+                    fingerprint(&rows, doc),
+                    fingerprint(&rows, &swapped(doc, x, y)),
+                    "seed {seed}: the {name} fixture cannot tell {x:?} from {y:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The rows of `generated` several times over, each copy its own windows.
+fn many_windows(copies: usize) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for k in 0..copies {
+        for mut r in generated(100 + k as u64) {
+            r.window_id = format!("{}-{k}", r.window_id);
+            r.item_id = format!("{}-{k}", r.item_id);
+            rows.push(r);
+        }
+    }
+    rows
+}
+
+#[test]
+fn batch_boundaries_at_1_2_3_and_8_threads_agree_with_the_naive_replay() {
+    use scoregate::evidence::steward::query_for;
+    use scoregate::replay::history::History;
+    use scoregate::replay::{batch_bounds, group_by_window, replay_with, Batching};
+    let rows = many_windows(6);
+    let fx = Fixture::new(&[
+        ("a/part-0.parquet", parquet_bytes(&rows[..rows.len() / 3])),
+        ("b/part-0.parquet", parquet_bytes(&rows[rows.len() / 3..])),
+    ]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (pipeline, store) = (fx.pipeline(), fx.store());
+    let live = rt.block_on(load_profile(&store, &pipeline.policy.baseline_revision)).unwrap();
+    let cand = scoregate::profile::Profile::parse("c", CANDIDATE.as_bytes()).unwrap();
+    let query = query_for("c1", &[&live, &cand]);
+    let history = rt.block_on(History::read(&store, "history/c1", &query, None)).unwrap();
+    let (nl, nc) = (
+        naive(&rows, &serde_json::from_str(LIVE).unwrap(), 3),
+        naive(&rows, &serde_json::from_str(CANDIDATE).unwrap(), 3),
+    );
+    // Batches of at least one item: the split follows the thread count.
+    let batching = Batching { min_items: 1 };
+    let (_, offsets) = group_by_window(&history);
+    let mut splits = Vec::new();
+    let mut rankings = Vec::new();
+    for threads in [1, 2, 3, 8] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let (bounds, r) = pool.install(|| {
+            (
+                batch_bounds(&offsets, history.len(), batching),
+                replay_with(&history, &live, &cand, &pipeline.replay, batching).unwrap(),
+            )
+        });
+        assert!(bounds.len() > 8, "{threads} threads: many batch boundaries ({})", bounds.len());
+        for (k, class) in history.classes.iter().enumerate() {
+            assert_same(&nl[class], &r.classes[k][0], &format!("{threads} threads, {class} live"));
+            assert_same(&nc[class], &r.classes[k][1], &format!("{threads} threads, {class} candidate"));
+        }
+        assert_same(&nl["*"], &r.all[0], &format!("{threads} threads, all live"));
+        splits.push(bounds);
+        rankings.push((r.ranking.rank, r.ranking.score));
+    }
+    assert!(
+        splits.windows(2).all(|w| w[0] != w[1]),
+        "each thread count splits the work differently"
+    );
+    assert!(
+        rankings.windows(2).all(|w| w[0] == w[1]),
+        "ranks and scores are the same on every split"
+    );
+}

@@ -1,11 +1,10 @@
-//! The chain walk (README "Auditing the log"): every object under a cohort's
+//! The chain walk (README "What it writes"): every object under a cohort's
 //! log prefix checked against its name, its predecessor's digest, its
 //! canonical bytes and its predecessor's `now`, reporting every break, never
 //! stopping at the first. The cycle refuses a broken chain; `audit verify`
 //! prints all of it.
 
-use super::document::{Commit, SCHEMA};
-use super::StoredCommit;
+use super::document::{Commit, StoredCommit, SCHEMA};
 use crate::canonical::{to_jcs, Digest};
 use serde::Serialize;
 use std::fmt;

@@ -1,10 +1,11 @@
-//! The commit document (`scoregate.commit/v1`, README "The commit log"):
+//! The commit document (`scoregate.commit/v1`, README "What it writes"):
 //! one decision and the full live state after it, so reading the state is
 //! reading the head. Pure types; reading and appending live in [`super`].
 
 use crate::approval::manifest::Action;
 use crate::canonical::{to_jcs, Digest};
 use crate::pipeline::Guardrails;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -132,4 +133,12 @@ impl Commit {
     pub fn to_bytes(&self) -> Vec<u8> {
         to_jcs(self)
     }
+}
+
+/// One commit as stored, with its object path and bytes.
+#[derive(Clone, Debug)]
+pub struct StoredCommit {
+    pub path: String,
+    pub bytes: Bytes,
+    pub commit: Result<Commit, String>,
 }

@@ -17,7 +17,6 @@ use crate::approval::LiveView;
 use crate::canonical::Digest;
 use crate::pipeline::{Guardrails, Pipeline};
 use crate::store::{layout, Store, StoreError};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 
@@ -130,14 +129,6 @@ impl LiveState {
     pub fn next_seq(&self) -> u64 {
         self.head.as_ref().map_or(1, |h| h.seq + 1)
     }
-}
-
-/// One commit as stored, with its object path and bytes.
-#[derive(Clone, Debug)]
-pub struct StoredCommit {
-    pub path: String,
-    pub bytes: Bytes,
-    pub commit: Result<Commit, String>,
 }
 
 /// Every object under the cohort's log prefix, in path order, parsed where possible.

@@ -4,19 +4,15 @@
 //! decoded ([`super::validate`]); strings are read as dictionaries so that
 //! names are looked up once per distinct value, not once per row.
 
-use super::merge::merge;
-use super::plan::{plan_object, type_name, Plan};
+use super::plan::{type_name, Plan};
+use super::table::{Capacity, HistoryError, HistoryQuery, ItemRef};
 use super::validate::{capacity_value, feature_value, KIND_EXPECTED};
-use super::{Capacity, History, HistoryError, HistoryQuery, ItemRef, SnapshotObject};
-use crate::canonical::sha256_hex;
 use crate::profile::kind_index;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Rows of one row group after validation and cohort filtering.
@@ -44,34 +40,6 @@ pub struct Chunk {
     pub revision_names: Vec<String>,
     pub queued_at: Vec<Option<i64>>,
     pub signed_off_at: Vec<Option<i64>>,
-}
-
-pub fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -> Result<History, HistoryError> {
-    // Hash objects and read their footers in parallel.
-    let per_object: Vec<Result<(SnapshotObject, Vec<Plan>), HistoryError>> = fetched
-        .par_iter()
-        .enumerate()
-        .map(|(object, (path, bytes))| {
-            let snap = SnapshotObject {
-                path: path.clone(),
-                size: bytes.len() as u64,
-                sha256: sha256_hex(bytes),
-            };
-            Ok((snap, plan_object(object, path, bytes, query)?))
-        })
-        .collect();
-    let mut objects = Vec::with_capacity(fetched.len());
-    let mut plans = Vec::new();
-    for r in per_object {
-        let (snap, p) = r?;
-        objects.push(snap);
-        plans.extend(p);
-    }
-    let started = std::time::Instant::now();
-    let chunks: Vec<Result<Chunk, HistoryError>> = plans.par_iter().map(|p| decode_row_group(p, query)).collect();
-    tracing::debug!(row_groups = plans.len(), elapsed = ?started.elapsed(), "row groups decoded");
-    let chunks = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
-    merge(chunks, objects, fetched, prefix, query)
 }
 
 fn strings(batch: &RecordBatch, name: &str) -> StringArray {
@@ -106,7 +74,7 @@ fn micros(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
     raw.iter().map(|v| v.map(to_us)).collect()
 }
 
-fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, HistoryError> {
+pub fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, HistoryError> {
     let corrupt = |e: String| HistoryError::Corrupt {
         object: p.path.to_string(),
         message: e,

@@ -3,7 +3,7 @@
 //! version changed between listing and reading is refused
 //! ([`StoreError::Changed`]): the snapshot must describe exactly what was read.
 
-use super::HistoryError;
+use super::table::HistoryError;
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};

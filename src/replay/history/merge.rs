@@ -5,10 +5,10 @@
 //! place in parallel and item ids are checked unique.
 
 use super::decode::Chunk;
-use super::validate::check_unique_ids;
-use super::{
+use super::table::{
     Capacity, FeatureSegment, History, HistoryError, HistoryQuery, ItemIds, LiveColumns, Origin, Snapshot, SnapshotObject, Window,
 };
+use super::validate::check_unique_ids;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;

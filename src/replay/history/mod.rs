@@ -15,7 +15,7 @@
 //! Validation follows SPEC §3 and §9; the first problem in (object path, row)
 //! order is reported, naming the object, the row, the item id and the column.
 //!
-//! By step: [`fetch`] (listing and fetching), [`plan`] (footers, column
+//! The table itself is [`table`]. By step: [`fetch`] (listing and fetching), [`plan`] (footers, column
 //! checks, one task per row group), [`decode`] (row groups into columns),
 //! [`validate`] (values the replay relies on), [`merge`] (chunks into one
 //! history, names unified, ids checked unique).
@@ -24,257 +24,22 @@ pub mod decode;
 pub mod fetch;
 pub mod merge;
 pub mod plan;
+pub mod table;
 pub mod validate;
 
 pub use merge::split_lens;
+pub use table::*;
 
-use crate::canonical::{to_jcs, Digest};
-use crate::store::{Store, StoreError};
-use chrono::{DateTime, Utc};
+use crate::canonical::sha256_hex;
+use crate::store::Store;
+use bytes::Bytes;
+use decode::{decode_row_group, Chunk};
+use merge::merge;
 use object_store::path::Path as ObjPath;
-use serde::{Deserialize, Serialize};
-
-/// Columns every history object must have (SPEC §3).
-pub const REQUIRED_COLUMNS: [&str; 9] = [
-    "item_id",
-    "cohort",
-    "window_id",
-    "window_start",
-    "kind",
-    "signoff_class",
-    "actionable",
-    "board_override",
-    "missed",
-];
-
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    #[error("history {store}/{prefix}: {what}")]
-    Empty { store: String, prefix: String, what: String },
-    #[error("history object {object}: not readable parquet: {message}")]
-    Corrupt { object: String, message: String },
-    #[error("history object {object}: required column `{column}` is missing")]
-    MissingColumn { object: String, column: String },
-    #[error("history object {object}: column `{column}` has type {found}; expected {expected}")]
-    ColumnType {
-        object: String,
-        column: String,
-        found: String,
-        expected: String,
-    },
-    #[error("history object {object}, row {row}{item}: column `{column}` is null; it is required")]
-    NullValue {
-        object: String,
-        row: u64,
-        item: ItemRef,
-        column: String,
-    },
-    #[error("history object {object}, row {row}{item}: column `{column}`: expected {expected}, found {found}")]
-    BadValue {
-        object: String,
-        row: u64,
-        item: ItemRef,
-        column: String,
-        expected: &'static str,
-        found: String,
-    },
-    #[error("history: item_id \"{item_id}\" appears twice: {first_object} row {first_row} and {second_object} row {second_row}")]
-    DuplicateItem {
-        item_id: String,
-        first_object: String,
-        first_row: u64,
-        second_object: String,
-        second_row: u64,
-    },
-    #[error("history: window \"{window_id}\" has differing window_capacity: {first} ({first_object} row {first_row}) and {second} ({second_object} row {second_row})")]
-    WindowCapacity {
-        window_id: String,
-        first: Capacity,
-        first_object: String,
-        first_row: u64,
-        second: Capacity,
-        second_object: String,
-        second_row: u64,
-    },
-    #[error("history: more than {max} distinct {what}")]
-    TooMany { what: &'static str, max: usize },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// A window's capacity as its rows carry it: a number, or null for the pipeline default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capacity(pub Option<u32>);
-
-impl std::fmt::Display for Capacity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(c) => write!(f, "{c}"),
-            None => f.write_str("null (pipeline default)"),
-        }
-    }
-}
-
-/// ` (item_id "X")` in messages, or nothing when the id is unknown.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ItemRef(pub Option<Box<str>>);
-
-impl std::fmt::Display for ItemRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Some(id) => write!(f, " (item_id \"{id}\")"),
-            None => Ok(()),
-        }
-    }
-}
-
-/// What to read: the cohort, the feature columns, and which of them must be
-/// non-negative (those a profile passes through `log1p`).
-#[derive(Clone, Debug, Default)]
-pub struct HistoryQuery {
-    pub cohort: String,
-    /// Feature columns, ascending by bytes, no duplicates.
-    pub features: Vec<String>,
-    pub nonnegative: Vec<String>,
-    /// Also read `live_revision`, `queued_at` and `signed_off_at` when present.
-    pub live_columns: bool,
-}
-
-/// One object of the snapshot: what was read, byte for byte.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotObject {
-    pub path: String,
-    pub size: u64,
-    pub sha256: String,
-}
-
-/// The history snapshot a packet records (SPEC §5).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Snapshot {
-    pub prefix: String,
-    pub objects: Vec<SnapshotObject>,
-    /// `sha256:` over the RFC 8785 bytes of `objects`.
-    pub fingerprint: Digest,
-    pub window_start_min: DateTime<Utc>,
-    pub window_start_max: DateTime<Utc>,
-    pub items: u64,
-    pub windows: u64,
-}
-
-impl Snapshot {
-    pub fn fingerprint_of(objects: &[SnapshotObject]) -> Digest {
-        Digest::of(&to_jcs(&objects))
-    }
-}
-
-/// Item ids as one byte buffer with offsets.
-#[derive(Clone, Debug, Default)]
-pub struct ItemIds {
-    bytes: Vec<u8>,
-    offsets: Vec<usize>,
-}
-
-impl ItemIds {
-    #[inline]
-    pub fn get(&self, i: usize) -> &[u8] {
-        &self.bytes[self.offsets[i]..self.offsets[i + 1]]
-    }
-    pub fn get_str(&self, i: usize) -> &str {
-        std::str::from_utf8(self.get(i)).expect("item ids come from UTF-8 columns")
-    }
-    pub fn len(&self) -> usize {
-        self.offsets.len().saturating_sub(1)
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// A review window: its id and the capacity its rows carry (`None`: the pipeline default).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Window {
-    pub id: String,
-    pub capacity: Option<u32>,
-}
-
-/// Feature values of items `start..start + len`: `columns[f][j]` is feature
-/// `f` of item `start + j`.
-#[derive(Clone, Debug)]
-pub struct FeatureSegment {
-    pub start: usize,
-    pub len: usize,
-    pub columns: Vec<Vec<f64>>,
-}
-
-/// Columns used only for guardrail readings in live use.
-#[derive(Clone, Debug, Default)]
-pub struct LiveColumns {
-    /// Index into `revisions`, or `u32::MAX` when null or absent.
-    pub live_revision: Vec<u32>,
-    pub revisions: Vec<String>,
-    /// Microseconds since the epoch, `None` when null or absent.
-    pub queued_at: Vec<Option<i64>>,
-    pub signed_off_at: Vec<Option<i64>>,
-}
-
-/// The validated rows of one cohort, column by column, in (object path, row) order.
-#[derive(Clone, Debug)]
-pub struct History {
-    pub snapshot: Snapshot,
-    pub item_ids: ItemIds,
-    pub window: Vec<u32>,
-    pub windows: Vec<Window>,
-    /// Index into `classes`, which is sorted by bytes.
-    pub class: Vec<u16>,
-    pub classes: Vec<String>,
-    /// Index into [`crate::profile::KINDS`].
-    pub kind: Vec<u8>,
-    pub actionable: Vec<bool>,
-    pub board_override: Vec<bool>,
-    pub missed: Vec<bool>,
-    /// The query's feature columns, in the query's order.
-    pub feature_names: Vec<String>,
-    /// Feature values, null read as 0.0, kept in the row-group segments they
-    /// were decoded in (scoring streams through them; nothing is copied).
-    pub features: Vec<FeatureSegment>,
-    pub null_features: Vec<u64>,
-    pub other_cohort_rows: u64,
-    pub live: Option<LiveColumns>,
-    origins: Vec<Origin>,
-}
-
-/// Where a run of items came from, for error messages.
-#[derive(Clone, Debug)]
-struct Origin {
-    start: usize,
-    object: String,
-    rows: Vec<u64>,
-}
+use plan::{plan_object, Plan};
+use rayon::prelude::*;
 
 impl History {
-    pub fn len(&self) -> usize {
-        self.window.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.window.is_empty()
-    }
-
-    /// Feature `f` of item `i` (a lookup; scoring streams segments instead).
-    pub fn feature(&self, f: usize, i: usize) -> f64 {
-        let k = self.features.partition_point(|s| s.start <= i) - 1;
-        let s = &self.features[k];
-        s.columns[f][i - s.start]
-    }
-
-    /// (object path, row) of item `i`.
-    pub fn origin(&self, i: usize) -> (&str, u64) {
-        let k = self.origins.partition_point(|o| o.start <= i) - 1;
-        let o = &self.origins[k];
-        (&o.object, o.rows[i - o.start])
-    }
-
     /// Read and validate the history under `prefix` in `store`.
     pub async fn read(
         store: &Store,
@@ -314,11 +79,41 @@ impl History {
         let started = std::time::Instant::now();
         let fetched = fetch::fetch_all(store, &listed, progress).await?;
         tracing::info!(objects = fetched.len(), elapsed = ?started.elapsed(), "history objects fetched");
-        let history = tokio::task::block_in_place(|| decode::decode_all(&fetched, prefix, query))?;
+        let history = tokio::task::block_in_place(|| decode_all(&fetched, prefix, query))?;
         tracing::info!(items = history.len(), elapsed = ?started.elapsed(), "history decoded and validated");
         if history.is_empty() {
             return Err(empty(format!("no rows for cohort \"{}\"", query.cohort)));
         }
         Ok(history)
     }
+}
+
+/// Hash every object and plan its row groups, decode them in parallel,
+/// then merge the chunks into one history.
+fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -> Result<History, HistoryError> {
+    // Hash objects and read their footers in parallel.
+    let per_object: Vec<Result<(SnapshotObject, Vec<Plan>), HistoryError>> = fetched
+        .par_iter()
+        .enumerate()
+        .map(|(object, (path, bytes))| {
+            let snap = SnapshotObject {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            };
+            Ok((snap, plan_object(object, path, bytes, query)?))
+        })
+        .collect();
+    let mut objects = Vec::with_capacity(fetched.len());
+    let mut plans = Vec::new();
+    for r in per_object {
+        let (snap, p) = r?;
+        objects.push(snap);
+        plans.extend(p);
+    }
+    let started = std::time::Instant::now();
+    let chunks: Vec<Result<Chunk, HistoryError>> = plans.par_iter().map(|p| decode_row_group(p, query)).collect();
+    tracing::debug!(row_groups = plans.len(), elapsed = ?started.elapsed(), "row groups decoded");
+    let chunks = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
+    merge(chunks, objects, fetched, prefix, query)
 }

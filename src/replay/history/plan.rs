@@ -3,7 +3,7 @@
 //! task per row group with a column projection (only the columns the replay
 //! uses are ever decoded).
 
-use super::{HistoryError, HistoryQuery};
+use super::table::{HistoryError, HistoryQuery};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};

@@ -2,7 +2,7 @@
 //! history"): window capacities, kinds, finite features, unique item ids.
 //! Each failure names the object, the row, the item id and the column.
 
-use super::{History, HistoryError, ItemRef};
+use super::table::{History, HistoryError, ItemRef};
 use rayon::prelude::*;
 use std::collections::HashMap;
 

@@ -1,0 +1,251 @@
+//! The validated history table: item columns, windows, classes, feature
+//! segments, the snapshot of the bytes read, and the errors that name the
+//! object, row, item and column of a bad value. Pure data; reading lives in
+//! the sibling steps.
+
+use crate::canonical::{to_jcs, Digest};
+use crate::store::StoreError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Columns every history object must have (SPEC §3).
+pub const REQUIRED_COLUMNS: [&str; 9] = [
+    "item_id",
+    "cohort",
+    "window_id",
+    "window_start",
+    "kind",
+    "signoff_class",
+    "actionable",
+    "board_override",
+    "missed",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history {store}/{prefix}: {what}")]
+    Empty { store: String, prefix: String, what: String },
+    #[error("history object {object}: not readable parquet: {message}")]
+    Corrupt { object: String, message: String },
+    #[error("history object {object}: required column `{column}` is missing")]
+    MissingColumn { object: String, column: String },
+    #[error("history object {object}: column `{column}` has type {found}; expected {expected}")]
+    ColumnType {
+        object: String,
+        column: String,
+        found: String,
+        expected: String,
+    },
+    #[error("history object {object}, row {row}{item}: column `{column}` is null; it is required")]
+    NullValue {
+        object: String,
+        row: u64,
+        item: ItemRef,
+        column: String,
+    },
+    #[error("history object {object}, row {row}{item}: column `{column}`: expected {expected}, found {found}")]
+    BadValue {
+        object: String,
+        row: u64,
+        item: ItemRef,
+        column: String,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("history: item_id \"{item_id}\" appears twice: {first_object} row {first_row} and {second_object} row {second_row}")]
+    DuplicateItem {
+        item_id: String,
+        first_object: String,
+        first_row: u64,
+        second_object: String,
+        second_row: u64,
+    },
+    #[error("history: window \"{window_id}\" has differing window_capacity: {first} ({first_object} row {first_row}) and {second} ({second_object} row {second_row})")]
+    WindowCapacity {
+        window_id: String,
+        first: Capacity,
+        first_object: String,
+        first_row: u64,
+        second: Capacity,
+        second_object: String,
+        second_row: u64,
+    },
+    #[error("history: more than {max} distinct {what}")]
+    TooMany { what: &'static str, max: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A window's capacity as its rows carry it: a number, or null for the pipeline default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity(pub Option<u32>);
+
+impl std::fmt::Display for Capacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(c) => write!(f, "{c}"),
+            None => f.write_str("null (pipeline default)"),
+        }
+    }
+}
+
+/// ` (item_id "X")` in messages, or nothing when the id is unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemRef(pub Option<Box<str>>);
+
+impl std::fmt::Display for ItemRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(id) => write!(f, " (item_id \"{id}\")"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What to read: the cohort, the feature columns, and which of them must be
+/// non-negative (those a profile passes through `log1p`).
+#[derive(Clone, Debug, Default)]
+pub struct HistoryQuery {
+    pub cohort: String,
+    /// Feature columns, ascending by bytes, no duplicates.
+    pub features: Vec<String>,
+    pub nonnegative: Vec<String>,
+    /// Also read `live_revision`, `queued_at` and `signed_off_at` when present.
+    pub live_columns: bool,
+}
+
+/// One object of the snapshot: what was read, byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotObject {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The history snapshot a packet records (SPEC §5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub prefix: String,
+    pub objects: Vec<SnapshotObject>,
+    /// `sha256:` over the RFC 8785 bytes of `objects`.
+    pub fingerprint: Digest,
+    pub window_start_min: DateTime<Utc>,
+    pub window_start_max: DateTime<Utc>,
+    pub items: u64,
+    pub windows: u64,
+}
+
+impl Snapshot {
+    pub fn fingerprint_of(objects: &[SnapshotObject]) -> Digest {
+        Digest::of(&to_jcs(&objects))
+    }
+}
+
+/// Item ids as one byte buffer with offsets.
+#[derive(Clone, Debug, Default)]
+pub struct ItemIds {
+    pub(super) bytes: Vec<u8>,
+    pub(super) offsets: Vec<usize>,
+}
+
+impl ItemIds {
+    #[inline]
+    pub fn get(&self, i: usize) -> &[u8] {
+        &self.bytes[self.offsets[i]..self.offsets[i + 1]]
+    }
+    pub fn get_str(&self, i: usize) -> &str {
+        std::str::from_utf8(self.get(i)).expect("item ids come from UTF-8 columns")
+    }
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A review window: its id and the capacity its rows carry (`None`: the pipeline default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub id: String,
+    pub capacity: Option<u32>,
+}
+
+/// Feature values of items `start..start + len`: `columns[f][j]` is feature
+/// `f` of item `start + j`.
+#[derive(Clone, Debug)]
+pub struct FeatureSegment {
+    pub start: usize,
+    pub len: usize,
+    pub columns: Vec<Vec<f64>>,
+}
+
+/// Columns used only for guardrail readings in live use.
+#[derive(Clone, Debug, Default)]
+pub struct LiveColumns {
+    /// Index into `revisions`, or `u32::MAX` when null or absent.
+    pub live_revision: Vec<u32>,
+    pub revisions: Vec<String>,
+    /// Microseconds since the epoch, `None` when null or absent.
+    pub queued_at: Vec<Option<i64>>,
+    pub signed_off_at: Vec<Option<i64>>,
+}
+
+/// The validated rows of one cohort, column by column, in (object path, row) order.
+#[derive(Clone, Debug)]
+pub struct History {
+    pub snapshot: Snapshot,
+    pub item_ids: ItemIds,
+    pub window: Vec<u32>,
+    pub windows: Vec<Window>,
+    /// Index into `classes`, which is sorted by bytes.
+    pub class: Vec<u16>,
+    pub classes: Vec<String>,
+    /// Index into [`crate::profile::KINDS`].
+    pub kind: Vec<u8>,
+    pub actionable: Vec<bool>,
+    pub board_override: Vec<bool>,
+    pub missed: Vec<bool>,
+    /// The query's feature columns, in the query's order.
+    pub feature_names: Vec<String>,
+    /// Feature values, null read as 0.0, kept in the row-group segments they
+    /// were decoded in (scoring streams through them; nothing is copied).
+    pub features: Vec<FeatureSegment>,
+    pub null_features: Vec<u64>,
+    pub other_cohort_rows: u64,
+    pub live: Option<LiveColumns>,
+    pub(super) origins: Vec<Origin>,
+}
+
+/// Where a run of items came from, for error messages.
+#[derive(Clone, Debug)]
+pub(super) struct Origin {
+    pub(super) start: usize,
+    pub(super) object: String,
+    pub(super) rows: Vec<u64>,
+}
+
+impl History {
+    pub fn len(&self) -> usize {
+        self.window.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.window.is_empty()
+    }
+
+    /// Feature `f` of item `i` (a lookup; scoring streams segments instead).
+    pub fn feature(&self, f: usize, i: usize) -> f64 {
+        let k = self.features.partition_point(|s| s.start <= i) - 1;
+        let s = &self.features[k];
+        s.columns[f][i - s.start]
+    }
+
+    /// (object path, row) of item `i`.
+    pub fn origin(&self, i: usize) -> (&str, u64) {
+        let k = self.origins.partition_point(|o| o.start <= i) - 1;
+        let o = &self.origins[k];
+        (&o.object, o.rows[i - o.start])
+    }
+}
