@@ -699,7 +699,12 @@ fn reused_manifest_id() {
     let a = Approvals::new();
     let input = a.input();
     let file = a.signed(&input);
-    // A commit naming this manifest id (here, an earlier rejection) makes it used.
+    mark_used(&a, &input.manifest_id);
+    fails_only(&a.verify(&file), CheckName::ManifestId);
+}
+
+/// A commit naming this manifest id (here, an earlier rejection) makes it used.
+fn mark_used(a: &Approvals, manifest_id: &str) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let p = a.pipeline();
@@ -709,10 +714,9 @@ fn reused_manifest_id() {
         c.prior_revision = p.policy.baseline_revision.clone();
         c.live_revision = p.policy.baseline_revision.clone();
         c.trusted_revision = p.policy.baseline_revision.clone();
-        c.manifest_id = Some(input.manifest_id.clone());
+        c.manifest_id = Some(manifest_id.to_string());
         scoregate::release::log::append(&a.store(), &c).await.unwrap();
     });
-    fails_only(&a.verify(&file), CheckName::ManifestId);
 }
 
 fn scoregate(a: &Approvals, args: &[&str]) -> std::process::Output {
@@ -817,4 +821,84 @@ fn cli_verify_exit_codes_for_malformed_and_oversized() {
     let o = scoregate(&a, &["manifest", "verify", "--pipeline", p, "--now", NOW, file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("line 1"));
+}
+
+/// One bad manifest through the binary: `manifest verify` refuses it with
+/// `verify_code`, `manifest submit` with `submit_code` when it refuses at
+/// all, and neither writes anything to the store.
+fn refused_through_the_binary(a: &Approvals, file: &Path, verify_code: i32, submit_code: Option<i32>) {
+    let p = a.pipeline_path.to_str().unwrap();
+    let f = file.to_str().unwrap();
+    let before = crate::bad_input::tree_digest(&a.path("store"));
+    let o = scoregate(a, &["manifest", "verify", "--pipeline", p, "--now", NOW, f]);
+    assert_eq!(
+        o.status.code(),
+        Some(verify_code),
+        "verify {f}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    if let Some(code) = submit_code {
+        let o = scoregate(a, &["manifest", "submit", "--pipeline", p, "--now", NOW, f]);
+        assert_eq!(o.status.code(), Some(code), "submit {f}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(before, crate::bad_input::tree_digest(&a.path("store")), "{f}: nothing written");
+}
+
+#[test]
+fn every_bad_manifest_is_refused_through_the_binary_and_nothing_is_written() {
+    // A signature over other bytes.
+    let a = Approvals::new();
+    let file = a.signed(&a.input());
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("max_canary_misses = 3", "max_canary_misses = 2");
+    std::fs::write(&file, text).unwrap();
+    refused_through_the_binary(&a, &file, 4, Some(4));
+    // The wrong namespace.
+    let a = Approvals::new();
+    let file = a.write("m.toml", &draft(&a.input()));
+    ssh_sign("alice", "git", &file);
+    refused_through_the_binary(&a, &file, 4, Some(4));
+    // An unknown signer.
+    let a = Approvals::new();
+    let mut input = a.input();
+    input.approvers = vec!["rm-mallory@example.com".into()];
+    let file = a.write("m.toml", &draft(&input));
+    ssh_sign("mallory", NAMESPACE, &file);
+    refused_through_the_binary(&a, &file, 4, Some(4));
+    // An expired signer.
+    let a = Approvals::new();
+    a.allowed(&format!("{ALICE} valid-before=\"202611020000Z\" {}\n", public("alice")));
+    let file = a.signed(&a.input());
+    refused_through_the_binary(&a, &file, 4, Some(4));
+    // Another cohort.
+    let a = Approvals::new();
+    let mut input = a.input();
+    input.cohort = "identity-platform".into();
+    let file = a.signed(&input);
+    refused_through_the_binary(&a, &file, 4, Some(4));
+    // An evidence digest whose stored packet does not hash to it (submit
+    // leaves the bindings to the cycle, so only verify is asked).
+    let a = Approvals::new();
+    let input = a.input();
+    let packet = a.path(&format!(
+        "store/evidence/payments-platform/sha256-{}.json",
+        input.evidence_digest.as_ref().unwrap().hex()
+    ));
+    let text = std::fs::read_to_string(&packet).unwrap().replacen("\"tp\":", "\"tp\": ", 1);
+    std::fs::write(&packet, text).unwrap();
+    let file = a.signed(&input);
+    refused_through_the_binary(&a, &file, 4, None);
+    // A manifest id the log has already used.
+    let a = Approvals::new();
+    let input = a.input();
+    let file = a.signed(&input);
+    mark_used(&a, &input.manifest_id);
+    refused_through_the_binary(&a, &file, 4, None);
+    // Malformed and oversized manifests are bad input (exit 3) to both.
+    let a = Approvals::new();
+    let file = a.write("bad.toml", "schema = \"scoregate.approval/v1\"\nmanifest_id = [\n");
+    refused_through_the_binary(&a, &file, 3, Some(3));
+    let file = a.write("big.toml", &"# x\n".repeat(3000));
+    refused_through_the_binary(&a, &file, 3, Some(3));
 }

@@ -2,7 +2,7 @@
 //! error naming the object, row, item and column, and nothing is written.
 //! Fixtures are named after the failure they provoke.
 
-use crate::support::{batch, batch_bytes, int32, parquet_bytes, with_column, without_column, Fixture, Row, CANDIDATE};
+use crate::support::{batch, batch_bytes, int32, list_files, parquet_bytes, with_column, without_column, Fixture, Row, CANDIDATE};
 use arrow::array::{ArrayRef, StringArray};
 use scoregate::evidence::steward::replay_packet;
 use scoregate::profile::stored::load_profile;
@@ -20,20 +20,52 @@ fn rows() -> Vec<Row> {
     ]
 }
 
+/// Every file below `root` with the sha256 of its bytes: equal before and
+/// after means nothing was written, edited or removed.
+pub fn tree_digest(root: &std::path::Path) -> Vec<(String, String)> {
+    list_files(root)
+        .into_iter()
+        .map(|f| (f.clone(), scoregate::canonical::sha256_hex(&std::fs::read(root.join(&f)).unwrap())))
+        .collect()
+}
+
+/// The bad input through the library (for the exact error variant) and
+/// through the binary as a steward runs it: exit 3, a message naming what
+/// is wrong, and nothing written to the store or the output paths.
 async fn replay_error(fx: &Fixture) -> Error {
     let pipeline = fx.pipeline();
     let store = fx.store();
-    let before = fx.store_files();
-    let live = match load_profile(&store, &pipeline.policy.baseline_revision).await {
-        Ok(l) => l,
-        Err(e) => return e,
-    };
-    let cand = Profile::parse("candidate", CANDIDATE.as_bytes()).unwrap();
-    let err = match replay_packet(&pipeline, &store, &live, &cand, None).await {
-        Ok(_) => panic!("replay accepted bad input"),
+    let before = tree_digest(&fx.path("store"));
+    let err = match load_profile(&store, &pipeline.policy.baseline_revision).await {
         Err(e) => e,
+        Ok(live) => {
+            let cand = Profile::parse("candidate", CANDIDATE.as_bytes()).unwrap();
+            match replay_packet(&pipeline, &store, &live, &cand, None).await {
+                Ok(_) => panic!("replay accepted bad input"),
+                Err(e) => e,
+            }
+        }
     };
-    assert_eq!(before, fx.store_files(), "nothing written on bad input");
+    let out = fx.path("out");
+    let o = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scoregate"))
+            .arg("replay")
+            .arg("--pipeline")
+            .arg(&fx.pipeline)
+            .arg("--candidate")
+            .arg(fx.path("candidate.json"))
+            .arg("--out")
+            .arg(out.join("packet.json"))
+            .arg("--items")
+            .arg(out.join("items.parquet"))
+            .output()
+            .unwrap()
+    });
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(&err.to_string()), "the binary says what the library says: {stderr}");
+    assert_eq!(before, tree_digest(&fx.path("store")), "nothing written to the store on bad input");
+    assert!(list_files(&out).is_empty(), "no packet, page or items table on bad input");
     err
 }
 
@@ -308,4 +340,123 @@ async fn other_writers_types_are_accepted_and_non_parquet_objects_ignored() {
     assert_eq!(out.packet.history.items, 4);
     assert_eq!(out.packet.history.objects.len(), 1);
     assert_eq!(out.packet.history.window_start_min.timestamp(), 1_790_000_000);
+}
+
+#[test]
+fn replay_whose_items_table_cannot_be_written_stores_no_evidence() {
+    let fx = Fixture::new(&[("ok.parquet", parquet_bytes(&rows()))]);
+    let before = tree_digest(&fx.path("store"));
+    // The items table's folder is a file: the write fails after the replay succeeded.
+    std::fs::write(fx.path("blocked"), b"a file, not a folder").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_scoregate"))
+        .arg("replay")
+        .arg("--pipeline")
+        .arg(&fx.pipeline)
+        .arg("--candidate")
+        .arg(fx.path("candidate.json"))
+        .arg("--out")
+        .arg(fx.path("out/packet.json"))
+        .arg("--items")
+        .arg(fx.path("blocked/items.parquet"))
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(before, tree_digest(&fx.path("store")), "no evidence stored without its items table");
+    assert!(list_files(&fx.path("out")).is_empty(), "no packet or page written");
+}
+
+/// The binary's error message for the fixture's history at `threads` threads.
+fn replay_stderr(fx: &Fixture, threads: &str) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_scoregate"))
+        .args(["--threads", threads, "replay", "--no-store", "--pipeline"])
+        .arg(&fx.pipeline)
+        .arg("--candidate")
+        .arg(fx.path("candidate.json"))
+        .arg("--out")
+        .arg(fx.path("out/packet.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn the_first_problem_is_the_first_in_object_path_then_row_order_on_any_thread_count() {
+    // a.parquet: a null window at row 3 and a NaN feature at row 1 (a column
+    // checked later, an earlier row); b.parquet lacks a required column
+    // (found while planning, before any decoding); c.parquet has a null
+    // cohort at row 0. The first problem is a.parquet's row 1.
+    let mut a = rows();
+    a.extend(rows().into_iter().map(|mut r| {
+        r.item_id.push('b');
+        r
+    }));
+    a[1].a = Some(f64::NAN);
+    let a = with_column(
+        &batch(&a),
+        "window_id",
+        Arc::new(StringArray::from(vec![
+            Some("w1"),
+            Some("w1"),
+            Some("w2"),
+            None,
+            Some("w3"),
+            Some("w3"),
+            Some("w4"),
+            Some("w4"),
+        ])) as ArrayRef,
+    );
+    let mut b = rows();
+    b.iter_mut().for_each(|r| r.item_id.push('c'));
+    let b = without_column(&batch(&b), "missed");
+    let mut c = rows();
+    c.iter_mut().for_each(|r| r.item_id.push('d'));
+    let c = with_column(
+        &batch(&c),
+        "cohort",
+        Arc::new(StringArray::from(vec![None, Some("c1"), Some("c1"), Some("c1")])) as ArrayRef,
+    );
+    let fx = Fixture::new(&[
+        ("c.parquet", batch_bytes(&c)),
+        ("b.parquet", batch_bytes(&b)),
+        ("a.parquet", batch_bytes(&a)),
+    ]);
+    let first = replay_stderr(&fx, "1");
+    assert!(
+        first.contains("history/c1/a.parquet, row 1") && first.contains("column `a`"),
+        "{first}"
+    );
+    for threads in ["2", "3", "8"] {
+        assert_eq!(replay_stderr(&fx, threads), first, "{threads} threads");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn columns_the_replay_does_not_use_are_never_decoded() {
+    // A nested list and a struct column that scoregate has no decoder for.
+    use arrow::array::{Array, Int32Array, ListArray, StructArray};
+    use arrow::datatypes::{DataType, Field, Int32Type};
+    let b = batch(&rows());
+    let list =
+        ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), Some(2)]), None, Some(vec![]), Some(vec![Some(3)])]);
+    let strukt = StructArray::from(vec![(
+        Arc::new(Field::new("depth", DataType::Int32, true)),
+        Arc::new(Int32Array::from(vec![1, 2, 3, 4])) as ArrayRef,
+    )]);
+    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("tags", list.data_type().clone(), true));
+    fields.push(Field::new("provenance", strukt.data_type().clone(), true));
+    let mut cols = b.columns().to_vec();
+    cols.push(Arc::new(list));
+    cols.push(Arc::new(strukt));
+    let b = arrow::record_batch::RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols).unwrap();
+    let fx = Fixture::new(&[("nested.parquet", batch_bytes(&b))]);
+    let plain = Fixture::new(&[("nested.parquet", parquet_bytes(&rows()))]);
+    let (pipeline, store) = (fx.pipeline(), fx.store());
+    let live = load_profile(&store, &pipeline.policy.baseline_revision).await.unwrap();
+    let cand = Profile::parse("candidate", CANDIDATE.as_bytes()).unwrap();
+    let nested = replay_packet(&pipeline, &store, &live, &cand, None).await.unwrap();
+    let flat = replay_packet(&plain.pipeline(), &plain.store(), &live, &cand, None).await.unwrap();
+    assert_eq!(nested.packet.history.items, 4);
+    assert_eq!(nested.packet.classes, flat.packet.classes, "the unused columns change nothing");
 }

@@ -695,3 +695,88 @@ async fn a_cycle_that_loses_every_race_gives_up_with_exit_5() {
     assert_eq!(err.exit_code(), scoregate::ExitCode::LostRace);
     assert_eq!(scoregate::ExitCode::LostRace as u8, 5);
 }
+
+/// The problems `audit verify --json` names, and its exit code.
+fn audit_problems(o: &Ops) -> (Option<i32>, Vec<String>) {
+    let out = o.run(&["audit", "verify", "--json", "--pipeline", &o.p()]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["report"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["problem"].as_str().unwrap().to_string())
+        .collect();
+    (out.status.code(), problems)
+}
+
+#[test]
+fn audit_names_each_kind_of_tampering() {
+    let o = Ops::new();
+    o.activate_sample("7d");
+    o.cycle(NOW, 0);
+    let rollback = [
+        "rollback",
+        "--pipeline",
+        &o.p(),
+        "--reason",
+        "drill",
+        "--now",
+        "2026-11-03T01:00:00Z",
+    ];
+    o.ok(&rollback, 6);
+    o.audit_ok();
+    let log = o.a.path("store/log/payments-platform");
+    let (one, two) = (log.join(format!("{:020}.json", 1)), log.join(format!("{:020}.json", 2)));
+    let (b1, b2) = (std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
+    let restore = || {
+        for f in list_files(&log) {
+            std::fs::remove_file(log.join(f)).unwrap();
+        }
+        std::fs::write(&one, &b1).unwrap();
+        std::fs::write(&two, &b2).unwrap();
+        o.audit_ok();
+    };
+    let expect = |what: &str, problem: &str| {
+        let (code, problems) = audit_problems(&o);
+        assert_eq!(code, Some(8), "{what}: {problems:?}");
+        assert!(problems.iter().any(|p| p == problem), "{what}: expected {problem} in {problems:?}");
+        assert_eq!(
+            o.run(&["cycle", "--pipeline", &o.p(), "--now", "2026-11-03T02:00:00Z"])
+                .status
+                .code(),
+            Some(3),
+            "{what}: the cycle refuses a broken log"
+        );
+        restore();
+    };
+    // Reordered: the two commits swap places.
+    std::fs::write(&one, &b2).unwrap();
+    std::fs::write(&two, &b1).unwrap();
+    expect("reordered", "seq_mismatch");
+    // Moved: commit 2 renamed to 3.
+    std::fs::rename(&two, log.join(format!("{:020}.json", 3))).unwrap();
+    expect("moved", "gap");
+    // A foreign object under the log prefix.
+    std::fs::write(log.join("notes.txt"), b"not a commit").unwrap();
+    expect("foreign object", "foreign_object");
+    // A commit of another cohort.
+    let other = String::from_utf8(b2.clone())
+        .unwrap()
+        .replace("\"cohort\":\"payments-platform\"", "\"cohort\":\"identity\"");
+    std::fs::write(&two, other).unwrap();
+    expect("other cohort", "wrong_cohort");
+    // Bytes that are not the canonical form scoregate writes.
+    let mut spaced = b2.clone();
+    spaced.push(b'\n');
+    std::fs::write(&two, spaced).unwrap();
+    expect("non-canonical", "not_canonical");
+    // Time going backwards beyond the skew allowance.
+    let text = String::from_utf8(b2.clone()).unwrap();
+    assert!(text.contains("\"now\":\"2026-11-03T01:00:00Z\""), "{text}");
+    std::fs::write(
+        &two,
+        text.replace("\"now\":\"2026-11-03T01:00:00Z\"", "\"now\":\"2026-11-02T01:00:00Z\""),
+    )
+    .unwrap();
+    expect("time backwards", "time_went_backwards");
+}

@@ -166,10 +166,6 @@ impl Fixture {
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
-    /// Every file below the store, relative, sorted: to prove nothing was written.
-    pub fn store_files(&self) -> Vec<String> {
-        list_files(&self.dir.path().join("store"))
-    }
 }
 
 pub fn list_files(root: &Path) -> Vec<String> {

@@ -199,41 +199,73 @@ fn decode_batch(
         first_row,
         ids: strings(batch, "item_id"),
     };
-    let sel = select_cohort(&rows, batch, query, chunk)?;
-    if sel.is_empty() {
-        return Ok(());
+    let (sel, null_cohort) = select_cohort(&rows, batch, query, chunk);
+    // Every column is checked and the problem at the lowest row is reported
+    // (a tie goes to the column checked first), so the first problem is the
+    // first in row order, whatever column it sits in.
+    let mut first = FirstProblem(null_cohort);
+    if !sel.is_empty() {
+        chunk.rows.extend(sel.iter().map(|&i| first_row + i as u64));
+        first.keep(decode_item_ids(&rows, &sel, chunk));
+        first.keep(decode_windows(p, &rows, batch, &sel, chunk, lookups));
+        first.keep(decode_classes_and_kinds(&rows, batch, &sel, chunk, lookups));
+        first.keep(decode_outcomes(&rows, batch, &sel, chunk));
+        first.keep(decode_window_starts(&rows, batch, &sel, chunk));
+        first.keep(decode_features(&rows, batch, &sel, query, chunk));
+        if query.live_columns {
+            decode_live_columns(p, batch, &sel, chunk, lookups);
+        }
     }
-    chunk.rows.extend(sel.iter().map(|&i| first_row + i as u64));
-    decode_item_ids(&rows, &sel, chunk)?;
-    decode_windows(p, &rows, batch, &sel, chunk, lookups)?;
-    decode_classes_and_kinds(&rows, batch, &sel, chunk, lookups)?;
-    decode_outcomes(&rows, batch, &sel, chunk)?;
-    decode_window_starts(&rows, batch, &sel, chunk)?;
-    decode_features(&rows, batch, &sel, query, chunk)?;
-    if query.live_columns {
-        decode_live_columns(p, batch, &sel, chunk, lookups);
+    match first.0 {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The problem at the lowest row seen so far.
+struct FirstProblem(Option<HistoryError>);
+
+impl FirstProblem {
+    fn keep(&mut self, r: Result<(), HistoryError>) {
+        if let Err(e) = r {
+            if self.0.as_ref().is_none_or(|f| row_of(&e) < row_of(f)) {
+                self.0 = Some(e);
+            }
+        }
+    }
+}
+
+/// The row a problem was found at; problems of a whole column sort first.
+fn row_of(e: &HistoryError) -> u64 {
+    match e {
+        HistoryError::NullValue { row, .. } | HistoryError::BadValue { row, .. } => *row,
+        HistoryError::WindowCapacity { second_row, .. } => *second_row,
+        _ => 0,
+    }
 }
 
 /// Rows of other cohorts are ignored and counted (README "Regression
-/// history"); a null cohort is an error. Returns the rows kept.
-fn select_cohort(rows: &BatchRows, batch: &RecordBatch, query: &HistoryQuery, chunk: &mut Chunk) -> Result<Vec<usize>, HistoryError> {
+/// history"); a null cohort is an error. Returns the rows kept, and the
+/// first row whose cohort is null.
+fn select_cohort(rows: &BatchRows, batch: &RecordBatch, query: &HistoryQuery, chunk: &mut Chunk) -> (Vec<usize>, Option<HistoryError>) {
     let n_all = batch.num_rows();
     let cohort = Dict::of(batch, "cohort");
     let ours: Vec<bool> = (0..cohort.values.len())
         .map(|k| cohort.values.is_valid(k) && cohort.values.value(k) == query.cohort)
         .collect();
     let mut sel: Vec<usize> = Vec::with_capacity(n_all);
+    let mut null = None;
     for i in 0..n_all {
         match cohort.get(i) {
-            None => return Err(rows.null(i, "cohort")),
+            None => {
+                null.get_or_insert_with(|| rows.null(i, "cohort"));
+            }
             Some((k, _)) if ours[k] => sel.push(i),
             Some(_) => {}
         }
     }
     chunk.other_cohort += (n_all - sel.len()) as u64;
-    Ok(sel)
+    (sel, null)
 }
 
 fn decode_item_ids(rows: &BatchRows, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {

@@ -106,14 +106,30 @@ fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -
         .collect();
     let mut objects = Vec::with_capacity(fetched.len());
     let mut plans = Vec::new();
+    // The first object that failed its footer or column checks; later ones
+    // are not decoded (their errors could not come first).
+    let mut plan_error = None;
     for r in per_object {
-        let (snap, p) = r?;
-        objects.push(snap);
-        plans.extend(p);
+        match r {
+            Ok((snap, p)) => {
+                objects.push(snap);
+                plans.extend(p);
+            }
+            Err(e) => {
+                plan_error = Some(e);
+                break;
+            }
+        }
     }
     let started = std::time::Instant::now();
     let chunks: Vec<Result<Chunk, HistoryError>> = plans.par_iter().map(|p| decode_row_group(p, query)).collect();
     tracing::debug!(row_groups = plans.len(), elapsed = ?started.elapsed(), "row groups decoded");
+    // Chunks are in (object, row group) order, and every object before the
+    // one that failed planning was decoded: the first error in that order is
+    // the first problem in (object path, row) order, on any thread count.
     let chunks = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
+    if let Some(e) = plan_error {
+        return Err(e);
+    }
     merge(chunks, objects, fetched, prefix, query)
 }
