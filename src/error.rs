@@ -96,7 +96,7 @@ impl Error {
             | Error::Log(LogError::Store(e))
             | Error::Inbox(InboxError::Store(e)) => store_code(e),
             Error::Log(LogError::VersionExists { .. }) | Error::Cycle(CycleError::LostRace { .. }) => ExitCode::LostRace,
-            Error::Cycle(CycleError::ClockWentBackwards { .. }) => ExitCode::BadInput,
+            Error::Cycle(CycleError::ClockWentBackwards { .. } | CycleError::Tampered { .. }) => ExitCode::BadInput,
             Error::Rejected(_) | Error::Inbox(InboxError::IdTaken { .. }) => ExitCode::Rejected,
             Error::Manifest(_) | Error::Signers(_) | Error::Log(_) => ExitCode::BadInput,
             Error::Evidence(EvidenceError::Render(_)) => ExitCode::Internal,

@@ -20,11 +20,13 @@
 //! | [`approval`] | manifests ([`approval::manifest`]), `allowed_signers` and sshsig ([`approval::signers`]), the ten checks ([`approval::checks`]), the inbox ([`approval::inbox`]) |
 //! | [`release`] | the cycle ([`release::cycle`]), its decisions ([`release::decide`]), the commit with retries ([`release::commit`]), guardrail readings ([`release::readings`]), the commit log and its chain ([`release::log`]), artifacts ([`release::artifacts`]), audit ([`release::audit`]) |
 //! | [`error`] | the crate's error and the documented exit codes |
+//! | [`guard`] | the boundary where a panic inside the parquet/arrow stack becomes the corrupt-object error |
 
 pub mod approval;
 pub mod canonical;
 pub mod error;
 pub mod evidence;
+pub mod guard;
 pub mod pipeline;
 pub mod profile;
 pub mod release;

@@ -107,6 +107,10 @@ pub struct Verification {
     pub signers: SignerTally,
     /// The window has not opened yet: the manifest waits rather than being rejected.
     pub waiting: bool,
+    /// Every other check passed and every signature is valid, but too few
+    /// distinct signers have signed yet: the manifest waits for more
+    /// signature files until its window closes.
+    pub awaiting_signers: bool,
     #[serde(skip)]
     pub packet: Option<Packet>,
 }
@@ -114,6 +118,11 @@ pub struct Verification {
 impl Verification {
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.outcome != Outcome::Failed)
+    }
+    /// Not valid yet, but it may become valid: its window has not opened, or
+    /// it waits for more signers. The cycle leaves it in the inbox.
+    pub fn may_become_valid(&self) -> bool {
+        !self.passed() && (self.waiting || self.awaiting_signers)
     }
     pub fn failed(&self) -> Vec<&Check> {
         self.checks.iter().filter(|c| c.outcome == Outcome::Failed).collect()
@@ -523,8 +532,13 @@ pub async fn verify(
         candidate: stored_candidate(store, &manifest.candidate_revision).await?,
         packet: manifest_packet(store, pipeline, manifest).await?,
     };
-    let checks = CHECKS.iter().map(|check| check(&ctx)).collect();
+    let checks: Vec<Check> = CHECKS.iter().map(|check| check(&ctx)).collect();
     let waiting = now < manifest.not_before;
+    let awaiting_signers = now < manifest.not_after
+        && signers.signatures.iter().all(|r| r.fault.is_none())
+        && checks
+            .iter()
+            .all(|c| c.outcome != Outcome::Failed || c.name == CheckName::Signatures);
     let packet = ctx.packet.ok();
     Ok(Verification {
         manifest_id: manifest.manifest_id.clone(),
@@ -533,6 +547,7 @@ pub async fn verify(
         checks,
         signers,
         waiting,
+        awaiting_signers,
         packet,
     })
 }

@@ -57,26 +57,40 @@ pub async fn read_local(target: &str) -> Result<Submission, StoreError> {
     })
 }
 
-/// Put a manifest and its signatures into the inbox. The manifest is created
-/// put-if-absent (the same bytes again are fine: that is how a second signer
-/// adds a signature); each signature not already there gets the next free name.
+/// Put a manifest and its signatures into the inbox: the signature files
+/// first, the manifest last, so a cycle never sees the manifest without the
+/// signatures it came with. The manifest is created put-if-absent (the same
+/// bytes again are fine: that is how another signer adds a signature later);
+/// each signature not already there gets the next free name, so every
+/// signer's `ssh-keygen` output, `m.toml.sig`, can be submitted as it is.
 /// Returns the manifest's object path.
 pub async fn submit(store: &Store, cohort: &str, manifest: &Manifest, signatures: &[SignatureFile]) -> Result<ObjPath, InboxError> {
-    let path = layout::inbox_file(cohort, &format!("{}.toml", manifest.manifest_id));
-    match store.put_immutable(&path, Bytes::from(manifest.bytes.clone())).await {
-        Ok(_) => {}
-        Err(StoreError::Conflict { .. }) => {
+    let name = format!("{}.toml", manifest.manifest_id);
+    let path = layout::inbox_file(cohort, &name);
+    // A manifest id is single use: other bytes under it are refused before anything is written.
+    if let Some(existing) = store.get_opt(&path).await? {
+        if existing.as_ref() != manifest.bytes.as_slice() {
             return Err(InboxError::IdTaken {
                 manifest_id: manifest.manifest_id.clone(),
-            })
+            });
         }
-        Err(e) => return Err(e.into()),
     }
-    let name = format!("{}.toml", manifest.manifest_id);
+    put_signatures(store, cohort, &name, signatures).await?;
+    match store.put_immutable(&path, Bytes::from(manifest.bytes.clone())).await {
+        Ok(_) => Ok(path),
+        Err(StoreError::Conflict { .. }) => Err(InboxError::IdTaken {
+            manifest_id: manifest.manifest_id.clone(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Add each signature not already beside `name`, under the next free name.
+async fn put_signatures(store: &Store, cohort: &str, name: &str, signatures: &[SignatureFile]) -> Result<(), InboxError> {
     let mut present: Vec<(String, Bytes)> = Vec::new();
     for meta in store.list_dir(Some(&layout::inbox(cohort))).await? {
         let file = meta.location.filename().unwrap_or_default().to_string();
-        if is_signature_of(&file, &name) {
+        if is_signature_of(&file, name) {
             present.push((file, store.get(&meta.location).await?));
         }
     }
@@ -87,7 +101,7 @@ pub async fn submit(store: &Store, cohort: &str, manifest: &Manifest, signatures
         // Next free name, retried if another submitter takes it first.
         let mut n = 0;
         loop {
-            let file = signature_name(&name, n);
+            let file = signature_name(name, n);
             if present.iter().any(|(f, _)| *f == file) {
                 n += 1;
                 continue;
@@ -106,7 +120,7 @@ pub async fn submit(store: &Store, cohort: &str, manifest: &Manifest, signatures
             }
         }
     }
-    Ok(path)
+    Ok(())
 }
 
 /// Every manifest waiting in the cohort's inbox with its signatures, by manifest id.
@@ -146,6 +160,34 @@ pub async fn waiting(store: &Store, cohort: &str) -> Result<Vec<Submission>, Sto
         });
     }
     Ok(out)
+}
+
+/// One inbox object and the signature files beside it; `None` once it is gone.
+pub async fn read_submission(store: &Store, object: &str) -> Result<Option<Submission>, StoreError> {
+    let path = ObjPath::from(object);
+    let Some(bytes) = store.get_opt(&path).await? else {
+        return Ok(None);
+    };
+    let name = path.filename().unwrap_or_default().to_string();
+    let parts: Vec<_> = path.parts().collect();
+    let dir = ObjPath::from_iter(parts[..parts.len().saturating_sub(1)].iter().cloned());
+    let mut signatures = Vec::new();
+    for meta in store.list_dir(Some(&dir)).await? {
+        let file = meta.location.filename().unwrap_or_default().to_string();
+        if is_signature_of(&file, &name) {
+            if let Some(b) = store.get_opt(&meta.location).await? {
+                signatures.push(SignatureFile {
+                    name: file,
+                    bytes: b.to_vec(),
+                });
+            }
+        }
+    }
+    Ok(Some(Submission {
+        name: object.to_string(),
+        bytes,
+        signatures,
+    }))
 }
 
 /// Remove a handled manifest and its signature files from the inbox.

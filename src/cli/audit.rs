@@ -6,7 +6,7 @@ use super::common::{open_pipeline, print_json, Global};
 use anyhow::Result;
 use clap::Subcommand;
 use scoregate::release::audit::verify_store;
-use scoregate::release::log::read_all;
+use scoregate::release::log::{read_all, Commit};
 use scoregate::{Error, ExitCode};
 use std::path::PathBuf;
 
@@ -30,94 +30,122 @@ fn short(d: &scoregate::canonical::Digest) -> String {
 
 pub async fn run(cmd: AuditCmd, g: &Global) -> Result<ExitCode> {
     match cmd {
-        AuditCmd::Log { pipeline } => {
-            let (pipeline, store) = open_pipeline(&pipeline)?;
-            let commits = read_all(&store, &pipeline.cohort).await.map_err(Error::from)?;
-            let parsed: Vec<_> = commits.iter().filter_map(|c| c.commit.as_ref().ok()).collect();
-            if g.json {
-                print_json(&parsed)?;
-                return Ok(ExitCode::Ok);
-            }
-            if parsed.is_empty() {
-                println!(
-                    "{}: no decisions yet; the baseline {} is live",
-                    pipeline.cohort, pipeline.policy.baseline_revision
-                );
-            }
-            for c in parsed {
-                let t = |d: &chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                println!(
-                    "#{:<4} {}  {:<11} {} → {}",
-                    c.seq,
-                    t(&c.now),
-                    c.decision.as_str(),
-                    short(&c.prior_revision),
-                    short(&c.live_revision)
-                );
-                if let Some(id) = &c.manifest_id {
-                    let window = c
-                        .window
-                        .as_ref()
-                        .map_or(String::new(), |w| format!(", window {} → {}", t(&w.not_before), t(&w.not_after)));
-                    println!("       manifest {id}{window}");
-                }
-                if !c.signers.is_empty()
-                    && matches!(
-                        c.decision,
-                        scoregate::release::log::Decision::Activate
-                            | scoregate::release::log::Decision::Renew
-                            | scoregate::release::log::Decision::Revoke
-                    )
-                {
-                    println!("       signed by {}", c.signers.join(", "));
-                }
-                if let (Some(r), Some(g)) = (&c.readings, &c.thresholds) {
-                    for tr in scoregate::release::artifacts::triggers(r, g) {
-                        println!(
-                            "       {} {} / {}{}",
-                            tr.guardrail,
-                            tr.reading.map_or("—".into(), |v| format!("{v:.2}")),
-                            tr.threshold,
-                            if tr.breached { " BREACHED" } else { "" }
-                        );
-                    }
-                }
-                for f in &c.failed_checks {
-                    println!("       failed {}: {}", f.check, f.detail);
-                }
-                if let Some(a) = &c.actor {
-                    println!("       by {a}");
-                }
-                for r in &c.reasons {
-                    println!("       {r}");
-                }
-            }
-            Ok(ExitCode::Ok)
-        }
-        AuditCmd::Verify { pipeline } => {
-            let (pipeline, store) = open_pipeline(&pipeline)?;
-            let report = verify_store(&pipeline, &store).await?;
-            if g.json {
-                print_json(&serde_json::json!({"ok": report.ok(), "report": report}))?;
-            } else if report.ok() {
-                println!(
-                    "{}: {} commits, chain intact, every artifact present; head {}",
-                    pipeline.cohort,
-                    report.commits,
-                    report.head.as_deref().unwrap_or("none")
-                );
-            } else {
-                println!(
-                    "{}: {} problem(s) in {} commits:",
-                    pipeline.cohort,
-                    report.problems.len(),
-                    report.commits
-                );
-                for p in &report.problems {
-                    println!("  {p}");
-                }
-            }
-            Ok(if report.ok() { ExitCode::Ok } else { ExitCode::AuditFailed })
+        AuditCmd::Log { pipeline } => log_cmd(pipeline, g).await,
+        AuditCmd::Verify { pipeline } => verify_cmd(pipeline, g).await,
+    }
+}
+
+/// `audit log`: every decision. On a log that does not verify, the problems
+/// come first (on stderr with `--json`, whose stdout stays the commit list)
+/// and the exit code is 8: a forged log is never printed as if it were sound.
+async fn log_cmd(pipeline: PathBuf, g: &Global) -> Result<ExitCode> {
+    let (pipeline, store) = open_pipeline(&pipeline)?;
+    let report = verify_store(&pipeline, &store).await?;
+    let commits = read_all(&store, &pipeline.cohort).await.map_err(Error::from)?;
+    let parsed: Vec<_> = commits.iter().filter_map(|c| c.commit.as_ref().ok()).collect();
+    if !report.ok() {
+        let head = format!(
+            "{}: THE LOG DOES NOT VERIFY, {} problem(s); what follows cannot be trusted:",
+            pipeline.cohort,
+            report.problems.len()
+        );
+        if g.json {
+            eprintln!("{head}");
+            report.problems.iter().for_each(|p| eprintln!("  {p}"));
+        } else {
+            outln!("{head}");
+            report.problems.iter().for_each(|p| outln!("  {p}"));
+            outln!();
         }
     }
+    if g.json {
+        print_json(&parsed)?;
+    } else if parsed.is_empty() {
+        outln!(
+            "{}: no decisions yet; the baseline {} is live",
+            pipeline.cohort,
+            pipeline.policy.baseline_revision
+        );
+    }
+    if !g.json {
+        parsed.iter().for_each(|c| print_commit(c));
+    }
+    Ok(if report.ok() { ExitCode::Ok } else { ExitCode::AuditFailed })
+}
+
+/// One decision, as `audit log` prints it.
+fn print_commit(c: &Commit) {
+    let t = |d: &chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    outln!(
+        "#{:<4} {}  {:<11} {} → {}",
+        c.seq,
+        t(&c.now),
+        c.decision.as_str(),
+        short(&c.prior_revision),
+        short(&c.live_revision)
+    );
+    if let Some(id) = &c.manifest_id {
+        let window = c
+            .window
+            .as_ref()
+            .map_or(String::new(), |w| format!(", window {} → {}", t(&w.not_before), t(&w.not_after)));
+        outln!("       manifest {id}{window}");
+    }
+    if !c.signers.is_empty()
+        && matches!(
+            c.decision,
+            scoregate::release::log::Decision::Activate
+                | scoregate::release::log::Decision::Renew
+                | scoregate::release::log::Decision::Revoke
+        )
+    {
+        outln!("       signed by {}", c.signers.join(", "));
+    }
+    if let (Some(r), Some(g)) = (&c.readings, &c.thresholds) {
+        for tr in scoregate::release::artifacts::triggers(r, g) {
+            outln!(
+                "       {} {} / {}{}",
+                tr.guardrail,
+                tr.reading.map_or("—".into(), |v| format!("{v:.2}")),
+                tr.threshold,
+                if tr.breached { " BREACHED" } else { "" }
+            );
+        }
+    }
+    for f in &c.failed_checks {
+        outln!("       failed {}: {}", f.check, f.detail);
+    }
+    if let Some(a) = &c.actor {
+        outln!("       by {a}");
+    }
+    for r in &c.reasons {
+        outln!("       {r}");
+    }
+}
+
+/// `audit verify`: every problem, exit 8 if there is any.
+async fn verify_cmd(pipeline: PathBuf, g: &Global) -> Result<ExitCode> {
+    let (pipeline, store) = open_pipeline(&pipeline)?;
+    let report = verify_store(&pipeline, &store).await?;
+    if g.json {
+        print_json(&serde_json::json!({"ok": report.ok(), "report": report}))?;
+    } else if report.ok() {
+        outln!(
+            "{}: {} commits, chain intact, every artifact present; head {}",
+            pipeline.cohort,
+            report.commits,
+            report.head.as_deref().unwrap_or("none")
+        );
+    } else {
+        outln!(
+            "{}: {} problem(s) in {} commits:",
+            pipeline.cohort,
+            report.problems.len(),
+            report.commits
+        );
+        for p in &report.problems {
+            outln!("  {p}");
+        }
+    }
+    Ok(if report.ok() { ExitCode::Ok } else { ExitCode::AuditFailed })
 }

@@ -4,7 +4,8 @@
 use clap::Args;
 use scoregate::pipeline::Pipeline;
 use scoregate::store::Store;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
@@ -53,6 +54,25 @@ pub fn parse_now(now: Option<&str>) -> Result<chrono::DateTime<chrono::Utc>, sco
 
 /// Print a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Set once stdout is gone: later output is dropped.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Write one line of command output. When the reader has gone (a broken
+/// pipe) the rest is dropped quietly; any other write error is said once on
+/// stderr. Either way the command ends with its own exit code.
+pub fn emit(args: std::fmt::Arguments) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("scoregate: cannot write to stdout: {e}");
+        }
+    }
 }

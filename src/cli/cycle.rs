@@ -30,13 +30,13 @@ pub async fn run(a: CycleArgs, g: &Global) -> Result<ExitCode> {
         let when = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let prefix = if r.dry_run { "dry run: would" } else { "cycle:" };
         match r.decision {
-            None => println!(
+            None => outln!(
                 "{} {when}: nothing changes; {} stays live{}",
                 pipeline.cohort,
                 r.live_after,
                 if r.bounded { " (bounded)" } else { " (trusted)" }
             ),
-            Some(d) => println!(
+            Some(d) => outln!(
                 "{} {when}: {prefix} {} (seq {}); live {} → {}",
                 pipeline.cohort,
                 d.as_str(),
@@ -46,13 +46,13 @@ pub async fn run(a: CycleArgs, g: &Global) -> Result<ExitCode> {
             ),
         }
         for reason in &r.reasons {
-            println!("  {reason}");
+            outln!("  {reason}");
         }
         for f in &r.failed_checks {
-            println!("  failed {}: {}", f.check, f.detail);
+            outln!("  failed {}: {}", f.check, f.detail);
         }
         for t in &r.triggers {
-            println!(
+            outln!(
                 "  guardrail {:<34} reading {:>8}  threshold {:>6}{}",
                 t.guardrail,
                 t.reading.map_or("—".into(), |v| format!("{v:.2}")),
@@ -61,10 +61,10 @@ pub async fn run(a: CycleArgs, g: &Global) -> Result<ExitCode> {
             );
         }
         for w in &r.waiting {
-            println!("  manifest {w} waits for its window to open");
+            outln!("  manifest {w} waits for its window to open");
         }
         for p in &r.repaired {
-            println!("  brought up to date: {p}");
+            outln!("  brought up to date: {p}");
         }
     }
     Ok(if r.dry_run { ExitCode::Ok } else { r.exit_code() })

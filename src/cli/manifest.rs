@@ -107,23 +107,7 @@ async fn draft_cmd(a: DraftArgs, g: &Global) -> Result<ExitCode> {
         ActionArg::Renew => Action::Renew,
         ActionArg::Revoke => Action::Revoke,
     };
-    let packet = match &a.packet {
-        Some(p) => {
-            let bytes = read_input(p).await.map_err(Error::from)?;
-            Some(Packet::parse(p, &bytes).map_err(Error::from)?)
-        }
-        None if action == Action::Revoke => None,
-        None => return Err(input("--packet: an evidence packet is needed to activate or renew".into()).into()),
-    };
-    if let Some(p) = &packet {
-        if p.cohort != pipeline.cohort {
-            return Err(input(format!(
-                "--packet: the packet is for cohort {}, the pipeline for {}",
-                p.cohort, pipeline.cohort
-            ))
-            .into());
-        }
-    }
+    let packet = draft_packet(a.packet.as_deref(), action, &pipeline).await?;
     let (candidate, rollback) = match (action, &packet, &state.bounded) {
         // Live-as-rollback: the trusted revision the packet was replayed against.
         (Action::Activate, Some(p), _) => (p.candidate_revision.clone(), p.live_revision.clone()),
@@ -157,28 +141,61 @@ async fn draft_cmd(a: DraftArgs, g: &Global) -> Result<ExitCode> {
         guardrails: (action != Action::Revoke).then_some(pipeline.guardrails),
     };
     let text = draft(&d);
-    let (ostore, opath) = output_target(&out).map_err(Error::from)?;
-    ostore.put_if_absent(&opath, text.clone().into_bytes()).await.map_err(Error::from)?;
+    write_new(&out, text).await?;
     if g.json {
         print_json(
             &serde_json::json!({"manifest": out, "manifest_id": d.manifest_id, "action": action.as_str(), "not_before": d.not_before, "not_after": d.not_after}),
         )?;
     } else {
-        println!(
+        outln!(
             "wrote {out} ({} for {}, manifest id {})",
             action.as_str(),
             pipeline.cohort,
             d.manifest_id
         );
         if !d.regressions.is_empty() {
-            println!(
+            outln!(
                 "the packet shows protected regressions ({}): list them in acknowledged_regressions to approve anyway",
                 d.regressions.join(", ")
             );
         }
-        println!("sign it with your SSH key:\n  ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {NAMESPACE} {out}");
+        outln!("sign it with your SSH key:\n  ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {NAMESPACE} {out}");
     }
     Ok(ExitCode::Ok)
+}
+
+/// The packet a draft binds (none for a revoke), checked to be for this cohort.
+async fn draft_packet(arg: Option<&str>, action: Action, pipeline: &scoregate::pipeline::Pipeline) -> Result<Option<Packet>> {
+    let packet = match arg {
+        Some(p) => {
+            let bytes = read_input(p).await.map_err(Error::from)?;
+            Packet::parse(p, &bytes).map_err(Error::from)?
+        }
+        None if action == Action::Revoke => return Ok(None),
+        None => return Err(input("--packet: an evidence packet is needed to activate or renew".into()).into()),
+    };
+    if packet.cohort != pipeline.cohort {
+        return Err(input(format!(
+            "--packet: the packet is for cohort {}, the pipeline for {}",
+            packet.cohort, pipeline.cohort
+        ))
+        .into());
+    }
+    Ok(Some(packet))
+}
+
+/// Write a new file. Never overwrite a manifest someone may already have
+/// signed: an existing --out is bad input (exit 3), not a lost commit race.
+async fn write_new(out: &str, text: String) -> Result<()> {
+    let (ostore, opath) = output_target(out).map_err(Error::from)?;
+    match ostore.put_if_absent(&opath, text.into_bytes()).await {
+        Ok(()) => Ok(()),
+        Err(scoregate::store::StoreError::AlreadyExists { .. }) => Err(input(format!(
+            "--out {out}: the file exists; a draft never overwrites one (remove it or choose another name)"
+        ))
+        .into()),
+        Err(e) => Err(Error::from(e).into()),
+    }
 }
 
 async fn sign_cmd(key: String, file: String, g: &Global) -> Result<ExitCode> {
@@ -220,7 +237,7 @@ async fn sign_cmd(key: String, file: String, g: &Global) -> Result<ExitCode> {
             &serde_json::json!({"signature": written, "key": private.public_key().fingerprint(ssh_key::HashAlg::Sha256).to_string()}),
         )?;
     } else {
-        println!(
+        outln!(
             "wrote {written} (key {})",
             private.public_key().fingerprint(ssh_key::HashAlg::Sha256)
         );
@@ -229,7 +246,7 @@ async fn sign_cmd(key: String, file: String, g: &Global) -> Result<ExitCode> {
 }
 
 fn print_verification(v: &Verification) {
-    println!(
+    outln!(
         "manifest {} ({}) at {}",
         v.manifest_id,
         v.action.as_str(),
@@ -241,7 +258,7 @@ fn print_verification(v: &Verification) {
             Outcome::Failed => "FAILED",
             Outcome::NotApplicable => "n/a",
         };
-        println!("  {:>2}. {:<26} {:<7} {}", c.number, c.name.as_str(), mark, c.detail);
+        outln!("  {:>2}. {:<26} {:<7} {}", c.number, c.name.as_str(), mark, c.detail);
     }
 }
 
@@ -258,11 +275,13 @@ async fn verify_cmd(pipeline: PathBuf, now: Option<String>, file: String, g: &Gl
     } else {
         print_verification(&v);
         if v.passed() {
-            println!("valid: the cycle would {} it now", v.action.as_str());
+            outln!("valid: the cycle would {} it now", v.action.as_str());
         } else if v.waiting {
-            println!("not valid yet: its window has not opened (the cycle leaves it waiting)");
+            outln!("not valid yet: its window has not opened (the cycle leaves it waiting)");
+        } else if v.awaiting_signers {
+            outln!("not valid yet: it needs more signers (the cycle leaves it waiting until its window closes)");
         } else {
-            println!("not valid: {} check(s) failed", v.failed().len());
+            outln!("not valid: {} check(s) failed", v.failed().len());
         }
     }
     Ok(if v.passed() { ExitCode::Ok } else { ExitCode::Rejected })
@@ -281,15 +300,16 @@ async fn submit_cmd(pipeline: PathBuf, now: Option<String>, file: String, g: &Gl
         .into());
     }
     // Signatures only: the window and the bindings are the cycle's to check.
+    // Signers may submit one at a time; every signature given must be valid.
     let allowed = load_allowed_signers(&pipeline).await?;
     let t = tally(&manifest.bytes, &sub.signatures, &manifest.approvers, &allowed, now);
     let required = pipeline.policy.required_signers as usize;
-    if t.signers.len() < required {
-        let faults: Vec<String> = t
-            .signatures
-            .iter()
-            .filter_map(|r| r.fault.as_ref().map(|f| format!("{}: {f}", r.file)))
-            .collect();
+    let faults: Vec<String> = t
+        .signatures
+        .iter()
+        .filter_map(|r| r.fault.as_ref().map(|f| format!("{}: {f}", r.file)))
+        .collect();
+    if t.signers.is_empty() || !faults.is_empty() {
         return Err(Error::Rejected(format!(
             "manifest {file}: {} distinct valid signer(s), {required} required{}{}; nothing was submitted",
             t.signers.len(),
@@ -310,15 +330,24 @@ async fn submit_cmd(pipeline: PathBuf, now: Option<String>, file: String, g: &Gl
         .await
         .map_err(Error::from)?;
     if g.json {
-        print_json(&serde_json::json!({"submitted": path.to_string(), "manifest_id": manifest.manifest_id, "signers": t.signers}))?;
+        print_json(
+            &serde_json::json!({"submitted": path.to_string(), "manifest_id": manifest.manifest_id, "signers": t.signers, "required_signers": required}),
+        )?;
     } else {
-        println!(
+        outln!(
             "submitted {} to {}/{path} (signed by {})",
             manifest.manifest_id,
             store.name(),
             t.signers.join(", ")
         );
-        println!(
+        if t.signers.len() < required {
+            outln!(
+                "{} of {required} required signers so far: it waits in the inbox for more until its window closes \
+                 (each signer submits their own .sig the same way)",
+                t.signers.len()
+            );
+        }
+        outln!(
             "the next cycle checks it and {}s it if every check passes",
             manifest.action.as_str()
         );

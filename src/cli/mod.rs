@@ -2,6 +2,18 @@
 //! flags into library calls and printing a human table on a terminal or JSON
 //! with `--json`.
 
+/// `println!` for command output: a closed stdout (`scoregate … | head`)
+/// drops the rest of the output instead of panicking, and the command still
+/// ends with its own exit code.
+macro_rules! outln {
+    () => {
+        $crate::cli::common::emit(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::common::emit(format_args!($($arg)*))
+    };
+}
+
 mod audit;
 mod common;
 mod cycle;

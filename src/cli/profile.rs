@@ -47,7 +47,7 @@ pub async fn run(cmd: ProfileCmd, g: &Global) -> Result<ExitCode> {
             if g.json {
                 print_json(&serde_json::json!({"revision": p.revision(), "name": p.name()}))?;
             } else {
-                println!("{}", p.revision());
+                outln!("{}", p.revision());
             }
         }
         ProfileCmd::Show { profile, pipeline } => {
@@ -67,8 +67,8 @@ pub async fn run(cmd: ProfileCmd, g: &Global) -> Result<ExitCode> {
             if g.json {
                 print_json(&serde_json::json!({"revision": p.revision(), "name": p.name(), "profile": p.to_value()}))?;
             } else {
-                println!("revision: {}\nname:     {}", p.revision(), p.name());
-                println!("{}", serde_json::to_string_pretty(&p.to_value())?);
+                outln!("revision: {}\nname:     {}", p.revision(), p.name());
+                outln!("{}", serde_json::to_string_pretty(&p.to_value())?);
             }
         }
         ProfileCmd::Put { pipeline, file } => {
@@ -79,7 +79,7 @@ pub async fn run(cmd: ProfileCmd, g: &Global) -> Result<ExitCode> {
             if g.json {
                 print_json(&serde_json::json!({"revision": p.revision(), "path": path.to_string(), "created": created}))?;
             } else {
-                println!("{} {} ({})", if created { "stored" } else { "already stored" }, p.revision(), path);
+                outln!("{} {} ({})", if created { "stored" } else { "already stored" }, p.revision(), path);
             }
         }
     }

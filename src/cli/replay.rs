@@ -105,15 +105,15 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
         }))?;
     } else {
         print_table(p);
-        println!("evidence digest: {}", outcome.digest);
-        println!("packet:  {}", a.out);
-        println!("page:    {html_target}");
+        outln!("evidence digest: {}", outcome.digest);
+        outln!("packet:  {}", a.out);
+        outln!("page:    {html_target}");
         if let Some(items) = &a.items {
-            println!("items:   {items}");
+            outln!("items:   {items}");
         }
         match stored {
-            Some(path) => println!("stored:  {}/{path}", store.name()),
-            None => println!("stored:  not stored (--no-store)"),
+            Some(path) => outln!("stored:  {}/{path}", store.name()),
+            None => outln!("stored:  not stored (--no-store)"),
         }
     }
     Ok(ExitCode::Ok)
@@ -121,25 +121,29 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
 
 /// The per-class summary a steward reads on a terminal.
 fn print_table(p: &Packet) {
-    println!(
+    outln!(
         "replayed {} items in {} windows of {} ({} objects)",
         p.history.items,
         p.history.windows,
         p.cohort,
         p.history.objects.len()
     );
-    println!("live      {} ({})", p.live_revision, p.live_profile_name);
-    println!("candidate {} ({})", p.candidate_revision, p.candidate_profile_name);
-    println!();
-    println!(
+    outln!("live      {} ({})", p.live_revision, p.live_profile_name);
+    outln!("candidate {} ({})", p.candidate_revision, p.candidate_profile_name);
+    outln!();
+    outln!(
         "{:<22} {:<9} {:<10} {:>14} {:>18}",
-        "class", "protected", "verdict", "missed (fn)", "recall"
+        "class",
+        "protected",
+        "verdict",
+        "missed (fn)",
+        "recall"
     );
     let mut rows: Vec<_> = p.classes.iter().collect();
     rows.sort_by_key(|c| !c.protected);
     let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.1}%", v * 100.0));
     for c in rows {
-        println!(
+        outln!(
             "{:<22} {:<9} {:<10} {:>14} {:>18}",
             c.class,
             if c.protected { "yes" } else { "" },
@@ -148,7 +152,7 @@ fn print_table(p: &Packet) {
             format!("{} → {}", pct(c.live.recall), pct(c.candidate.recall)),
         );
     }
-    println!(
+    outln!(
         "{:<22} {:<9} {:<10} {:>14} {:>18}",
         "* (all)",
         "",
@@ -156,11 +160,11 @@ fn print_table(p: &Packet) {
         format!("{} → {}", p.all.live.fn_, p.all.candidate.fn_),
         format!("{} → {}", pct(p.all.live.recall), pct(p.all.candidate.recall))
     );
-    println!();
+    outln!();
     if p.protected_regressions.is_empty() {
-        println!("no protected class regressed");
+        outln!("no protected class regressed");
     } else {
-        println!(
+        outln!(
             "protected classes that regressed (an approval must acknowledge them): {}",
             p.protected_regressions.join(", ")
         );

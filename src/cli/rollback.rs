@@ -4,7 +4,7 @@
 use super::common::{open_pipeline, parse_now, print_json, Global};
 use anyhow::Result;
 use clap::Args;
-use scoregate::release::cycle::break_glass;
+use scoregate::release::cycle::{break_glass, BreakGlass};
 use scoregate::ExitCode;
 use std::path::PathBuf;
 
@@ -36,15 +36,34 @@ pub async fn run(a: RollbackArgs, g: &Global) -> Result<ExitCode> {
         .unwrap_or_else(|| "unknown".into());
     let done = break_glass(&pipeline, &store, now, &a.reason, &actor).await?;
     if g.json {
-        print_json(&serde_json::json!({"rolled_back": done.is_some(), "commit": done}))?;
+        print_json(&done)?;
     } else {
         match &done {
-            Some(c) => println!(
+            BreakGlass::Restored { commit: c } => outln!(
                 "{}: rolled back {} → {} (seq {}), by {actor}: {}",
-                pipeline.cohort, c.prior_revision, c.live_revision, c.seq, a.reason
+                pipeline.cohort,
+                c.prior_revision,
+                c.live_revision,
+                c.seq,
+                a.reason
             ),
-            None => println!("{}: a trusted revision is already live; nothing to roll back", pipeline.cohort),
+            BreakGlass::AlreadyTrusted => outln!("{}: a trusted revision is already live; nothing to roll back", pipeline.cohort),
+            BreakGlass::Incident { record } => {
+                outln!(
+                    "{}: the log is broken; the baseline {} is now the active profile (no commit was made)",
+                    pipeline.cohort,
+                    record.restored_revision
+                );
+                outln!("problem: {}", record.problem);
+                outln!("incident record: {}/{}", store.name(), record.path);
+                for step in &record.next_steps {
+                    outln!("next: {step}");
+                }
+            }
         }
     }
-    Ok(if done.is_some() { ExitCode::RolledBack } else { ExitCode::Ok })
+    Ok(match done {
+        BreakGlass::AlreadyTrusted => ExitCode::Ok,
+        BreakGlass::Restored { .. } | BreakGlass::Incident { .. } => ExitCode::RolledBack,
+    })
 }

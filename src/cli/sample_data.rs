@@ -68,7 +68,7 @@ pub async fn run(a: SampleDataArgs, g: &Global) -> Result<ExitCode> {
             "windows": s.windows, "other_cohort_rows": s.other_cohort_rows, "bytes": s.bytes,
         }))?;
     } else {
-        println!(
+        outln!(
             "wrote {} items in {} windows (+{} rows of another cohort) as {} parquet files, {} bytes, under {}/history/{}",
             s.rows,
             s.windows,

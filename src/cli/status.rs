@@ -35,6 +35,8 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
                     "valid"
                 } else if v.waiting {
                     "waiting"
+                } else if v.awaiting_signers {
+                    "awaiting signers"
                 } else {
                     "invalid"
                 };
@@ -56,18 +58,18 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
             "head_seq": state.head.as_ref().map(|h| h.seq), "waiting_manifests": inbox,
         }))?;
     } else {
-        println!("cohort    {}", pipeline.cohort);
+        outln!("cohort    {}", pipeline.cohort);
         match b {
-            None => println!("live      {} (trusted)", state.live),
+            None => outln!("live      {} (trusted)", state.live),
             Some(b) => {
                 let left = b.not_after - now;
-                println!(
+                outln!(
                     "live      {} (bounded, approved by {}, manifest {})",
                     state.live,
                     b.signers.join(", "),
                     b.manifest_id
                 );
-                println!(
+                outln!(
                     "window    {} → {} ({})",
                     b.activated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     b.not_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -80,13 +82,13 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
                         "lapsed: the next cycle expires it".into()
                     }
                 );
-                println!("fallback  {} (trusted)", state.trusted);
+                outln!("fallback  {} (trusted)", state.trusted);
             }
         }
         if let Some((r, g)) = &readings {
-            println!("guardrails over {} live-window items:", r.items);
+            outln!("guardrails over {} live-window items:", r.items);
             for t in triggers(r, g) {
-                println!(
+                outln!(
                     "  {:<34} {:>8} / {:<6}{}",
                     t.guardrail,
                     t.reading.map_or("—".into(), |v| format!("{v:.2}")),
@@ -95,15 +97,15 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
                 );
             }
         }
-        println!(
+        outln!(
             "log head  {}",
             state.head.as_ref().map_or("no commits yet".into(), |h| format!("seq {}", h.seq))
         );
         if inbox.is_empty() {
-            println!("inbox     empty");
+            outln!("inbox     empty");
         }
         for e in &inbox {
-            println!(
+            outln!(
                 "inbox     {} {} {}",
                 e["manifest_id"].as_str().or(e["object"].as_str()).unwrap_or("?"),
                 e["action"].as_str().unwrap_or(""),

@@ -7,6 +7,7 @@
 //! tell an edited commit (even the head) from an honest one, and the next
 //! cycle can tell a missing or stale artifact and repair it.
 
+use crate::approval::signers::SignatureFile;
 use crate::canonical::{to_jcs, Digest};
 use crate::pipeline::Guardrails;
 use crate::release::log::{Commit, Decision, FailedCheck, Readings};
@@ -36,6 +37,10 @@ pub struct ActiveProfile {
     pub fallback_profile: serde_json::Value,
     pub guardrails: Option<Guardrails>,
     pub manifest_id: Option<String>,
+    /// Set only when break-glass found the log broken and made the baseline
+    /// active: the incident record that says what to do next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 /// A trigger value against its threshold (rollback and expiry artifacts).
@@ -70,6 +75,38 @@ pub struct DecisionArtifact {
     pub actor: Option<String>,
     /// The manifest's exact text, kept because the inbox copy is removed once handled.
     pub manifest: Option<String>,
+    /// The signature files that came with it, kept so that the approval can
+    /// be re-verified later against `allowed_signers` at the commit's `now`.
+    #[serde(default)]
+    pub signatures: Vec<KeptSignature>,
+}
+
+/// A detached signature file as kept in a decision artifact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeptSignature {
+    pub file: String,
+    /// The armored `-----BEGIN SSH SIGNATURE-----` text.
+    pub text: String,
+}
+
+impl KeptSignature {
+    pub fn of(files: &[SignatureFile]) -> Vec<KeptSignature> {
+        files
+            .iter()
+            .map(|f| KeptSignature {
+                file: f.name.clone(),
+                text: String::from_utf8_lossy(&f.bytes).into_owned(),
+            })
+            .collect()
+    }
+    pub fn files(kept: &[KeptSignature]) -> Vec<SignatureFile> {
+        kept.iter()
+            .map(|k| SignatureFile {
+                name: k.file.clone(),
+                bytes: k.text.clone().into_bytes(),
+            })
+            .collect()
+    }
 }
 
 /// Trigger values against thresholds, for every guardrail.
@@ -96,7 +133,8 @@ pub fn triggers(r: &Readings, g: &Guardrails) -> Vec<Trigger> {
     ]
 }
 
-pub fn decision_artifact(commit: &Commit, digest: &Digest, manifest: Option<String>) -> DecisionArtifact {
+/// The decision artifact of `commit`, with the manifest text and signature files it acted on.
+pub fn decision_artifact(commit: &Commit, digest: &Digest, manifest: Option<String>, signatures: &[SignatureFile]) -> DecisionArtifact {
     let triggers = match (&commit.readings, &commit.thresholds) {
         (Some(r), Some(g)) => triggers(r, g),
         _ => vec![],
@@ -120,6 +158,7 @@ pub fn decision_artifact(commit: &Commit, digest: &Digest, manifest: Option<Stri
         reasons: commit.reasons.clone(),
         actor: commit.actor.clone(),
         manifest,
+        signatures: KeptSignature::of(signatures),
     }
 }
 

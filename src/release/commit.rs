@@ -4,6 +4,7 @@
 //! lost race re-read the head and decide again, at most [`MAX_ATTEMPTS`]
 //! times, then give up with [`CycleError::LostRace`].
 
+use crate::approval::signers::SignatureFile;
 use crate::error::Error;
 use crate::pipeline::Pipeline;
 use crate::release::derive::after_commit;
@@ -27,6 +28,8 @@ pub enum CycleError {
     },
     #[error("cycle of {cohort}: lost the commit race {attempts} times in a row; nothing committed by this run")]
     LostRace { cohort: String, attempts: u32 },
+    #[error("log of {cohort} does not re-derive from signed input; refusing to act, nothing written: {}; run `scoregate audit verify` for the full report, and `scoregate rollback` to restore the baseline", problems.join("; "))]
+    Tampered { cohort: String, problems: Vec<String> },
 }
 
 /// A decided commit, with what its post-commit stage needs.
@@ -34,6 +37,8 @@ pub struct Prepared {
     pub commit: Commit,
     /// The exact text of the manifest the commit acted on, kept in its artifact.
     pub manifest_text: Option<String>,
+    /// Its signature files, kept beside it.
+    pub signatures: Vec<SignatureFile>,
     /// The live state the commit was decided on.
     pub before: LiveState,
 }
@@ -80,11 +85,12 @@ where
         let Prepared {
             commit,
             manifest_text,
+            signatures,
             before,
         } = *prepared;
         match append(store, &commit).await {
             Ok(digest) => {
-                after_commit(store, pipeline, &commit, &digest, manifest_text, &before).await?;
+                after_commit(store, pipeline, &commit, &digest, (manifest_text, &signatures), &before).await?;
                 return Ok(answer);
             }
             Err(LogError::VersionExists { .. }) => {

@@ -8,16 +8,20 @@
 //! a manifest that passed every check; going back to it never does.
 
 use crate::approval::inbox::waiting;
+use crate::approval::signers::AllowedSigners;
 use crate::approval::{load_allowed_signers, verify};
 use crate::canonical::Digest;
 use crate::error::Error;
 use crate::pipeline::Pipeline;
 use crate::release::artifacts::Trigger;
+use crate::release::commit::CycleError;
 use crate::release::commit::{commit_with_retry, refuse_backwards, Attempt, Prepared};
 use crate::release::decide::{base_commit, decide, restore, Candidate, DecideInputs, Plan};
 use crate::release::derive::repair;
-use crate::release::log::{append, read_log, Commit, Decision, FailedCheck, LiveState, Readings};
+use crate::release::derive::{incident, Incident};
+use crate::release::log::{append, read_log, Commit, Decision, FailedCheck, LiveState, LogError, Readings};
 use crate::release::readings::live_readings;
+use crate::release::trail::check_before_acting;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -147,6 +151,7 @@ pub async fn run(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, mode: M
     commit_with_retry(pipeline, store, |attempt| async move {
         let (state, commits) = read_log(pipeline, store).await?;
         refuse_backwards(pipeline, &state, now)?;
+        check_before_acting(pipeline, store, &commits, allowed_signers_if_readable(pipeline).await.as_ref()).await?;
         let repaired = match mode {
             Mode::DryRun => vec![],
             Mode::Commit => repair(store, pipeline, &state, &commits).await?,
@@ -160,6 +165,7 @@ pub async fn run(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, mode: M
                 let prepared = Prepared {
                     commit,
                     manifest_text: plan.manifest_text,
+                    signatures: plan.signatures,
                     before: state,
                 };
                 Ok(Attempt::Commit(Box::new(prepared), report))
@@ -169,31 +175,71 @@ pub async fn run(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, mode: M
     .await
 }
 
+/// `allowed_signers`, or `None` with a warning: re-checking old approvals
+/// must not stand in the way back to trusted.
+async fn allowed_signers_if_readable(pipeline: &Pipeline) -> Option<AllowedSigners> {
+    match load_allowed_signers(pipeline).await {
+        Ok(a) => Some(a),
+        Err(e) => {
+            tracing::warn!(error = %e, "allowed_signers unreadable: approvals in the log not re-verified this run");
+            None
+        }
+    }
+}
+
+/// What break-glass did.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum BreakGlass {
+    /// The trusted revision was restored by a commit.
+    Restored { commit: Box<Commit> },
+    /// A trusted revision was already live.
+    AlreadyTrusted,
+    /// The log is broken: the pipeline's baseline was made the active profile
+    /// and an incident record written; nothing was committed.
+    Incident { record: Box<Incident> },
+}
+
 /// Break-glass: restore the trusted revision at once, recording who and why.
-/// Returns `None` when a trusted revision is already live.
-pub async fn break_glass(
-    pipeline: &Pipeline,
-    store: &Store,
-    now: DateTime<Utc>,
-    reason: &str,
-    actor: &str,
-) -> Result<Option<Commit>, Error> {
+/// On a broken log it never refuses: it writes the active profile of the
+/// pipeline's baseline revision and an incident record (README "Recovering a
+/// broken log").
+pub async fn break_glass(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, reason: &str, actor: &str) -> Result<BreakGlass, Error> {
+    let intact = match read_log(pipeline, store).await {
+        Ok((_, commits)) => check_before_acting(pipeline, store, &commits, None).await,
+        Err(e) => Err(e.into()),
+    };
+    match intact {
+        Ok(()) => restore_by_commit(pipeline, store, now, reason, actor).await,
+        Err(broken @ (Error::Log(LogError::Broken { .. }) | Error::Cycle(CycleError::Tampered { .. }))) => {
+            let record = incident(pipeline, store, now, reason, actor, &broken).await?;
+            Ok(BreakGlass::Incident { record: Box::new(record) })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Break-glass on an intact log: one commit restoring the trusted revision.
+async fn restore_by_commit(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, reason: &str, actor: &str) -> Result<BreakGlass, Error> {
     commit_with_retry(pipeline, store, |_| async move {
         let (state, commits) = read_log(pipeline, store).await?;
         refuse_backwards(pipeline, &state, now)?;
         repair(store, pipeline, &state, &commits).await?;
         if state.bounded.is_none() {
-            return Ok(Attempt::Done(None));
+            return Ok(Attempt::Done(BreakGlass::AlreadyTrusted));
         }
         let mut c = base_commit(pipeline, &state, now, Decision::BreakGlass);
         c.reasons = vec![reason.to_string()];
         c.actor = Some(actor.to_string());
         restore(&mut c, &state.trusted);
-        let answer = Some(c.clone());
+        let answer = BreakGlass::Restored {
+            commit: Box::new(c.clone()),
+        };
         Ok(Attempt::Commit(
             Box::new(Prepared {
                 commit: c,
                 manifest_text: None,
+                signatures: vec![],
                 before: state,
             }),
             answer,

@@ -10,12 +10,13 @@
 //!
 //! All reading happens before: [`DecideInputs`] holds the guardrail readings
 //! and the verified inbox as `Result`s, so a failed read blocks only the
-//! rules that need it. Once the window has lapsed, an unreadable history or
-//! inbox does not hold up the expiry: going back to trusted never depends on
-//! them.
+//! rules that need it: an unreadable history or inbox never holds up an
+//! expiry, and an unreadable history never holds up a valid revoke. Going
+//! back to trusted never depends on them.
 
 use crate::approval::inbox::Submission;
 use crate::approval::manifest::{Action, Manifest};
+use crate::approval::signers::SignatureFile;
 use crate::approval::Verification;
 use crate::canonical::Digest;
 use crate::error::Error;
@@ -47,6 +48,8 @@ pub struct Plan {
     pub commit: Option<Commit>,
     /// The exact text of the manifest the commit acted on.
     pub manifest_text: Option<String>,
+    /// The signature files that came with it.
+    pub signatures: Vec<SignatureFile>,
     pub readings: Option<Readings>,
     pub triggers: Vec<Trigger>,
     /// Manifests whose window has not opened yet.
@@ -58,6 +61,7 @@ pub struct Plan {
 pub struct Step {
     pub commit: Commit,
     pub manifest_text: Option<String>,
+    pub signatures: Vec<SignatureFile>,
 }
 
 impl Step {
@@ -65,6 +69,7 @@ impl Step {
         Step {
             commit,
             manifest_text: None,
+            signatures: vec![],
         }
     }
     fn with_manifest(mut commit: Commit, cand: &Candidate, m: &Manifest) -> Step {
@@ -79,6 +84,7 @@ impl Step {
         Step {
             commit,
             manifest_text: Some(String::from_utf8_lossy(&m.bytes).into_owned()),
+            signatures: cand.sub.signatures.clone(),
         }
     }
 }
@@ -99,8 +105,7 @@ impl DecideInputs<'_> {
         self.inbox.as_deref().unwrap_or(&[])
     }
 
-    /// What could not be read, said for the commit's reasons (only once the
-    /// window has lapsed: before, an unreadable input is an error).
+    /// What could not be read, said in the decision's reasons.
     fn unreadable(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(Err(e)) = &self.readings {
@@ -247,6 +252,8 @@ pub fn decide_revoke(inp: &DecideInputs) -> Option<Step> {
 /// extend the window.
 pub fn decide_renew(inp: &DecideInputs) -> Option<Step> {
     inp.state.bounded.as_ref()?;
+    // Never extend a window whose guardrails could not be read.
+    inp.readings()?;
     let (cand, m, v) = inp.valid(Action::Renew)?;
     let reasons = vec![format!(
         "window extended to {} by {}",
@@ -275,10 +282,14 @@ pub fn decide_activate(inp: &DecideInputs) -> Option<Step> {
     Some(Step::with_manifest(c, cand, m))
 }
 
-/// Rule 5 (SPEC §7.5): reject the first waiting manifest that fails a check,
-/// recording every failed check (one whose window has not opened yet waits).
+/// Rule 5 (SPEC §7.5, §6): reject the first waiting manifest that fails a
+/// check, recording every failed check. One whose window has not opened yet,
+/// or that only lacks signers, waits instead.
 pub fn decide_reject(inp: &DecideInputs) -> Option<Step> {
-    let cand = inp.candidates().iter().find(|c| !matches!(&c.parsed, Ok((_, v)) if v.waiting))?;
+    let cand = inp
+        .candidates()
+        .iter()
+        .find(|c| !matches!(&c.parsed, Ok((_, v)) if v.may_become_valid()))?;
     let mut c = inp.base_commit(Decision::Reject);
     let Ok((m, v)) = &cand.parsed else {
         let why = cand.parsed.as_ref().err().cloned().unwrap_or_default();
@@ -317,13 +328,16 @@ pub fn decide_reject(inp: &DecideInputs) -> Option<Step> {
 const RULES_AFTER_GUARDRAILS: [fn(&DecideInputs) -> Option<Step>; 5] =
     [decide_expire, decide_revoke, decide_renew, decide_activate, decide_reject];
 
-/// Decide at most one step. Before the window has lapsed, readings or an
-/// inbox that could not be read are errors (nothing is decided on half the
-/// facts); once it has lapsed, they are only recorded as reasons.
+/// Decide at most one step. A rule that needs an input that could not be
+/// read does not fire; rules that restore the trusted revision (expire,
+/// revoke) need neither the history nor, for expiry, the inbox. When no rule
+/// fires and an input could not be read, that is the error (readings first):
+/// nothing is decided on half the facts.
 pub fn decide(inp: DecideInputs) -> Result<Plan, Error> {
     let mut plan = Plan {
         commit: None,
         manifest_text: None,
+        signatures: vec![],
         readings: inp.readings().cloned(),
         triggers: match (inp.readings(), &inp.state.bounded) {
             (Some(r), Some(b)) => triggers(r, &b.guardrails),
@@ -332,44 +346,22 @@ pub fn decide(inp: DecideInputs) -> Result<Plan, Error> {
         waiting: vec![],
         reasons: vec![],
     };
-    let step = match decide_rollback(&inp) {
-        Some(step) => Some(step),
-        None => {
-            let inp = readable_or_lapsed(inp)?;
-            plan.waiting = waiting_ids(inp.candidates());
-            plan.reasons = inp.unreadable();
-            return Ok(finish(plan, RULES_AFTER_GUARDRAILS.iter().find_map(|rule| rule(&inp))));
-        }
-    };
-    Ok(finish(plan, step))
-}
-
-/// Before the window lapses, an unreadable input is an error (readings first).
-fn readable_or_lapsed(inp: DecideInputs) -> Result<DecideInputs, Error> {
-    if inp.lapsed() {
-        for what in inp.unreadable() {
-            tracing::warn!(%what, "the lapsed window expires regardless");
-        }
-        return Ok(inp);
+    if let Some(step) = decide_rollback(&inp) {
+        return Ok(finish(plan, Some(step)));
     }
-    let DecideInputs {
-        pipeline,
-        state,
-        now,
-        readings,
-        inbox,
-    } = inp;
-    let readings = match readings {
-        Some(Err(e)) => return Err(e),
-        other => other,
-    };
-    Ok(DecideInputs {
-        pipeline,
-        state,
-        now,
-        readings,
-        inbox: Ok(inbox?),
-    })
+    plan.waiting = waiting_ids(inp.candidates());
+    plan.reasons = inp.unreadable();
+    if let Some(step) = RULES_AFTER_GUARDRAILS.iter().find_map(|rule| rule(&inp)) {
+        for what in &plan.reasons {
+            tracing::warn!(%what, "decided without it");
+        }
+        return Ok(finish(plan, Some(step)));
+    }
+    if let Some(Err(e)) = inp.readings {
+        return Err(e);
+    }
+    inp.inbox?;
+    Ok(plan)
 }
 
 fn waiting_ids(cands: &[Candidate]) -> Vec<String> {
@@ -379,7 +371,7 @@ fn waiting_ids(cands: &[Candidate]) -> Vec<String> {
             c.parsed
                 .as_ref()
                 .ok()
-                .filter(|(_, v)| v.waiting)
+                .filter(|(_, v)| v.may_become_valid())
                 .map(|(m, _)| m.manifest_id.clone())
         })
         .collect()
@@ -390,6 +382,7 @@ fn finish(mut plan: Plan, step: Option<Step>) -> Plan {
         plan.reasons = step.commit.reasons.clone();
         plan.commit = Some(step.commit);
         plan.manifest_text = step.manifest_text;
+        plan.signatures = step.signatures;
     }
     plan
 }

@@ -4,14 +4,17 @@
 //! truth; these are only ever rewritten from it.
 
 use crate::approval::inbox;
-use crate::canonical::Digest;
+use crate::approval::signers::SignatureFile;
+use crate::canonical::{to_jcs, Digest};
 use crate::error::Error;
 use crate::pipeline::Pipeline;
 use crate::profile::stored::load_profile;
 use crate::release::artifacts::{decision_artifact, put_active, put_decision, read_active, ActiveProfile, ACTIVE_SCHEMA};
 use crate::release::log::{Commit, LiveState};
-use crate::store::{layout, Store};
+use crate::store::{layout, Store, StoreError};
+use chrono::{DateTime, Utc};
 use object_store::path::Path as ObjPath;
+use serde::{Deserialize, Serialize};
 
 /// The active-profile artifact for `state`: its live profile and trusted fallback embedded.
 pub async fn active_for(store: &Store, pipeline: &Pipeline, state: &LiveState) -> Result<ActiveProfile, Error> {
@@ -36,6 +39,7 @@ pub async fn active_for(store: &Store, pipeline: &Pipeline, state: &LiveState) -
         fallback_profile: fallback.to_value(),
         guardrails: bounded.map(|b| b.guardrails),
         manifest_id: bounded.map(|b| b.manifest_id.clone()),
+        incident: None,
     })
 }
 
@@ -43,10 +47,21 @@ pub async fn active_for(store: &Store, pipeline: &Pipeline, state: &LiveState) -
 /// artifact, the active profile, and the head's inbox object removed.
 pub async fn repair(store: &Store, pipeline: &Pipeline, state: &LiveState, commits: &[(Commit, Digest)]) -> Result<Vec<String>, Error> {
     let mut repaired = repair_decisions(store, pipeline, commits).await?;
-    let want = active_for(store, pipeline, state).await?;
-    if read_active(store, &pipeline.cohort).await?.as_ref() != Some(&want) {
-        put_active(store, &want).await?;
-        repaired.push(layout::active(&pipeline.cohort).to_string());
+    match active_for(store, pipeline, state).await {
+        Ok(want) => {
+            if read_active(store, &pipeline.cohort).await?.as_ref() != Some(&want) {
+                put_active(store, &want).await?;
+                repaired.push(layout::active(&pipeline.cohort).to_string());
+            }
+        }
+        // A stored profile that is missing or does not hash to its id must
+        // not hold up what comes next: the way back to trusted needs only
+        // the log and the trusted profile. The active profile stays as it is
+        // until the next commit rewrites it.
+        Err(e @ (Error::Profile(_) | Error::Store(StoreError::NotFound { .. }))) => {
+            tracing::warn!(error = %e, "active profile not rebuilt: a stored profile is unreadable");
+        }
+        Err(e) => return Err(e),
     }
     if let Some((head, _)) = commits.last() {
         if let Some(o) = &head.inbox_object {
@@ -74,14 +89,13 @@ async fn repair_decisions(store: &Store, pipeline: &Pipeline, commits: &[(Commit
         if existing.contains(&path.to_string()) {
             continue;
         }
-        let manifest = match &c.inbox_object {
-            Some(o) => store
-                .get_opt(&ObjPath::from(o.as_str()))
-                .await?
-                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        let sub = match &c.inbox_object {
+            Some(o) => inbox::read_submission(store, o).await?,
             None => None,
         };
-        if put_decision(store, &decision_artifact(c, d, manifest)).await? {
+        let manifest = sub.as_ref().map(|s| String::from_utf8_lossy(&s.bytes).into_owned());
+        let signatures = sub.map(|s| s.signatures).unwrap_or_default();
+        if put_decision(store, &decision_artifact(c, d, manifest, &signatures)).await? {
             repaired.push(path.to_string());
         }
     }
@@ -95,14 +109,85 @@ pub async fn after_commit(
     pipeline: &Pipeline,
     commit: &Commit,
     digest: &Digest,
-    manifest: Option<String>,
+    (manifest, signatures): (Option<String>, &[SignatureFile]),
     before: &LiveState,
 ) -> Result<(), Error> {
-    put_decision(store, &decision_artifact(commit, digest, manifest)).await?;
+    put_decision(store, &decision_artifact(commit, digest, manifest, signatures)).await?;
     let state = before.apply(commit, digest.clone());
     put_active(store, &active_for(store, pipeline, &state).await?).await?;
     if let Some(o) = &commit.inbox_object {
         inbox::remove(store, o).await?;
     }
     Ok(())
+}
+
+/// An incident record: break-glass on a broken log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub schema: String,
+    pub cohort: String,
+    pub now: DateTime<Utc>,
+    pub actor: String,
+    pub reason: String,
+    /// What was wrong with the log.
+    pub problem: String,
+    /// The pipeline's baseline, now the active profile.
+    pub restored_revision: Digest,
+    pub active_profile: String,
+    /// Where this record is stored.
+    pub path: String,
+    pub next_steps: Vec<String>,
+}
+
+pub const INCIDENT_SCHEMA: &str = "scoregate.incident/v1";
+
+/// Break-glass on a broken log: the active profile becomes the pipeline's
+/// baseline (loaded by its revision id; nothing else is read) and an
+/// incident record says what was wrong and what to do next.
+pub async fn incident(
+    pipeline: &Pipeline,
+    store: &Store,
+    now: DateTime<Utc>,
+    reason: &str,
+    actor: &str,
+    broken: &Error,
+) -> Result<Incident, Error> {
+    let baseline = &pipeline.policy.baseline_revision;
+    let profile = load_profile(store, baseline).await?.to_value();
+    let path = layout::incident(&pipeline.cohort, now);
+    let record = Incident {
+        schema: INCIDENT_SCHEMA.into(),
+        cohort: pipeline.cohort.clone(),
+        now,
+        actor: actor.into(),
+        reason: reason.into(),
+        problem: broken.to_string(),
+        restored_revision: baseline.clone(),
+        active_profile: layout::active(&pipeline.cohort).to_string(),
+        path: path.to_string(),
+        next_steps: vec![
+            "run `scoregate audit verify` for every problem in the log".into(),
+            "restore the log objects from bucket versioning, or archive log/, artifacts/ and active/ of this cohort and start again from the baseline (README \"Recovering a broken log\")".into(),
+            "until then every cycle refuses to act, and the baseline stays active".into(),
+        ],
+    };
+    store.put(&path, to_jcs(&record)).await?;
+    let active = ActiveProfile {
+        schema: ACTIVE_SCHEMA.into(),
+        cohort: pipeline.cohort.clone(),
+        seq: 0,
+        commit_digest: None,
+        decided_at: Some(now),
+        revision: baseline.clone(),
+        profile: profile.clone(),
+        valid_until: None,
+        bounded: false,
+        fallback_revision: baseline.clone(),
+        fallback_profile: profile,
+        guardrails: None,
+        manifest_id: None,
+        incident: Some(path.to_string()),
+    };
+    put_active(store, &active).await?;
+    Ok(record)
 }

@@ -18,3 +18,4 @@ pub mod decide;
 pub mod derive;
 pub mod log;
 pub mod readings;
+pub mod trail;

@@ -9,6 +9,7 @@
 //! log/<cohort>/<seq, 20 digits>.json         decisions, created put-if-absent
 //! active/<cohort>/profile.json               active-profile artifact
 //! artifacts/<cohort>/<seq>-<decision>.json   decision artifacts
+//! incidents/<cohort>/<time>-break-glass.json break-glass on a broken log
 //! ```
 
 use crate::canonical::Digest;
@@ -52,6 +53,11 @@ pub fn active(cohort: &str) -> ObjPath {
 /// The cohort's decision artifacts, as a listing prefix.
 pub fn artifacts(cohort: &str) -> ObjPath {
     ObjPath::from(format!("artifacts/{cohort}"))
+}
+
+/// An incident record: break-glass on a broken log at `now`.
+pub fn incident(cohort: &str, now: chrono::DateTime<chrono::Utc>) -> ObjPath {
+    ObjPath::from(format!("incidents/{cohort}/{}-break-glass.json", now.format("%Y%m%dT%H%M%SZ")))
 }
 
 /// The decision artifact of commit `seq`, named after its decision.

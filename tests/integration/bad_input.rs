@@ -460,3 +460,45 @@ async fn columns_the_replay_does_not_use_are_never_decoded() {
     assert_eq!(nested.packet.history.items, 4);
     assert_eq!(nested.packet.classes, flat.packet.classes, "the unused columns change nothing");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn integer_feature_beyond_2_53_is_refused() {
+    use arrow::array::{Int64Array, UInt64Array};
+    let exact = 1u64 << 53;
+    let b = with_column(
+        &batch(&rows()),
+        "a",
+        Arc::new(UInt64Array::from(vec![1, exact + 1, 3, 4])) as ArrayRef,
+    );
+    let fx = Fixture::new(&[("huge.parquet", batch_bytes(&b))]);
+    match history(replay_error(&fx).await) {
+        HistoryError::BadValue {
+            row, column, found, item, ..
+        } => {
+            assert_eq!(
+                (row, column.as_str(), found.as_str(), item.0.as_deref()),
+                (1, "a", "9007199254740993", Some("x2"))
+            );
+        }
+        e => panic!("{e:?}"),
+    }
+    let b = with_column(
+        &batch(&rows()),
+        "a",
+        Arc::new(Int64Array::from(vec![1, 2, -(exact as i64) - 1, 4])) as ArrayRef,
+    );
+    let fx = Fixture::new(&[("negative.parquet", batch_bytes(&b))]);
+    assert!(matches!(history(replay_error(&fx).await), HistoryError::BadValue { row: 2, .. }));
+    // 2^53 itself converts exactly and is accepted (the candidate takes
+    // log1p of `a`, so the edge is tried on the positive side).
+    let b = with_column(
+        &batch(&rows()),
+        "a",
+        Arc::new(Int64Array::from(vec![1, exact as i64, 3, 4])) as ArrayRef,
+    );
+    let fx = Fixture::new(&[("edge.parquet", batch_bytes(&b))]);
+    let (pipeline, store) = (fx.pipeline(), fx.store());
+    let live = load_profile(&store, &pipeline.policy.baseline_revision).await.unwrap();
+    let cand = Profile::parse("candidate", CANDIDATE.as_bytes()).unwrap();
+    assert!(replay_packet(&pipeline, &store, &live, &cand, None).await.is_ok());
+}

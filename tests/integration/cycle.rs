@@ -601,90 +601,15 @@ fn a_lapsed_window_expires_even_when_the_inbox_cannot_be_checked() {
     assert_eq!(o.active().revision.as_str(), BASELINE_REV);
 }
 
-/// A store whose log never accepts a new commit: every create under `log/`
-/// reports that another writer got there first.
-#[derive(Debug)]
-struct AlwaysTaken(object_store::memory::InMemory);
-
-impl std::fmt::Display for AlwaysTaken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AlwaysTaken")
-    }
-}
-
-#[async_trait::async_trait]
-impl object_store::ObjectStore for AlwaysTaken {
-    async fn put_opts(
-        &self,
-        location: &object_store::path::Path,
-        payload: object_store::PutPayload,
-        opts: object_store::PutOptions,
-    ) -> object_store::Result<object_store::PutResult> {
-        if location.as_ref().starts_with("log/") && opts.mode == object_store::PutMode::Create {
-            return Err(object_store::Error::AlreadyExists {
-                path: location.to_string(),
-                source: "another writer committed first".into(),
-            });
-        }
-        self.0.put_opts(location, payload, opts).await
-    }
-    async fn put_multipart_opts(
-        &self,
-        location: &object_store::path::Path,
-        opts: object_store::PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-        self.0.put_multipart_opts(location, opts).await
-    }
-    async fn get_opts(
-        &self,
-        location: &object_store::path::Path,
-        options: object_store::GetOptions,
-    ) -> object_store::Result<object_store::GetResult> {
-        self.0.get_opts(location, options).await
-    }
-    fn delete_stream(
-        &self,
-        locations: futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>,
-    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
-        self.0.delete_stream(locations)
-    }
-    fn list(
-        &self,
-        prefix: Option<&object_store::path::Path>,
-    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
-        self.0.list(prefix)
-    }
-    async fn list_with_delimiter(&self, prefix: Option<&object_store::path::Path>) -> object_store::Result<object_store::ListResult> {
-        self.0.list_with_delimiter(prefix).await
-    }
-    async fn copy_opts(
-        &self,
-        from: &object_store::path::Path,
-        to: &object_store::path::Path,
-        options: object_store::CopyOptions,
-    ) -> object_store::Result<()> {
-        self.0.copy_opts(from, to, options).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cycle_that_loses_every_race_gives_up_with_exit_5() {
-    use object_store::{ObjectStoreExt, PutPayload};
     use scoregate::release::commit::{CycleError, MAX_ATTEMPTS};
     use scoregate::release::cycle::{run, Mode};
     let o = Ops::new();
     o.activate_sample("7d");
     // The sample store, copied into a store whose log creates always lose.
-    let inner = object_store::memory::InMemory::new();
-    let root = o.a.path("store");
-    for rel in list_files(&root) {
-        let bytes = std::fs::read(root.join(&rel)).unwrap();
-        inner
-            .put(&object_store::path::Path::from(rel.as_str()), PutPayload::from(bytes))
-            .await
-            .unwrap();
-    }
-    let store = scoregate::store::Store::from_object_store(std::sync::Arc::new(AlwaysTaken(inner)), "always-taken://");
+    let hooked = crate::support::Hooked::copy_of(&o.a.path("store"), Some("log/")).await;
+    let store = hooked.store();
     let pipeline = o.a.pipeline();
     let now = crate::approvals::now();
     let err = run(&pipeline, &store, now, Mode::Commit).await.unwrap_err();

@@ -13,4 +13,5 @@ mod replay;
 mod s3_cli;
 mod store_suite;
 mod support;
+mod tamper;
 mod writers;

@@ -260,6 +260,7 @@ async fn active_artifact_rewrite(store: Store) {
         fallback_profile: serde_json::json!({"name": "one"}),
         guardrails: None,
         manifest_id: None,
+        incident: None,
     };
     scoregate::release::artifacts::put_active(&store, &a).await.unwrap();
     a.seq = 2;

@@ -271,3 +271,105 @@ pub fn commit(seq: u64, reason: &str) -> scoregate::release::log::Commit {
         inbox_object: None,
     }
 }
+
+/// An in-memory store that records the order of writes and, optionally,
+/// makes every create under one prefix lose to "another writer".
+#[derive(Debug, Clone)]
+pub struct Hooked(Arc<HookedInner>);
+
+#[derive(Debug)]
+pub struct HookedInner {
+    inner: object_store::memory::InMemory,
+    always_taken: Option<String>,
+    writes: std::sync::Mutex<Vec<String>>,
+}
+
+impl Hooked {
+    /// A copy of the files below `root`; creates under `always_taken` always lose.
+    pub async fn copy_of(root: &Path, always_taken: Option<&str>) -> Hooked {
+        use object_store::ObjectStoreExt;
+        let inner = object_store::memory::InMemory::new();
+        for rel in list_files(root) {
+            let bytes = std::fs::read(root.join(&rel)).unwrap();
+            inner
+                .put(&object_store::path::Path::from(rel.as_str()), object_store::PutPayload::from(bytes))
+                .await
+                .unwrap();
+        }
+        Hooked(Arc::new(HookedInner {
+            inner,
+            always_taken: always_taken.map(String::from),
+            writes: Default::default(),
+        }))
+    }
+    pub fn store(&self) -> Store {
+        Store::from_object_store(Arc::new(self.clone()), "hooked://")
+    }
+    /// Every object written, in order.
+    pub fn writes(&self) -> Vec<String> {
+        self.0.writes.lock().unwrap().clone()
+    }
+}
+
+impl std::fmt::Display for Hooked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hooked")
+    }
+}
+
+#[async_trait::async_trait]
+impl object_store::ObjectStore for Hooked {
+    async fn put_opts(
+        &self,
+        location: &object_store::path::Path,
+        payload: object_store::PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        let taken = self.0.always_taken.as_deref().is_some_and(|p| location.as_ref().starts_with(p));
+        if taken && opts.mode == object_store::PutMode::Create {
+            return Err(object_store::Error::AlreadyExists {
+                path: location.to_string(),
+                source: "another writer committed first".into(),
+            });
+        }
+        self.0.writes.lock().unwrap().push(location.to_string());
+        self.0.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &object_store::path::Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.0.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &object_store::path::Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.0.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
+        self.0.inner.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.0.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&object_store::path::Path>) -> object_store::Result<object_store::ListResult> {
+        self.0.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &object_store::path::Path,
+        to: &object_store::path::Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.inner.copy_opts(from, to, options).await
+    }
+}

@@ -17,8 +17,10 @@ pub enum AuditProblem {
     ForeignObject { path: String },
     /// Not a valid commit document.
     Unreadable { path: String, message: String },
-    /// A sequence number with no commit (deleted, or never written).
-    Gap { seq: u64 },
+    /// Sequence numbers `from..=to` with no commit (deleted, or never written).
+    /// One problem per run of missing numbers, however long: a hostile object
+    /// name such as `18446744073709551615.json` costs one line, not 2^64.
+    Gap { from: u64, to: u64 },
     /// The object's name and the seq inside disagree (moved or reordered).
     SeqMismatch { path: String, seq_in_commit: u64 },
     /// The commit's `prev` is not the sha256 of the commit before it: that one was edited, replaced or reordered.
@@ -42,6 +44,21 @@ pub enum AuditProblem {
     },
     /// A commit's `now` is earlier than its predecessor's, beyond the clock-skew allowance.
     TimeWentBackwards { path: String },
+    /// A commit that does not follow from the live state before it.
+    BadTransition { seq: u64, detail: String },
+    /// A commit that moves away from trusted without a kept, signed manifest.
+    Unapproved { seq: u64, detail: String },
+    /// The kept manifest does not hash to the commit's digest, disagrees with
+    /// the commit, or exceeds the pipeline's limits.
+    ManifestMismatch { seq: u64, detail: String },
+    /// The kept signatures do not verify against `allowed_signers` at the commit's `now`.
+    SignaturesFail { seq: u64, detail: String },
+    /// The signing key is no longer in `allowed_signers` (its line was deleted).
+    NoLongerVerifiable { seq: u64, detail: String },
+    /// A derived object names a commit the chain does not hold: the log was cut back.
+    DerivedAhead { path: String, detail: String },
+    /// The active profile's embedded profile does not hash to its revision id.
+    EmbeddedProfileMismatch { path: String, detail: String },
 }
 
 impl fmt::Display for AuditProblem {
@@ -49,7 +66,12 @@ impl fmt::Display for AuditProblem {
         match self {
             AuditProblem::ForeignObject { path } => write!(f, "{path}: not a commit object name"),
             AuditProblem::Unreadable { path, message } => write!(f, "{path}: unreadable commit: {message}"),
-            AuditProblem::Gap { seq } => write!(f, "commit {seq:020} is missing (gap in the chain)"),
+            AuditProblem::Gap { from, to } if from == to => write!(f, "commit {from:020} is missing (gap in the chain)"),
+            AuditProblem::Gap { from, to } => write!(
+                f,
+                "commits {from:020} to {to:020} are missing ({} commits; gap in the chain)",
+                (to - from).saturating_add(1)
+            ),
             AuditProblem::SeqMismatch { path, seq_in_commit } => write!(f, "{path}: holds seq {seq_in_commit} (moved or reordered)"),
             AuditProblem::PrevMismatch { path, expected, found } => write!(
                 f,
@@ -72,6 +94,22 @@ impl fmt::Display for AuditProblem {
                 )
             }
             AuditProblem::TimeWentBackwards { path } => write!(f, "{path}: its now is earlier than the commit before"),
+            AuditProblem::BadTransition { seq, detail } => write!(f, "commit {seq}: not a transition the cycle makes: {detail}"),
+            AuditProblem::Unapproved { seq, detail } => {
+                write!(
+                    f,
+                    "commit {seq}: moves away from the trusted revision without a signed manifest: {detail}"
+                )
+            }
+            AuditProblem::ManifestMismatch { seq, detail } => write!(f, "commit {seq}: its manifest does not bear it out: {detail}"),
+            AuditProblem::SignaturesFail { seq, detail } => write!(f, "commit {seq}: its signatures do not verify: {detail}"),
+            AuditProblem::NoLongerVerifiable { seq, detail } => write!(
+                f,
+                "commit {seq}: no longer verifiable, its signing key is gone from allowed_signers ({detail}); \
+                 retire keys with valid-before=\"…\" instead of deleting their lines"
+            ),
+            AuditProblem::DerivedAhead { path, detail } => write!(f, "{path}: {detail}"),
+            AuditProblem::EmbeddedProfileMismatch { path, detail } => write!(f, "{path}: {detail}"),
         }
     }
 }
@@ -106,13 +144,15 @@ pub fn verify_chain(cohort: &str, commits: &[StoredCommit], clock_skew: chrono::
             report.problems.push(AuditProblem::ForeignObject { path: c.path.clone() });
             continue;
         };
-        while expected_seq < seq {
-            report.problems.push(AuditProblem::Gap { seq: expected_seq });
-            expected_seq += 1;
+        if expected_seq < seq {
+            report.problems.push(AuditProblem::Gap {
+                from: expected_seq,
+                to: seq - 1,
+            });
             // What came before the gap cannot vouch for what follows it.
             prev = None;
         }
-        expected_seq = seq + 1;
+        expected_seq = seq.saturating_add(1);
         let commit = match &c.commit {
             Ok(commit) => commit,
             Err(message) => {

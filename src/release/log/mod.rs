@@ -17,6 +17,7 @@ use crate::approval::LiveView;
 use crate::canonical::Digest;
 use crate::pipeline::{Guardrails, Pipeline};
 use crate::store::{layout, Store, StoreError};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 
@@ -131,11 +132,24 @@ impl LiveState {
     }
 }
 
-/// Every object under the cohort's log prefix, in path order, parsed where possible.
+/// The largest object read as a commit; a commit holds a few KiB.
+pub const MAX_COMMIT_BYTES: u64 = 1 << 20;
+
+/// Every object under the cohort's log prefix, in path order, parsed where
+/// possible. An object over [`MAX_COMMIT_BYTES`] is listed, not read.
 pub async fn read_all(store: &Store, cohort: &str) -> Result<Vec<StoredCommit>, LogError> {
     let listed = store.list(&layout::log(cohort)).await?;
     let mut out = Vec::with_capacity(listed.len());
     for meta in listed {
+        if meta.size > MAX_COMMIT_BYTES {
+            // Never read a hostile object whole: a commit is a few KiB.
+            out.push(StoredCommit {
+                path: meta.location.to_string(),
+                bytes: Bytes::new(),
+                commit: Err(format!("{} bytes, more than a commit's {MAX_COMMIT_BYTES}-byte limit", meta.size)),
+            });
+            continue;
+        }
         let bytes = match store.get(&meta.location).await {
             Ok(b) => b,
             // Deleted between list and read: report it as missing, not as a crash.

@@ -10,7 +10,7 @@ use super::validate::{capacity_value, feature_value, KIND_EXPECTED};
 use crate::profile::kind_index;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::HashMap;
@@ -406,6 +406,7 @@ fn decode_features(
 ) -> Result<(), HistoryError> {
     for (f, name) in query.features.iter().enumerate() {
         let col = batch.column_by_name(name).expect("projected column");
+        exact_as_double(rows, col, sel, name)?;
         let vals = cast(col, &DataType::Float64).map_err(|e| HistoryError::ColumnType {
             object: rows.object.into(),
             column: name.clone(),
@@ -461,5 +462,41 @@ fn decode_live_columns(p: &Plan, batch: &RecordBatch, sel: &[usize], chunk: &mut
         } else {
             out.extend(std::iter::repeat_n(None, sel.len()));
         }
+    }
+}
+
+/// The largest integer magnitude every double holds exactly (2^53).
+const MAX_EXACT_INTEGER: u64 = 1 << 53;
+
+/// 64-bit integer features must convert to a double without loss: a value
+/// beyond ±2^53 would be scored as a neighbouring number.
+fn exact_as_double(rows: &BatchRows, col: &ArrayRef, sel: &[usize], name: &str) -> Result<(), HistoryError> {
+    let too_big = |i: usize, found: String| {
+        rows.bad(
+            i,
+            name,
+            "an integer of magnitude at most 2^53 (9007199254740992), which a double holds exactly",
+            found,
+        )
+    };
+    match col.data_type() {
+        DataType::Int64 => {
+            let v = col.as_primitive::<Int64Type>();
+            match sel
+                .iter()
+                .find(|&&i| v.is_valid(i) && v.value(i).unsigned_abs() > MAX_EXACT_INTEGER)
+            {
+                Some(&i) => Err(too_big(i, v.value(i).to_string())),
+                None => Ok(()),
+            }
+        }
+        DataType::UInt64 => {
+            let v = col.as_primitive::<UInt64Type>();
+            match sel.iter().find(|&&i| v.is_valid(i) && v.value(i) > MAX_EXACT_INTEGER) {
+                Some(&i) => Err(too_big(i, v.value(i).to_string())),
+                None => Ok(()),
+            }
+        }
+        _ => Ok(()),
     }
 }

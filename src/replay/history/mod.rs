@@ -101,7 +101,8 @@ fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -
                 size: bytes.len() as u64,
                 sha256: sha256_hex(bytes),
             };
-            Ok((snap, plan_object(object, path, bytes, query)?))
+            let plans = guarded(path, || plan_object(object, path, bytes, query))?;
+            Ok((snap, plans))
         })
         .collect();
     let mut objects = Vec::with_capacity(fetched.len());
@@ -122,7 +123,7 @@ fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -
         }
     }
     let started = std::time::Instant::now();
-    let chunks: Vec<Result<Chunk, HistoryError>> = plans.par_iter().map(|p| decode_row_group(p, query)).collect();
+    let chunks: Vec<Result<Chunk, HistoryError>> = plans.par_iter().map(|p| guarded(p.path, || decode_row_group(p, query))).collect();
     tracing::debug!(row_groups = plans.len(), elapsed = ?started.elapsed(), "row groups decoded");
     // Chunks are in (object, row group) order, and every object before the
     // one that failed planning was decoded: the first error in that order is
@@ -132,4 +133,15 @@ fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -
         return Err(e);
     }
     merge(chunks, objects, fetched, prefix, query)
+}
+
+/// Decode inside the panic boundary: a panic of the parquet/arrow stack on
+/// malformed bytes is the corrupt-object error naming the object.
+fn guarded<T>(object: &str, f: impl FnOnce() -> Result<T, HistoryError>) -> Result<T, HistoryError> {
+    crate::guard::catch(f).unwrap_or_else(|panic| {
+        Err(HistoryError::Corrupt {
+            object: object.to_string(),
+            message: format!("the parquet reader failed on its bytes ({panic})"),
+        })
+    })
 }
