@@ -47,20 +47,8 @@ async fn replay_error(fx: &Fixture) -> Error {
         }
     };
     let out = fx.path("out");
-    let o = tokio::task::block_in_place(|| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_scoregate"))
-            .arg("replay")
-            .arg("--pipeline")
-            .arg(&fx.pipeline)
-            .arg("--candidate")
-            .arg(fx.path("candidate.json"))
-            .arg("--out")
-            .arg(out.join("packet.json"))
-            .arg("--items")
-            .arg(out.join("items.parquet"))
-            .output()
-            .unwrap()
-    });
+    let items = out.join("items.parquet");
+    let o = tokio::task::block_in_place(|| steward_replay(fx, &["--items", items.to_str().unwrap()]));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains(&err.to_string()), "the binary says what the library says: {stderr}");
@@ -348,34 +336,37 @@ fn replay_whose_items_table_cannot_be_written_stores_no_evidence() {
     let before = tree_digest(&fx.path("store"));
     // The items table's folder is a file: the write fails after the replay succeeded.
     std::fs::write(fx.path("blocked"), b"a file, not a folder").unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_scoregate"))
-        .arg("replay")
-        .arg("--pipeline")
-        .arg(&fx.pipeline)
-        .arg("--candidate")
-        .arg(fx.path("candidate.json"))
-        .arg("--out")
-        .arg(fx.path("out/packet.json"))
-        .arg("--items")
-        .arg(fx.path("blocked/items.parquet"))
-        .output()
-        .unwrap();
+    let blocked = fx.path("blocked/items.parquet");
+    let o = steward_replay(&fx, &["--items", blocked.to_str().unwrap()]);
     assert_ne!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(before, tree_digest(&fx.path("store")), "no evidence stored without its items table");
     assert!(list_files(&fx.path("out")).is_empty(), "no packet or page written");
 }
 
-/// The binary's error message for the fixture's history at `threads` threads.
-fn replay_stderr(fx: &Fixture, threads: &str) -> String {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_scoregate"))
-        .args(["--threads", threads, "replay", "--no-store", "--pipeline"])
+/// `scoregate [GLOBAL…] replay` over the fixture as a steward runs it, the
+/// packet aimed at `out/packet.json`; `args` go before the subcommand when
+/// they are global flags, after it otherwise.
+fn steward_replay(fx: &Fixture, args: &[&str]) -> std::process::Output {
+    let (global, local): (Vec<&str>, Vec<&str>) = match args.first() {
+        Some(&"--threads") => (args.to_vec(), vec![]),
+        _ => (vec![], args.to_vec()),
+    };
+    std::process::Command::new(env!("CARGO_BIN_EXE_scoregate"))
+        .args(global)
+        .args(["replay", "--pipeline"])
         .arg(&fx.pipeline)
         .arg("--candidate")
         .arg(fx.path("candidate.json"))
         .arg("--out")
         .arg(fx.path("out/packet.json"))
+        .args(local)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// The binary's error message for the fixture's history at `threads` threads.
+fn replay_stderr(fx: &Fixture, threads: &str) -> String {
+    let o = steward_replay(fx, &["--threads", threads]);
     assert_eq!(o.status.code(), Some(3));
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -215,3 +215,28 @@ fn sample_data_is_a_pure_function_of_rows_and_seed() {
     assert_eq!(read("a"), read("b"));
     assert_ne!(read("a"), read("c"));
 }
+
+#[test]
+fn the_readme_exit_code_table_lists_every_exit_code() {
+    use scoregate::ExitCode;
+    let readme = std::fs::read_to_string(crate::support::repo().join("README.md")).unwrap();
+    let table = readme.split("## Exit codes").nth(1).expect("an Exit codes section");
+    let documented: Vec<u8> = table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(1)?.trim().parse().ok())
+        .collect();
+    let codes = [
+        ExitCode::Ok,
+        ExitCode::Internal,
+        ExitCode::Usage,
+        ExitCode::BadInput,
+        ExitCode::Rejected,
+        ExitCode::LostRace,
+        ExitCode::RolledBack,
+        ExitCode::Storage,
+        ExitCode::AuditFailed,
+    ];
+    assert_eq!(documented, codes.iter().map(|c| *c as u8).collect::<Vec<_>>());
+}

@@ -88,6 +88,15 @@ impl History {
     }
 }
 
+impl History {
+    /// Decode and validate history from objects already in memory, as
+    /// (path, bytes) in path order: what [`History::read`] does after
+    /// fetching. The fuzz targets and tools that hold bytes use it.
+    pub fn from_objects(objects: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -> Result<History, HistoryError> {
+        decode_all(objects, prefix, query)
+    }
+}
+
 /// Hash every object and plan its row groups, decode them in parallel,
 /// then merge the chunks into one history.
 fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -> Result<History, HistoryError> {
