@@ -10,6 +10,7 @@ use crate::approval::signers::SignersError;
 use crate::evidence::EvidenceError;
 use crate::pipeline::PipelineError;
 use crate::profile::ProfileError;
+use crate::consumer::ConsumerError;
 use crate::release::commit::CycleError;
 use crate::release::log::LogError;
 use crate::replay::history::HistoryError;
@@ -67,6 +68,8 @@ pub enum Error {
     Inbox(#[from] InboxError),
     #[error(transparent)]
     Cycle(#[from] CycleError),
+    #[error(transparent)]
+    Consumer(#[from] ConsumerError),
     /// A manifest failed its checks (the message lists them).
     #[error("{0}")]
     Rejected(String),
@@ -98,6 +101,9 @@ impl Error {
             Error::Log(LogError::VersionExists { .. }) | Error::Cycle(CycleError::LostRace { .. }) => ExitCode::LostRace,
             Error::Cycle(CycleError::ClockWentBackwards { .. } | CycleError::Tampered { .. }) => ExitCode::BadInput,
             Error::Rejected(_) | Error::Inbox(InboxError::IdTaken { .. }) => ExitCode::Rejected,
+            Error::Consumer(ConsumerError::Unreadable { .. }) => ExitCode::Storage,
+            Error::Consumer(ConsumerError::Tampered { .. } | ConsumerError::Stale { .. }) => ExitCode::AuditFailed,
+            Error::Consumer(ConsumerError::BadItems(_)) => ExitCode::BadInput,
             Error::Manifest(_) | Error::Signers(_) | Error::Log(_) => ExitCode::BadInput,
             Error::Evidence(EvidenceError::Render(_)) => ExitCode::Internal,
             Error::Sample(SampleError::Parquet(_)) => ExitCode::Internal,

@@ -19,11 +19,13 @@
 //! | [`evidence`] | the evidence packet ([`evidence::packet`]), its HTML page ([`evidence::page`]), the steward's replay job ([`evidence::steward`]) |
 //! | [`approval`] | manifests ([`approval::manifest`]), `allowed_signers` and sshsig ([`approval::signers`]), the ten checks ([`approval::checks`]), the inbox ([`approval::inbox`]) |
 //! | [`release`] | the cycle ([`release::cycle`]), its decisions ([`release::decide`]), the commit with retries ([`release::commit`]), guardrail readings ([`release::readings`]), the commit log and its chain ([`release::log`]), artifacts ([`release::artifacts`]), audit ([`release::audit`]) |
+//! | [`consumer`] | the queue service's side: the active profile read, verified and resolved for an instant; items scored exactly as replay does |
 //! | [`error`] | the crate's error and the documented exit codes |
 //! | [`guard`] | the boundary where a panic inside the parquet/arrow stack becomes the corrupt-object error |
 
 pub mod approval;
 pub mod canonical;
+pub mod consumer;
 pub mod error;
 pub mod evidence;
 pub mod guard;

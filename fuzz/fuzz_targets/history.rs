@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
         features: vec!["blast_radius".into(), "canary_drift".into()],
         nonnegative: vec!["blast_radius".into()],
         live_columns: true,
+        outcomes_optional: data.first().is_some_and(|b| b & 1 == 1),
     };
     let objects = [("history/fuzz/part-0.parquet".to_string(), bytes::Bytes::copy_from_slice(data))];
     let _ = History::from_objects(&objects, "history/fuzz", &query);

@@ -14,6 +14,7 @@ macro_rules! outln {
     };
 }
 
+mod active;
 mod audit;
 mod common;
 mod cycle;
@@ -22,6 +23,7 @@ mod profile;
 mod replay;
 mod rollback;
 mod sample_data;
+mod score;
 mod status;
 
 use clap::{Parser, Subcommand};
@@ -62,6 +64,10 @@ pub enum Command {
     Audit(audit::AuditCmd),
     /// Generate realistic sample regression history.
     SampleData(sample_data::SampleDataArgs),
+    /// The profile a consumer must use now: the bounded one before valid_until, its fallback after.
+    Active(active::ActiveArgs),
+    /// Score and rank review items with the profile in force, exactly as replay does.
+    Score(score::ScoreArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -76,6 +82,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Rollback(a) => rollback::run(a, &cli.global).await,
             Command::Status(a) => status::run(a, &cli.global).await,
             Command::Audit(c) => audit::run(c, &cli.global).await,
+            Command::Active(a) => active::run(a, &cli.global).await,
+            Command::Score(a) => score::run(a, &cli.global).await,
         }
     })
 }

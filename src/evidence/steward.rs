@@ -40,6 +40,7 @@ pub fn query_for(cohort: &str, profiles: &[&Profile]) -> HistoryQuery {
         features,
         nonnegative,
         live_columns: false,
+        outcomes_optional: false,
     }
 }
 

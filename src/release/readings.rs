@@ -19,6 +19,7 @@ pub async fn live_readings(pipeline: &Pipeline, store: &Store, bounded: &Bounded
         features: vec![],
         nonnegative: vec![],
         live_columns: true,
+        outcomes_optional: false,
     };
     let h = History::read(store, &pipeline.history, &query, None).await?;
     Ok(readings_of(pipeline, &h, bounded, now))

@@ -1,5 +1,6 @@
 //! scoregate's integration tests: one test binary, one module per area.
 
+mod active;
 mod approvals;
 mod architecture;
 mod bad_input;

@@ -135,7 +135,7 @@ fn assert_same(c: &Counts, m: &Metrics, what: &str) {
     );
 }
 
-fn generated(seed: u64) -> Vec<Row> {
+pub fn generated(seed: u64) -> Vec<Row> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let classes = ["sec", "ledger", "ops", "docs"];
     let kinds = ["build_regression", "dependency_anomaly", "canary_finding", "rollout_caveat"];

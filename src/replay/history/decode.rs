@@ -209,7 +209,7 @@ fn decode_batch(
         first.keep(decode_item_ids(&rows, &sel, chunk));
         first.keep(decode_windows(p, &rows, batch, &sel, chunk, lookups));
         first.keep(decode_classes_and_kinds(&rows, batch, &sel, chunk, lookups));
-        first.keep(decode_outcomes(&rows, batch, &sel, chunk));
+        first.keep(decode_outcomes(p, &rows, batch, &sel, chunk, query.outcomes_optional));
         first.keep(decode_window_starts(&rows, batch, &sel, chunk));
         first.keep(decode_features(&rows, batch, &sel, query, chunk));
         if query.live_columns {
@@ -365,13 +365,26 @@ fn decode_classes_and_kinds(
     Ok(())
 }
 
-fn decode_outcomes(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
-    for (column, out) in [
+/// Outcomes: required and never null in history; for items to score they
+/// may be absent or null, read as false.
+fn decode_outcomes(p: &Plan, rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk, optional: bool) -> Result<(), HistoryError> {
+    for (k, (column, out)) in [
         ("actionable", &mut chunk.actionable),
         ("board_override", &mut chunk.board_override),
         ("missed", &mut chunk.missed),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if !p.outcomes[k] {
+            out.extend(std::iter::repeat_n(false, sel.len()));
+            continue;
+        }
         let b = booleans(batch, column);
+        if optional {
+            out.extend(sel.iter().map(|&i| b.is_valid(i) && b.value(i)));
+            continue;
+        }
         if b.null_count() > 0 {
             if let Some(&i) = sel.iter().find(|&&i| b.is_null(i)) {
                 return Err(rows.null(i, column));

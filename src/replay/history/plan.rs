@@ -19,6 +19,8 @@ pub struct Plan<'a> {
     pub row_group: usize,
     pub first_row: u64,
     pub has_capacity: bool,
+    /// Which of `actionable`, `board_override`, `missed` the object has.
+    pub outcomes: [bool; 3],
     /// Which of `live_revision`, `queued_at`, `signed_off_at` the object has.
     pub live: [bool; 3],
 }
@@ -116,8 +118,9 @@ pub fn plan_object<'a>(object: usize, path: &'a str, bytes: &'a Bytes, query: &H
         "a timestamp column (any unit)",
         true,
     )?;
-    for c in ["actionable", "board_override", "missed"] {
-        need(c, |t| matches!(t, DataType::Boolean), "a boolean column", true)?;
+    let mut outcomes = [false; 3];
+    for (k, c) in ["actionable", "board_override", "missed"].into_iter().enumerate() {
+        outcomes[k] = need(c, |t| matches!(t, DataType::Boolean), "a boolean column", !query.outcomes_optional)?;
     }
     for f in &query.features {
         need(f, is_numeric, "a numeric column (integer, float or decimal)", true)?;
@@ -152,6 +155,7 @@ pub fn plan_object<'a>(object: usize, path: &'a str, bytes: &'a Bytes, query: &H
             row_group: rg,
             first_row,
             has_capacity,
+            outcomes,
             live,
         });
         first_row += g.num_rows() as u64;

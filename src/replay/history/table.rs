@@ -112,6 +112,9 @@ pub struct HistoryQuery {
     pub nonnegative: Vec<String>,
     /// Also read `live_revision`, `queued_at` and `signed_off_at` when present.
     pub live_columns: bool,
+    /// Items to score, not history to replay: `actionable`, `board_override`
+    /// and `missed` may be absent or null (read as false).
+    pub outcomes_optional: bool,
 }
 
 /// One object of the snapshot: what was read, byte for byte.
