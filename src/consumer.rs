@@ -19,10 +19,10 @@
 //! the replay's, bit for bit.
 
 use crate::canonical::{to_jcs, Digest};
+use crate::evidence::steward::query_for;
 use crate::pipeline::ReplaySettings;
 use crate::profile::Profile;
 use crate::release::artifacts::ActiveProfile;
-use crate::evidence::steward::query_for;
 use crate::replay::history::{History, HistoryQuery};
 use crate::replay::{replay_with, Batching};
 use crate::store::{layout, Store, StoreLocation};
@@ -196,11 +196,23 @@ pub fn score_items(profile: &Profile, parquet: &[u8], cohort: &str, default_capa
     positions.sort_by_key(|&p| (window_of_pos[p], k.rank[0][p]));
     let item = |p: usize| k.order[p] as usize;
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(positions.iter().map(|&p| Some(history.item_ids.get_str(item(p)))).collect::<StringArray>()),
-        Arc::new(positions.iter().map(|&p| Some(history.windows[window_of_pos[p]].id.as_str())).collect::<StringArray>()),
+        Arc::new(
+            positions
+                .iter()
+                .map(|&p| Some(history.item_ids.get_str(item(p))))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            positions
+                .iter()
+                .map(|&p| Some(history.windows[window_of_pos[p]].id.as_str()))
+                .collect::<StringArray>(),
+        ),
         Arc::new(Float64Array::from_iter_values(positions.iter().map(|&p| k.score[0][p]))),
         Arc::new(Int32Array::from_iter_values(positions.iter().map(|&p| k.rank[0][p] as i32))),
-        Arc::new(BooleanArray::from_iter(positions.iter().map(|&p| Some(k.rank[0][p] <= k.capacity[window_of_pos[p]])))),
+        Arc::new(BooleanArray::from_iter(
+            positions.iter().map(|&p| Some(k.rank[0][p] <= k.capacity[window_of_pos[p]])),
+        )),
     ];
     let metadata = HashMap::from([
         ("scoregate.revision".to_string(), profile.revision().to_string()),

@@ -7,10 +7,10 @@
 use crate::approval::inbox::InboxError;
 use crate::approval::manifest::ManifestError;
 use crate::approval::signers::SignersError;
+use crate::consumer::ConsumerError;
 use crate::evidence::EvidenceError;
 use crate::pipeline::PipelineError;
 use crate::profile::ProfileError;
-use crate::consumer::ConsumerError;
 use crate::release::commit::CycleError;
 use crate::release::log::LogError;
 use crate::replay::history::HistoryError;

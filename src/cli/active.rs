@@ -35,10 +35,12 @@ pub async fn run(a: ActiveArgs, g: &Global) -> Result<ExitCode> {
         .verified()
         .map_err(Error::from)?;
     if a.verify {
-        let (state, _) = read_log(&pipeline, &store).await.map_err(|e| Error::Consumer(ConsumerError::Stale {
-            object: artifact.object.clone(),
-            detail: format!("the log does not verify: {e}"),
-        }))?;
+        let (state, _) = read_log(&pipeline, &store).await.map_err(|e| {
+            Error::Consumer(ConsumerError::Stale {
+                object: artifact.object.clone(),
+                detail: format!("the log does not verify: {e}"),
+            })
+        })?;
         let head = state.head.as_ref();
         artifact = artifact
             .derives_from(head.map_or(0, |h| h.seq), head.map(|h| &h.digest))
@@ -53,13 +55,19 @@ pub async fn run(a: ActiveArgs, g: &Global) -> Result<ExitCode> {
             "profile": a.profile.then(|| f.profile.to_value()),
         }))?;
     } else {
-        let until = f.until.map_or("no end (trusted)".into(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let until = f
+            .until
+            .map_or("no end (trusted)".into(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         outln!("{}: use {} ({})", pipeline.cohort, f.revision, f.name);
         outln!(
             "  {}, until {until}; from commit {}{}",
             if f.bounded { "bounded" } else { "trusted" },
             f.seq,
-            if f.fell_back { "; its window has ended, so this is the fallback" } else { "" }
+            if f.fell_back {
+                "; its window has ended, so this is the fallback"
+            } else {
+                ""
+            }
         );
         if a.profile {
             outln!("{}", serde_json::to_string_pretty(&f.profile.to_value())?);

@@ -53,7 +53,13 @@ pub async fn run(a: ScoreArgs, g: &Global) -> Result<ExitCode> {
     if g.json {
         print_json(&serde_json::json!({"out": a.out, "items": batch.num_rows(), "revision": profile.revision(), "name": profile.name()}))?;
     } else {
-        outln!("scored {} items with {} ({}) → {}", batch.num_rows(), profile.revision(), profile.name(), a.out);
+        outln!(
+            "scored {} items with {} ({}) → {}",
+            batch.num_rows(),
+            profile.revision(),
+            profile.name(),
+            a.out
+        );
     }
     Ok(ExitCode::Ok)
 }

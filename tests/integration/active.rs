@@ -35,12 +35,18 @@ fn active_gives_the_bounded_profile_until_valid_until_then_its_fallback() {
     let before = active_json(&o, &["--now", "2026-11-09T22:59:59Z"], 0);
     assert_eq!(before["revision"], CANDIDATE_REV);
     assert_eq!(before["name"], "payments-review-2026-11");
-    assert_eq!((before["bounded"].as_bool(), before["fell_back"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        (before["bounded"].as_bool(), before["fell_back"].as_bool()),
+        (Some(true), Some(false))
+    );
     assert_eq!(before["valid_until"], "2026-11-09T23:00:00Z");
     assert_eq!(before["seq"], 1);
     let after = active_json(&o, &["--now", UNTIL, "--profile"], 0);
     assert_eq!(after["revision"], BASELINE_REV);
-    assert_eq!((after["bounded"].as_bool(), after["fell_back"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(
+        (after["bounded"].as_bool(), after["fell_back"].as_bool()),
+        (Some(false), Some(true))
+    );
     assert_eq!(after["profile"]["name"], "payments-review-baseline-2026-09");
     let verified = active_json(&o, &["--now", NOW, "--verify"], 0);
     assert_eq!(verified["verified_against_log"], true);
@@ -64,13 +70,20 @@ fn active_verify_refuses_an_artifact_that_is_not_the_log_head() {
     let o = activated();
     let p = o.p();
     // A cycle that committed but crashed before rewriting the active profile.
-    o.ok(&["rollback", "--pipeline", &p, "--reason", "drill", "--now", "2026-11-03T01:00:00Z"], 6);
+    o.ok(
+        &["rollback", "--pipeline", &p, "--reason", "drill", "--now", "2026-11-03T01:00:00Z"],
+        6,
+    );
     let active = o.a.path("store/active/payments-platform/profile.json");
     let head = std::fs::read(&active).unwrap();
     let mut a: serde_json::Value = serde_json::from_slice(&head).unwrap();
     a["seq"] = serde_json::json!(1);
     std::fs::write(&active, serde_json::to_vec(&a).unwrap()).unwrap();
-    assert_eq!(o.run(&["active", "--pipeline", &p, "--now", NOW]).status.code(), Some(0), "unverified: still answers");
+    assert_eq!(
+        o.run(&["active", "--pipeline", &p, "--now", NOW]).status.code(),
+        Some(0),
+        "unverified: still answers"
+    );
     let out = o.run(&["active", "--verify", "--pipeline", &p, "--now", NOW]);
     assert_eq!(out.status.code(), Some(8));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stale"));
@@ -92,7 +105,12 @@ fn by_item(b: &RecordBatch, prefix: &str) -> HashMap<String, (u64, i32, bool)> {
     let rank = b.column_by_name(&format!("{prefix}rank")).unwrap().as_primitive::<Int32Type>();
     let surfaced = b.column_by_name(&format!("{prefix}surfaced")).unwrap().as_boolean();
     (0..b.num_rows())
-        .map(|i| (ids.value(i).to_string(), (score.value(i).to_bits(), rank.value(i), surfaced.value(i))))
+        .map(|i| {
+            (
+                ids.value(i).to_string(),
+                (score.value(i).to_bits(), rank.value(i), surfaced.value(i)),
+            )
+        })
         .collect()
 }
 
@@ -102,12 +120,26 @@ fn score_is_replay_bit_for_bit_with_or_without_outcome_columns() {
     let fx = Fixture::new(&[("h.parquet", parquet_bytes(&rows))]);
     let bin = env!("CARGO_BIN_EXE_scoregate");
     let run = |args: &[&str]| {
-        let o = std::process::Command::new(bin).args(args).current_dir(fx.dir.path()).output().unwrap();
+        let o = std::process::Command::new(bin)
+            .args(args)
+            .current_dir(fx.dir.path())
+            .output()
+            .unwrap();
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let p = fx.pipeline.to_str().unwrap();
-    run(&["replay", "--pipeline", p, "--candidate", "candidate.json", "--out", "out/packet.json", "--items", "out/items.parquet"]);
+    run(&[
+        "replay",
+        "--pipeline",
+        p,
+        "--candidate",
+        "candidate.json",
+        "--out",
+        "out/packet.json",
+        "--items",
+        "out/items.parquet",
+    ]);
     let (items, _) = read_parquet(&fx.path("out/items.parquet"));
     let want = by_item(&items, "candidate_");
     let cand = scoregate::profile::Profile::parse("c", std::fs::read(fx.path("candidate.json")).unwrap().as_slice()).unwrap();
@@ -116,7 +148,10 @@ fn score_is_replay_bit_for_bit_with_or_without_outcome_columns() {
     let b = crate::support::batch(&rows.iter().filter(|r| r.cohort == "c1").cloned().collect::<Vec<_>>());
     let b = without_column(&without_column(&without_column(&b, "actionable"), "board_override"), "missed");
     std::fs::write(fx.path("queue.parquet"), crate::support::batch_bytes(&b)).unwrap();
-    for (input, out) in [("store/history/c1/h.parquet", "out/scored.parquet"), ("queue.parquet", "out/queue-scored.parquet")] {
+    for (input, out) in [
+        ("store/history/c1/h.parquet", "out/scored.parquet"),
+        ("queue.parquet", "out/queue-scored.parquet"),
+    ] {
         run(&["score", "--pipeline", p, "--items", input, "--revision", &rev, "--out", out]);
         let (scored, meta) = read_parquet(&fx.path(out));
         assert_eq!(by_item(&scored, ""), want, "{input}: scores, ranks and surfaced flags are replay's");
@@ -134,7 +169,20 @@ fn score_uses_the_profile_in_force_on_either_side_of_valid_until() {
     let p = o.p();
     for (now, rev) in [("2026-11-09T22:59:59Z", CANDIDATE_REV), (UNTIL, BASELINE_REV)] {
         let out = format!("scored-{}.parquet", &now[..10]);
-        o.ok(&["score", "--pipeline", &p, "--items", input.to_str().unwrap(), "--now", now, "--out", &out], 0);
+        o.ok(
+            &[
+                "score",
+                "--pipeline",
+                &p,
+                "--items",
+                input.to_str().unwrap(),
+                "--now",
+                now,
+                "--out",
+                &out,
+            ],
+            0,
+        );
         let (_, meta) = read_parquet(&o.a.path(&out));
         assert_eq!(meta.get("scoregate.revision").map(String::as_str), Some(rev), "at {now}");
     }

@@ -367,7 +367,14 @@ fn decode_classes_and_kinds(
 
 /// Outcomes: required and never null in history; for items to score they
 /// may be absent or null, read as false.
-fn decode_outcomes(p: &Plan, rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk, optional: bool) -> Result<(), HistoryError> {
+fn decode_outcomes(
+    p: &Plan,
+    rows: &BatchRows,
+    batch: &RecordBatch,
+    sel: &[usize],
+    chunk: &mut Chunk,
+    optional: bool,
+) -> Result<(), HistoryError> {
     for (k, (column, out)) in [
         ("actionable", &mut chunk.actionable),
         ("board_override", &mut chunk.board_override),
