@@ -20,6 +20,7 @@
 //! | [`approval`] | manifests ([`approval::manifest`]), `allowed_signers` and sshsig ([`approval::signers`]), the ten checks ([`approval::checks`]), the inbox ([`approval::inbox`]) |
 //! | [`release`] | the cycle ([`release::cycle`]), its decisions ([`release::decide`]), the commit with retries ([`release::commit`]), guardrail readings ([`release::readings`]), the commit log and its chain ([`release::log`]), artifacts ([`release::artifacts`]), audit ([`release::audit`]) |
 //! | [`consumer`] | the queue service's side: the active profile read, verified and resolved for an instant; items scored exactly as replay does |
+//! | [`schemas`] | JSON Schemas of every JSON document, generated from the types (`schemas/`) |
 //! | [`error`] | the crate's error and the documented exit codes |
 //! | [`guard`] | the boundary where a panic inside the parquet/arrow stack becomes the corrupt-object error |
 
@@ -33,6 +34,7 @@ pub mod pipeline;
 pub mod profile;
 pub mod release;
 pub mod replay;
+pub mod schemas;
 pub mod store;
 
 pub use error::{Error, ExitCode};

@@ -69,7 +69,7 @@ pub struct RawGuardrails {
 
 /// Guardrail thresholds: the pipeline's loosest values, or a manifest's.
 /// A reading strictly greater than its threshold is a breach (SPEC §7).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Guardrails {
     pub max_protected_misses: u64,

@@ -30,7 +30,7 @@ pub enum ManifestError {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Activate,
@@ -48,7 +48,7 @@ impl Action {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {
     schema: String,
@@ -60,13 +60,22 @@ struct RawManifest {
     #[serde(default)]
     evidence_digest: Option<String>,
     approvers: Vec<String>,
+    #[schemars(with = "chrono::DateTime<chrono::Utc>")]
     issued_at: toml::value::Datetime,
+    #[schemars(with = "chrono::DateTime<chrono::Utc>")]
     not_before: toml::value::Datetime,
+    #[schemars(with = "chrono::DateTime<chrono::Utc>")]
     not_after: toml::value::Datetime,
     #[serde(default)]
     acknowledged_regressions: Vec<String>,
     #[serde(default)]
     guardrails: Option<Guardrails>,
+}
+
+/// The manifest's structure as JSON Schema (its TOML read as JSON; times are
+/// TOML offset date-times with a zone, RFC 3339 in JSON).
+pub fn json_schema() -> schemars::Schema {
+    schemars::schema_for!(RawManifest)
 }
 
 /// A validated manifest and the exact bytes that were signed.

@@ -28,7 +28,7 @@ pub enum EvidenceError {
 }
 
 /// Replay settings as recorded in the packet.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PacketSettings {
     pub default_capacity: u32,
@@ -36,7 +36,7 @@ pub struct PacketSettings {
     pub protected_classes: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassResult {
     pub class: String,
@@ -47,7 +47,7 @@ pub struct ClassResult {
     pub delta: Delta,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllResult {
     pub live: Metrics,
@@ -55,7 +55,7 @@ pub struct AllResult {
     pub delta: Delta,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataQuality {
     /// Null feature values read as 0.0, per feature column.
@@ -65,7 +65,7 @@ pub struct DataQuality {
 }
 
 /// The evidence packet.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Packet {
     pub schema: String,

@@ -20,7 +20,7 @@ pub const ACTIVE_SCHEMA: &str = "scoregate.active/v1";
 pub const ARTIFACT_SCHEMA: &str = "scoregate.decision/v1";
 
 /// The active-profile artifact: enough for a consumer to fall back alone if cycles stop.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActiveProfile {
     pub schema: String,
     pub cohort: String,
@@ -44,7 +44,7 @@ pub struct ActiveProfile {
 }
 
 /// A trigger value against its threshold (rollback and expiry artifacts).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Trigger {
     pub guardrail: String,
     pub reading: Option<f64>,
@@ -53,7 +53,7 @@ pub struct Trigger {
 }
 
 /// The per-decision artifact.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DecisionArtifact {
     pub schema: String,
     pub cohort: String,
@@ -82,7 +82,7 @@ pub struct DecisionArtifact {
 }
 
 /// A detached signature file as kept in a decision artifact.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeptSignature {
     pub file: String,
     /// The armored `-----BEGIN SSH SIGNATURE-----` text.

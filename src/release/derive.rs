@@ -122,7 +122,7 @@ pub async fn after_commit(
 }
 
 /// An incident record: break-glass on a broken log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Incident {
     pub schema: String,
     pub cohort: String,

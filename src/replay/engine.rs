@@ -38,7 +38,7 @@ pub enum ReplayError {
 }
 
 /// SPEC §4 metrics of one class (or `*`) under one revision.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
     pub items: u64,
@@ -83,7 +83,7 @@ impl Metrics {
 }
 
 /// candidate − live for every count and ratio; null where either side is null.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Delta {
     pub items: i64,
@@ -129,7 +129,7 @@ impl Delta {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Regressed,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA: &str = "scoregate.commit/v1";
 
 /// What a commit did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Activate,
@@ -59,7 +59,7 @@ impl Decision {
 }
 
 /// Guardrail readings over the live window (SPEC §7).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Readings {
     /// Items in the live window (live_revision = the bounded revision, queued_at in [activation, now]).
@@ -71,7 +71,7 @@ pub struct Readings {
 }
 
 /// A manifest check that failed, as recorded in a rejection.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailedCheck {
     pub check: String,
@@ -79,7 +79,7 @@ pub struct FailedCheck {
 }
 
 /// The approval window a commit put in force.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalWindow {
     pub not_before: DateTime<Utc>,
@@ -87,7 +87,7 @@ pub struct ApprovalWindow {
 }
 
 /// One decision. Every commit carries the full live state after it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Commit {
     pub schema: String,

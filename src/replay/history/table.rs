@@ -118,7 +118,7 @@ pub struct HistoryQuery {
 }
 
 /// One object of the snapshot: what was read, byte for byte.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotObject {
     pub path: String,
@@ -127,7 +127,7 @@ pub struct SnapshotObject {
 }
 
 /// The history snapshot a packet records (SPEC §5).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Snapshot {
     pub prefix: String,
