@@ -279,14 +279,20 @@ fn valid_manifest_passes_every_check_and_openssh_agrees() {
     assert!(ssh_verify(&a.path("allowed_signers"), ALICE, &a.path("m.toml.sig"), &file));
 }
 
-#[test]
-fn tampered_byte() {
-    let a = Approvals::new();
+/// A signed manifest edited after signing: one byte of its guardrails changed.
+fn tampered_after_signing(a: &Approvals) -> PathBuf {
     let file = a.signed(&a.input());
     let text = std::fs::read_to_string(&file)
         .unwrap()
         .replace("max_canary_misses = 3", "max_canary_misses = 2");
     std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn tampered_byte() {
+    let a = Approvals::new();
+    let file = tampered_after_signing(&a);
     let v = a.verify(&file);
     fails_only(&v, CheckName::Signatures);
     assert_eq!(signature_fault(&v), SignatureFault::BadSignature);
@@ -848,11 +854,7 @@ fn refused_through_the_binary(a: &Approvals, file: &Path, verify_code: i32, subm
 fn every_bad_manifest_is_refused_through_the_binary_and_nothing_is_written() {
     // A signature over other bytes.
     let a = Approvals::new();
-    let file = a.signed(&a.input());
-    let text = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace("max_canary_misses = 3", "max_canary_misses = 2");
-    std::fs::write(&file, text).unwrap();
+    let file = tampered_after_signing(&a);
     refused_through_the_binary(&a, &file, 4, Some(4));
     // The wrong namespace.
     let a = Approvals::new();
