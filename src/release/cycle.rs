@@ -21,7 +21,7 @@ use crate::release::derive::repair;
 use crate::release::derive::{incident, Incident};
 use crate::release::log::{append, read_log, Commit, Decision, FailedCheck, LiveState, LogError, Readings};
 use crate::release::readings::live_readings;
-use crate::release::trail::check_before_acting;
+use crate::release::trail::{check_before_acting, derived_snapshot};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -149,9 +149,11 @@ pub async fn commit_only(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>)
 /// One cycle at `now`. In [`Mode::DryRun`], decide and report, write nothing.
 pub async fn run(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, mode: Mode) -> Result<CycleReport, Error> {
     commit_with_retry(pipeline, store, |attempt| async move {
+        let derived = derived_snapshot(store, pipeline).await?;
         let (state, commits) = read_log(pipeline, store).await?;
         refuse_backwards(pipeline, &state, now)?;
-        check_before_acting(pipeline, store, &commits, allowed_signers_if_readable(pipeline).await.as_ref()).await?;
+        let allowed = allowed_signers_if_readable(pipeline).await;
+        check_before_acting(pipeline, store, &commits, allowed.as_ref(), &derived).await?;
         let repaired = match mode {
             Mode::DryRun => vec![],
             Mode::Commit => repair(store, pipeline, &state, &commits).await?,
@@ -205,8 +207,9 @@ pub enum BreakGlass {
 /// pipeline's baseline revision and an incident record (README "Recovering a
 /// broken log").
 pub async fn break_glass(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, reason: &str, actor: &str) -> Result<BreakGlass, Error> {
+    let derived = derived_snapshot(store, pipeline).await?;
     let intact = match read_log(pipeline, store).await {
-        Ok((_, commits)) => check_before_acting(pipeline, store, &commits, None).await,
+        Ok((_, commits)) => check_before_acting(pipeline, store, &commits, None, &derived).await,
         Err(e) => Err(e.into()),
     };
     match intact {

@@ -24,7 +24,7 @@ use crate::approval::signers::{tally, AllowedSigners, SignatureFault, SignatureF
 use crate::canonical::{to_jcs, Digest};
 use crate::error::Error;
 use crate::pipeline::Pipeline;
-use crate::release::artifacts::{read_active, DecisionArtifact, KeptSignature};
+use crate::release::artifacts::{read_active, ActiveProfile, DecisionArtifact, KeptSignature};
 use crate::release::commit::CycleError;
 use crate::release::log::chain::AuditProblem;
 use crate::release::log::{Commit, Decision, LiveState};
@@ -39,23 +39,33 @@ pub struct Kept {
 
 /// What a commit kept: its decision artifact, or, if a crash came before the
 /// artifact was written, the inbox object it names (still there until the
-/// artifact is).
+/// artifact is). The artifact is read again when the inbox object is gone:
+/// a concurrent cycle writes the artifact before it empties the inbox.
 pub async fn kept_for(store: &Store, commit: &Commit) -> Result<Kept, StoreError> {
-    let path = layout::artifact(&commit.cohort, commit.seq, commit.decision.as_str());
-    if let Some(bytes) = store.get_opt(&path).await? {
-        if let Ok(a) = serde_json::from_slice::<DecisionArtifact>(&bytes) {
-            return Ok(Kept {
-                manifest: a.manifest,
-                signatures: KeptSignature::files(&a.signatures),
-            });
-        }
+    if let Some(kept) = kept_in_artifact(store, commit).await? {
+        return Ok(kept);
     }
-    let Some(object) = &commit.inbox_object else {
-        return Ok(Kept::default());
+    let inboxed = match &commit.inbox_object {
+        Some(object) => read_submission(store, object).await?,
+        None => None,
     };
-    Ok(read_submission(store, object).await?.map_or_else(Kept::default, |s| Kept {
-        manifest: Some(String::from_utf8_lossy(&s.bytes).into_owned()),
-        signatures: s.signatures,
+    match inboxed {
+        Some(s) => Ok(Kept {
+            manifest: Some(String::from_utf8_lossy(&s.bytes).into_owned()),
+            signatures: s.signatures,
+        }),
+        None => Ok(kept_in_artifact(store, commit).await?.unwrap_or_default()),
+    }
+}
+
+async fn kept_in_artifact(store: &Store, commit: &Commit) -> Result<Option<Kept>, StoreError> {
+    let path = layout::artifact(&commit.cohort, commit.seq, commit.decision.as_str());
+    let Some(bytes) = store.get_opt(&path).await? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<DecisionArtifact>(&bytes).ok().map(|a| Kept {
+        manifest: a.manifest,
+        signatures: KeptSignature::files(&a.signatures),
     }))
 }
 
@@ -271,13 +281,40 @@ fn signature_problem(
     })
 }
 
+/// The derived objects as they stood before the log was read: the decision
+/// artifacts' names and the active profile. Taken first because an artifact
+/// is written after its commit: anything seen here was committed by the time
+/// the log is read, so a concurrent cycle's fresh artifact is never taken for
+/// a cut-back log.
+#[derive(Clone, Debug, Default)]
+pub struct DerivedSnapshot {
+    artifacts: Vec<String>,
+    active: Option<ActiveProfile>,
+    active_path: String,
+}
+
+/// Read the derived objects; call before reading the log.
+pub async fn derived_snapshot(store: &Store, pipeline: &Pipeline) -> Result<DerivedSnapshot, StoreError> {
+    let artifacts = store
+        .list(&layout::artifacts(&pipeline.cohort))
+        .await?
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect();
+    Ok(DerivedSnapshot {
+        artifacts,
+        active: read_active(store, &pipeline.cohort).await?,
+        active_path: layout::active(&pipeline.cohort).to_string(),
+    })
+}
+
 /// Derived objects against the chain: decision artifacts and the active
 /// profile must name commits the chain holds, by seq, decision and digest.
-pub async fn check_derived(store: &Store, pipeline: &Pipeline, commits: &[(Commit, Digest)]) -> Result<Vec<AuditProblem>, StoreError> {
+pub fn check_derived(commits: &[(Commit, Digest)], derived: &DerivedSnapshot) -> Vec<AuditProblem> {
     let mut problems = Vec::new();
     let head = commits.len() as u64;
-    for meta in store.list(&layout::artifacts(&pipeline.cohort)).await? {
-        let path = meta.location.to_string();
+    for path in &derived.artifacts {
+        let path = path.clone();
         let Some((seq, decision)) = artifact_name(&path) else { continue };
         let named = commits.get((seq as usize).wrapping_sub(1)).map(|(c, _)| c.decision.as_str());
         if seq > head || seq == 0 {
@@ -295,8 +332,8 @@ pub async fn check_derived(store: &Store, pipeline: &Pipeline, commits: &[(Commi
             });
         }
     }
-    if let Some(a) = read_active(store, &pipeline.cohort).await? {
-        let path = layout::active(&pipeline.cohort).to_string();
+    if let Some(a) = &derived.active {
+        let path = derived.active_path.clone();
         let in_chain = match (a.seq, &a.commit_digest) {
             (0, None) => true,
             (s, Some(d)) => commits.get((s as usize).wrapping_sub(1)).is_some_and(|(_, cd)| cd == d),
@@ -308,12 +345,12 @@ pub async fn check_derived(store: &Store, pipeline: &Pipeline, commits: &[(Commi
                 detail: format!(
                     "derives from commit {} ({}), which the chain does not hold: the log was cut back",
                     a.seq,
-                    a.commit_digest.map_or("no digest".into(), |d| d.to_string())
+                    a.commit_digest.as_ref().map_or("no digest".into(), |d| d.to_string())
                 ),
             });
         }
     }
-    Ok(problems)
+    problems
 }
 
 /// `artifacts/<cohort>/<20 digits>-<decision>.json` → (seq, decision).
@@ -383,10 +420,11 @@ pub async fn check_before_acting(
     store: &Store,
     commits: &[(Commit, Digest)],
     allowed: Option<&AllowedSigners>,
+    derived: &DerivedSnapshot,
 ) -> Result<(), Error> {
     let mut problems = check_transitions(pipeline, commits);
     problems.extend(check_approvals(store, pipeline, commits, since_last_trusted(commits), allowed).await?);
-    problems.extend(check_derived(store, pipeline, commits).await?);
+    problems.extend(check_derived(commits, derived));
     if problems.is_empty() {
         return Ok(());
     }

@@ -362,32 +362,56 @@ fn clock_going_backwards_is_refused_and_writes_nothing() {
 fn eight_racing_cycles_make_exactly_one_commit() {
     let o = Ops::new();
     o.activate_sample("7d");
-    let p = o.p();
-    let dir = o.a.dir.path().to_path_buf();
-    let handles: Vec<_> = (0..8)
+    let outs = race(&o, 8, NOW);
+    assert_eq!(decisions(&outs, 0, "activate"), 1, "exactly one cycle commits the activation");
+    assert_eq!(o.commits().len(), 1);
+    o.audit_ok();
+}
+
+/// `n` cycles at `now`, started together.
+fn race(o: &Ops, n: usize, now: &str) -> Vec<Output> {
+    let (p, dir) = (o.p(), o.a.dir.path().to_path_buf());
+    let handles: Vec<_> = (0..n)
         .map(|_| {
-            let (p, dir) = (p.clone(), dir.clone());
+            let (p, dir, now) = (p.clone(), dir.clone(), now.to_string());
             std::thread::spawn(move || {
                 Command::new(env!("CARGO_BIN_EXE_scoregate"))
-                    .args(["cycle", "--json", "--pipeline", &p, "--now", NOW])
+                    .args(["cycle", "--json", "--pipeline", &p, "--now", &now])
                     .current_dir(dir)
                     .output()
                     .unwrap()
             })
         })
         .collect();
-    let outs: Vec<Output> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    let mut activations = 0;
-    for out in &outs {
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// How many racers reported `decision`; every racer must exit with `code`
+/// or, having lost to the one that decided, 0 with nothing to do.
+fn decisions(outs: &[Output], code: i32, decision: &str) -> usize {
+    let mut n = 0;
+    for out in outs {
+        let c = out.status.code();
+        assert!(c == Some(code) || c == Some(0), "{c:?}: {}", String::from_utf8_lossy(&out.stderr));
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        if r["decision"] == "activate" {
-            activations += 1;
-        }
+        n += usize::from(r["decision"] == decision);
     }
-    assert_eq!(activations, 1, "exactly one cycle commits the activation");
-    assert_eq!(o.commits().len(), 1);
-    o.audit_ok();
+    n
+}
+
+#[test]
+fn racing_cycles_never_mistake_a_winners_fresh_artifacts_for_tampering() {
+    // The gate reads derived objects and kept manifests while the winner is
+    // still writing them: no racer may refuse (exit 3) for that.
+    for round in 0..3 {
+        let o = Ops::new();
+        o.activate_sample("7d");
+        assert_eq!(decisions(&race(&o, 16, NOW), 0, "activate"), 1, "round {round}");
+        o.live_history(CANDIDATE_REV, NOW, "2026-11-04T00:00:00Z", "200");
+        assert_eq!(decisions(&race(&o, 16, "2026-11-04T00:00:00Z"), 6, "rollback"), 1, "round {round}");
+        assert_eq!(o.commits().len(), 2);
+        o.audit_ok();
+    }
 }
 
 #[test]
