@@ -163,13 +163,20 @@ fn mixed_rows(now: DateTime<Utc>) -> Vec<LiveRow> {
             for s in signed(q.unwrap_or(act)) {
                 for (protected, canary) in [(true, false), (false, true), (false, false), (true, true)] {
                     k += 1;
+                    // Rows queued after now are all missed, rows queued exactly
+                    // at now never: a window bound off by one shows in the misses.
+                    let missed = match q {
+                        Some(q) if q > now => true,
+                        Some(q) if q == now => false,
+                        _ => k % 3 == 0,
+                    };
                     rows.push(LiveRow {
                         revision,
                         queued: q,
                         signed: s,
                         protected,
                         canary,
-                        missed: k % 3 == 0,
+                        missed,
                     });
                 }
             }
@@ -192,6 +199,9 @@ fn readings_count_exactly_the_live_window_and_age_later_signoffs_until_now() {
     assert_eq!(readings_of(&r), want);
     // The rows chosen make every reading non-trivial.
     assert!(want.0 > 0 && want.1 > 0 && want.3 > 0, "{want:?}");
+    // `status` reports the same readings.
+    let status: serde_json::Value = serde_json::from_str(&o.ok(&["status", "--json", "--pipeline", &o.p(), "--now", &at], 0)).unwrap();
+    assert_eq!(readings_of(&status), want);
     // A sign-off later than now has not happened yet. Counting it at its own
     // time (the bug this guards against) gives another p90 on these rows.
     let at_own_time = expected_with(&rows, now, |signed, now| signed.unwrap_or(now));
