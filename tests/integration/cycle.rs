@@ -208,6 +208,8 @@ fn lifecycle_window_lapses_and_expires() {
     assert!(o.cycle("2026-11-04T22:59:59Z", 0)["decision"].is_null());
     let r = o.cycle("2026-11-04T23:00:00Z", 6);
     assert_eq!(r["decision"], "expire");
+    assert_eq!(r["reasons"][0], "window ended at 2026-11-04T23:00:00Z without a valid renewal");
+    assert_eq!(r["waiting"], serde_json::json!([]), "nothing waits in the inbox");
     let art = o.artifact(2, Decision::Expire);
     assert_eq!(art.restored_revision.unwrap().as_str(), BASELINE_REV);
     assert_eq!(art.triggers.len(), 3, "expiry records the last readings against thresholds");
@@ -339,9 +341,12 @@ fn manifest_whose_window_opens_later_waits_then_activates() {
     );
     let r = o.cycle(NOW, 0);
     assert!(r["decision"].is_null());
-    assert_eq!(r["waiting"].as_array().unwrap().len(), 1);
+    let m = scoregate::approval::manifest::Manifest::parse("later", &std::fs::read(o.a.path("later.toml")).unwrap()).unwrap();
+    assert_eq!(r["waiting"], serde_json::json!([m.manifest_id]), "the waiting manifest, by id");
     assert!(o.commits().is_empty());
-    assert_eq!(o.cycle("2026-11-03T06:00:00Z", 0)["decision"], "activate");
+    let r = o.cycle("2026-11-03T06:00:00Z", 0);
+    assert_eq!(r["decision"], "activate");
+    assert_eq!(r["reasons"][0], "approved by rm-alice@example.com until 2026-11-10T06:00:00Z");
 }
 
 #[test]
