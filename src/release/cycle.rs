@@ -14,11 +14,9 @@ use crate::canonical::Digest;
 use crate::error::Error;
 use crate::pipeline::Pipeline;
 use crate::release::artifacts::Trigger;
-use crate::release::commit::CycleError;
-use crate::release::commit::{commit_with_retry, refuse_backwards, Attempt, Prepared};
+use crate::release::commit::{commit_with_retry, refuse_backwards, Attempt, CycleError, Prepared};
 use crate::release::decide::{base_commit, decide, restore, Candidate, DecideInputs, Plan};
-use crate::release::derive::repair;
-use crate::release::derive::{incident, Incident};
+use crate::release::derive::{incident, repair, Incident};
 use crate::release::log::{append, read_log, Commit, Decision, FailedCheck, LiveState, LogError, Readings};
 use crate::release::readings::live_readings;
 use crate::release::trail::{check_before_acting, derived_snapshot};
@@ -95,8 +93,15 @@ impl CycleReport {
 
 /// Every manifest in the inbox, parsed and verified against `state` at `now`,
 /// in deterministic order: issue time, then id; unparseable ones by name, last.
-async fn read_inbox(pipeline: &Pipeline, store: &Store, state: &LiveState, now: DateTime<Utc>) -> Result<Vec<Candidate>, Error> {
-    let allowed = load_allowed_signers(pipeline).await?;
+/// Unreadable `allowed_signers` makes the whole inbox unreadable.
+async fn read_inbox(
+    pipeline: &Pipeline,
+    store: &Store,
+    state: &LiveState,
+    now: DateTime<Utc>,
+    allowed: Result<AllowedSigners, Error>,
+) -> Result<Vec<Candidate>, Error> {
+    let allowed = allowed?;
     let mut out = Vec::new();
     for sub in waiting(store, &pipeline.cohort).await? {
         let parsed = match sub.parse() {
@@ -118,12 +123,18 @@ async fn read_inbox(pipeline: &Pipeline, store: &Store, state: &LiveState, now: 
 }
 
 /// Read what the rules need (readings, inbox), then decide.
-async fn plan(pipeline: &Pipeline, store: &Store, state: &LiveState, now: DateTime<Utc>) -> Result<Plan, Error> {
+async fn plan(
+    pipeline: &Pipeline,
+    store: &Store,
+    state: &LiveState,
+    now: DateTime<Utc>,
+    allowed: Result<AllowedSigners, Error>,
+) -> Result<Plan, Error> {
     let readings = match &state.bounded {
         Some(b) => Some(live_readings(pipeline, store, b, now).await),
         None => None,
     };
-    let inbox = read_inbox(pipeline, store, state, now).await;
+    let inbox = read_inbox(pipeline, store, state, now, allowed).await;
     decide(DecideInputs {
         pipeline,
         state,
@@ -139,7 +150,7 @@ async fn plan(pipeline: &Pipeline, store: &Store, state: &LiveState, now: DateTi
 pub async fn commit_only(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>) -> Result<Option<Commit>, Error> {
     let (state, _) = read_log(pipeline, store).await?;
     refuse_backwards(pipeline, &state, now)?;
-    let plan = plan(pipeline, store, &state, now).await?;
+    let plan = plan(pipeline, store, &state, now, load_allowed_signers(pipeline).await).await?;
     if let Some(c) = &plan.commit {
         append(store, c).await?;
     }
@@ -152,13 +163,14 @@ pub async fn run(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, mode: M
         let derived = derived_snapshot(store, pipeline).await?;
         let (state, commits) = read_log(pipeline, store).await?;
         refuse_backwards(pipeline, &state, now)?;
-        let allowed = allowed_signers_if_readable(pipeline).await;
-        check_before_acting(pipeline, store, &commits, allowed.as_ref(), &derived).await?;
+        // Read once: the gate re-checks old approvals with it, the inbox verifies new ones.
+        let allowed = load_allowed_signers(pipeline).await;
+        check_before_acting(pipeline, store, &commits, readable(&allowed), &derived).await?;
         let repaired = match mode {
             Mode::DryRun => vec![],
             Mode::Commit => repair(store, pipeline, &state, &commits).await?,
         };
-        let plan = plan(pipeline, store, &state, now).await?;
+        let plan = plan(pipeline, store, &state, now, allowed).await?;
         let mut report = CycleReport::new(pipeline, &state, &plan, now, attempt, mode);
         report.repaired = repaired;
         match (plan.commit, mode) {
@@ -177,10 +189,10 @@ pub async fn run(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, mode: M
     .await
 }
 
-/// `allowed_signers`, or `None` with a warning: re-checking old approvals
-/// must not stand in the way back to trusted.
-async fn allowed_signers_if_readable(pipeline: &Pipeline) -> Option<AllowedSigners> {
-    match load_allowed_signers(pipeline).await {
+/// `allowed_signers` if it could be read, else `None` with a warning:
+/// re-checking old approvals must not stand in the way back to trusted.
+fn readable(allowed: &Result<AllowedSigners, Error>) -> Option<&AllowedSigners> {
+    match allowed {
         Ok(a) => Some(a),
         Err(e) => {
             tracing::warn!(error = %e, "allowed_signers unreadable: approvals in the log not re-verified this run");

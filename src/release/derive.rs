@@ -153,8 +153,12 @@ pub async fn incident(
     broken: &Error,
 ) -> Result<Incident, Error> {
     let baseline = &pipeline.policy.baseline_revision;
-    let profile = load_profile(store, baseline).await?.to_value();
     let path = layout::incident(&pipeline.cohort, now);
+    // The active profile of the state before any commit: the baseline,
+    // trusted. Built first, so an unreadable baseline writes nothing.
+    let mut active = active_for(store, pipeline, &LiveState::initial(pipeline)).await?;
+    active.decided_at = Some(now);
+    active.incident = Some(path.to_string());
     let record = Incident {
         schema: INCIDENT_SCHEMA.into(),
         cohort: pipeline.cohort.clone(),
@@ -172,22 +176,6 @@ pub async fn incident(
         ],
     };
     store.put(&path, to_jcs(&record)).await?;
-    let active = ActiveProfile {
-        schema: ACTIVE_SCHEMA.into(),
-        cohort: pipeline.cohort.clone(),
-        seq: 0,
-        commit_digest: None,
-        decided_at: Some(now),
-        revision: baseline.clone(),
-        profile: profile.clone(),
-        valid_until: None,
-        bounded: false,
-        fallback_revision: baseline.clone(),
-        fallback_profile: profile,
-        guardrails: None,
-        manifest_id: None,
-        incident: Some(path.to_string()),
-    };
     put_active(store, &active).await?;
     Ok(record)
 }
