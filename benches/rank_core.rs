@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
     let settings = ReplaySettings {
         default_capacity: 25,
         reviewer_throughput_per_hour: 4.0,
+        alpha: 0.05,
     };
     let mut g = c.benchmark_group("rank_core");
     g.throughput(Throughput::Elements(history.len() as u64));

@@ -183,6 +183,7 @@ pub fn score_items(profile: &Profile, parquet: &[u8], cohort: &str, default_capa
     let settings = ReplaySettings {
         default_capacity,
         reviewer_throughput_per_hour: 1.0,
+        alpha: crate::pipeline::DEFAULT_ALPHA,
     };
     let r = replay_with(&history, profile, profile, &settings, Batching::default()).map_err(|e| bad(&e))?;
     let k = &r.ranking;

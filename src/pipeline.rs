@@ -43,6 +43,8 @@ pub struct RawPipeline {
 pub struct RawReplay {
     pub default_capacity: Spanned<i64>,
     pub reviewer_throughput_per_hour: Spanned<f64>,
+    #[serde(default)]
+    pub alpha: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,7 +83,12 @@ pub struct Guardrails {
 pub struct ReplaySettings {
     pub default_capacity: u32,
     pub reviewer_throughput_per_hour: f64,
+    /// Significance level of the sign-flip test, Holm-adjusted across classes (README "How sure is a verdict").
+    pub alpha: f64,
 }
+
+/// `[replay] alpha` when the pipeline does not set it.
+pub const DEFAULT_ALPHA: f64 = 0.05;
 
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -213,9 +220,15 @@ fn validate_replay(ctx: &Ctx, r: &RawReplay) -> Result<ReplaySettings, PipelineE
             "a number above 0",
         ));
     }
+    let alpha = match &r.alpha {
+        None => DEFAULT_ALPHA,
+        Some(a) if a.get_ref().is_finite() && *a.get_ref() > 0.0 && *a.get_ref() < 0.5 => *a.get_ref(),
+        Some(a) => return Err(ctx.err(a.span(), "replay.alpha", "a number above 0 and below 0.5")),
+    };
     Ok(ReplaySettings {
         default_capacity: cap as u32,
         reviewer_throughput_per_hour: tput,
+        alpha,
     })
 }
 

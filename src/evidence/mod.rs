@@ -9,6 +9,7 @@
 pub mod packet;
 pub mod page;
 pub mod steward;
+pub mod uncertainty;
 
 pub use packet::*;
 pub use page::render_html;

@@ -8,10 +8,11 @@
 //! digest `sha256:` of those bytes is also the hash of the stored object.
 
 use crate::canonical::{to_jcs, Digest};
+use crate::evidence::uncertainty::{self, DiscordantItems, Method, Uncertainty};
 use crate::pipeline::ReplaySettings;
 use crate::profile::Profile;
 use crate::replay::history::{History, Snapshot};
-use crate::replay::{Delta, Metrics, Replay, Verdict};
+use crate::replay::{Churn, Delta, Metrics, Replay, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -34,6 +35,40 @@ pub struct PacketSettings {
     pub default_capacity: u32,
     pub reviewer_throughput_per_hour: f64,
     pub protected_classes: Vec<String>,
+    /// `[replay] alpha` (absent from packets made before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+}
+
+impl ChurnResult {
+    fn of(c: &Churn, gained: Vec<String>, lost: Vec<String>) -> ChurnResult {
+        ChurnResult {
+            entered: c.entered,
+            entered_actionable: c.entered_actionable,
+            entered_unjudged: c.entered_unjudged,
+            left: c.left,
+            left_actionable: c.left_actionable,
+            gained,
+            lost,
+        }
+    }
+}
+
+/// SPEC §4c churn of a class, with example item ids for protected classes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnResult {
+    /// Surfaced by the candidate, not by live.
+    pub entered: u64,
+    pub entered_actionable: u64,
+    pub entered_unjudged: u64,
+    /// Surfaced by live, not by the candidate.
+    pub left: u64,
+    pub left_actionable: u64,
+    /// Actionable items only the candidate surfaces (protected classes; at most 10).
+    pub gained: Vec<String>,
+    /// Actionable items only live surfaces (protected classes; at most 10).
+    pub lost: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -45,6 +80,15 @@ pub struct ClassResult {
     pub live: Metrics,
     pub candidate: Metrics,
     pub delta: Delta,
+    /// How sure the verdict is (absent from packets made before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<Uncertainty>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnResult>,
+    /// A protected class whose candidate-only unjudged surfaced items
+    /// outnumber |Δfn|: its verdict may rest on items nobody judged.
+    #[serde(default)]
+    pub uncertain_unjudged: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -53,6 +97,10 @@ pub struct AllResult {
     pub live: Metrics,
     pub candidate: Metrics,
     pub delta: Delta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<Uncertainty>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnResult>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -80,7 +128,13 @@ pub struct Packet {
     pub all: AllResult,
     /// Protected classes whose verdict is `regressed`, by name.
     pub protected_regressions: Vec<String>,
+    /// Protected classes that regressed with `significant` true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub significant_regressions: Option<Vec<String>>,
     pub data_quality: DataQuality,
+    /// How the intervals and p-values were computed, with the generator's seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertainty_method: Option<Method>,
 }
 
 impl Packet {
@@ -94,40 +148,25 @@ impl Packet {
         live: &Profile,
         candidate: &Profile,
     ) -> Packet {
-        let mut classes: Vec<ClassResult> = history
-            .classes
-            .iter()
-            .zip(&replay.classes)
-            .map(|(class, [l, c])| ClassResult {
-                class: class.clone(),
-                protected: protected.contains(class),
-                verdict: Verdict::of(l, c),
-                live: l.clone(),
-                candidate: c.clone(),
-                delta: Delta::between(l, c),
-            })
-            .collect();
-        // A protected class with no history still gets a row: no evidence is evidence too.
-        for p in protected {
-            if !history.classes.contains(p) {
-                let empty = Metrics::empty();
-                classes.push(ClassResult {
-                    class: p.clone(),
-                    protected: true,
-                    verdict: Verdict::Unchanged,
-                    delta: Delta::between(&empty, &empty),
-                    live: empty.clone(),
-                    candidate: empty,
-                });
-            }
-        }
-        classes.sort_by(|a, b| a.class.as_bytes().cmp(b.class.as_bytes()));
-        let protected_regressions = classes
-            .iter()
-            .filter(|c| c.protected && c.verdict == Verdict::Regressed)
-            .map(|c| c.class.clone())
-            .collect();
-        let [l, c] = &replay.all;
+        let packet_settings = PacketSettings {
+            default_capacity: settings.default_capacity,
+            reviewer_throughput_per_hour: settings.reviewer_throughput_per_hour,
+            protected_classes: protected.to_vec(),
+            alpha: Some(settings.alpha),
+        };
+        let seed = seed(history, live, candidate, &packet_settings);
+        let mut classes = class_results(history, replay, protected, &seed);
+        let mut family: Vec<&mut Uncertainty> = classes.iter_mut().filter_map(|c| c.uncertainty.as_mut()).collect();
+        uncertainty::holm(&mut family, settings.alpha);
+        let regressed = |significant: bool| {
+            classes
+                .iter()
+                .filter(|c| c.protected && c.verdict == Verdict::Regressed)
+                .filter(|c| !significant || c.uncertainty.as_ref().is_some_and(|u| u.significant))
+                .map(|c| c.class.clone())
+                .collect::<Vec<_>>()
+        };
+        let (protected_regressions, significant_regressions) = (regressed(false), regressed(true));
         Packet {
             schema: SCHEMA.into(),
             cohort: cohort.into(),
@@ -136,18 +175,11 @@ impl Packet {
             candidate_revision: candidate.revision().clone(),
             candidate_profile_name: candidate.name().into(),
             history: history.snapshot.clone(),
-            settings: PacketSettings {
-                default_capacity: settings.default_capacity,
-                reviewer_throughput_per_hour: settings.reviewer_throughput_per_hour,
-                protected_classes: protected.to_vec(),
-            },
+            settings: packet_settings,
+            all: all_result(history, replay, &seed, settings.alpha),
             classes,
-            all: AllResult {
-                live: l.clone(),
-                candidate: c.clone(),
-                delta: Delta::between(l, c),
-            },
             protected_regressions,
+            significant_regressions: Some(significant_regressions),
             data_quality: DataQuality {
                 null_features: history
                     .feature_names
@@ -157,6 +189,7 @@ impl Packet {
                     .collect(),
                 other_cohort_rows: history.other_cohort_rows,
             },
+            uncertainty_method: Some(Method::new(settings.alpha, seed)),
         }
     }
 
@@ -196,5 +229,90 @@ impl Packet {
             });
         }
         Packet::parse(object, bytes)
+    }
+}
+
+/// The statistics' seed: sha256 of the packet's own inputs (history
+/// fingerprint, both revisions, settings), so the packet stays a pure function of them.
+fn seed(history: &History, live: &Profile, candidate: &Profile, settings: &PacketSettings) -> Digest {
+    let inputs = serde_json::json!({
+        "history": history.snapshot.fingerprint,
+        "live": live.revision(),
+        "candidate": candidate.revision(),
+        "settings": settings,
+    });
+    Digest::of(&to_jcs(&inputs))
+}
+
+/// Per class, sorted by name bytes; a protected class with no history still
+/// gets a row (no evidence is evidence too). Holm is applied by the caller.
+fn class_results(history: &History, replay: &Replay, protected: &[String], seed: &Digest) -> Vec<ClassResult> {
+    let (paired, _) = uncertainty::paired_by_class(&replay.window_counts, history.classes.len());
+    let mut classes: Vec<ClassResult> = history
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(k, class)| {
+            let [l, c] = &replay.classes[k];
+            let is_protected = protected.contains(class);
+            let churn = &replay.churn[k];
+            let delta = Delta::between(l, c);
+            let examples = |d: usize| match is_protected {
+                true => replay.examples[k][d]
+                    .iter()
+                    .map(|&i| history.item_ids.get_str(i as usize).to_string())
+                    .collect(),
+                false => Vec::new(),
+            };
+            ClassResult {
+                class: class.clone(),
+                protected: is_protected,
+                verdict: Verdict::of(l, c),
+                uncertainty: Some(uncertainty::uncertainty(&paired[k], discordant(churn), seed, class)),
+                churn: Some(ChurnResult::of(churn, examples(0), examples(1))),
+                uncertain_unjudged: is_protected && churn.entered_unjudged > delta.fn_.unsigned_abs(),
+                live: l.clone(),
+                candidate: c.clone(),
+                delta,
+            }
+        })
+        .collect();
+    for p in protected.iter().filter(|p| !history.classes.contains(p)) {
+        let empty = Metrics::empty();
+        classes.push(ClassResult {
+            class: p.clone(),
+            protected: true,
+            verdict: Verdict::Unchanged,
+            delta: Delta::between(&empty, &empty),
+            live: empty.clone(),
+            candidate: empty,
+            uncertainty: Some(uncertainty::uncertainty(&[], DiscordantItems::default(), seed, p)),
+            churn: Some(ChurnResult::of(&Churn::default(), Vec::new(), Vec::new())),
+            uncertain_unjudged: false,
+        });
+    }
+    classes.sort_by(|a, b| a.class.as_bytes().cmp(b.class.as_bytes()));
+    classes
+}
+
+/// The `*` row: its p-value is not in the Holm family.
+fn all_result(history: &History, replay: &Replay, seed: &Digest, alpha: f64) -> AllResult {
+    let (_, paired) = uncertainty::paired_by_class(&replay.window_counts, history.classes.len());
+    let [l, c] = &replay.all;
+    let mut u = uncertainty::uncertainty(&paired, discordant(&replay.all_churn), seed, "*");
+    u.significant = u.p_adjusted.is_some_and(|p| p <= alpha);
+    AllResult {
+        live: l.clone(),
+        candidate: c.clone(),
+        delta: Delta::between(l, c),
+        uncertainty: Some(u),
+        churn: Some(ChurnResult::of(&replay.all_churn, Vec::new(), Vec::new())),
+    }
+}
+
+fn discordant(churn: &Churn) -> DiscordantItems {
+    DiscordantItems {
+        only_live: churn.left_actionable,
+        only_candidate: churn.entered_actionable,
     }
 }

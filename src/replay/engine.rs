@@ -57,6 +57,14 @@ pub struct Metrics {
     pub rank_p50: Option<u64>,
     pub rank_p90: Option<u64>,
     pub aging_p90_hours: Option<f64>,
+    /// Rows whose `actionable` is null: nobody judged them (SPEC §4b).
+    #[serde(default)]
+    pub unjudged: u64,
+    #[serde(default)]
+    pub unjudged_surfaced: u64,
+    /// 1 − unjudged_surfaced / surfaced; null when nothing is surfaced.
+    #[serde(default)]
+    pub judged_coverage: Option<f64>,
 }
 
 impl Metrics {
@@ -78,6 +86,9 @@ impl Metrics {
             rank_p50: None,
             rank_p90: None,
             aging_p90_hours: None,
+            unjudged: 0,
+            unjudged_surfaced: 0,
+            judged_coverage: None,
         }
     }
 }
@@ -102,6 +113,12 @@ pub struct Delta {
     pub rank_p50: Option<i64>,
     pub rank_p90: Option<i64>,
     pub aging_p90_hours: Option<f64>,
+    #[serde(default)]
+    pub unjudged: i64,
+    #[serde(default)]
+    pub unjudged_surfaced: i64,
+    #[serde(default)]
+    pub judged_coverage: Option<f64>,
 }
 
 impl Delta {
@@ -125,6 +142,9 @@ impl Delta {
             rank_p50: p(cand.rank_p50, live.rank_p50),
             rank_p90: p(cand.rank_p90, live.rank_p90),
             aging_p90_hours: r(cand.aging_p90_hours, live.aging_p90_hours),
+            unjudged: d(cand.unjudged, live.unjudged),
+            unjudged_surfaced: d(cand.unjudged_surfaced, live.unjudged_surfaced),
+            judged_coverage: r(cand.judged_coverage, live.judged_coverage),
         }
     }
 }
@@ -153,15 +173,18 @@ impl Verdict {
 struct Acc {
     items: u64,
     actionable: u64,
+    unjudged: u64,
     overrides: u64,
     misses: u64,
     side: [SideAcc; 2],
+    churn: Churn,
 }
 
 #[derive(Clone, Debug, Default)]
 struct SideAcc {
     surfaced: u64,
     tp: u64,
+    unjudged_surfaced: u64,
     overrides_surfaced: u64,
     misses_surfaced: u64,
     /// `rank_counts[r]`: actionable items ranked `r` (ranks are small: at most a window's size).
@@ -183,11 +206,14 @@ impl Acc {
     fn absorb(&mut self, other: Acc) {
         self.items += other.items;
         self.actionable += other.actionable;
+        self.unjudged += other.unjudged;
         self.overrides += other.overrides;
         self.misses += other.misses;
+        self.churn.absorb(&other.churn);
         for (a, b) in self.side.iter_mut().zip(other.side) {
             a.surfaced += b.surfaced;
             a.tp += b.tp;
+            a.unjudged_surfaced += b.unjudged_surfaced;
             a.overrides_surfaced += b.overrides_surfaced;
             a.misses_surfaced += b.misses_surfaced;
             if a.rank_counts.len() < b.rank_counts.len() {
@@ -210,7 +236,7 @@ impl Acc {
             surfaced: s.surfaced,
             tp: s.tp,
             fn_: self.actionable - s.tp,
-            fp: s.surfaced - s.tp,
+            fp: s.surfaced - s.tp - s.unjudged_surfaced,
             recall: ratio(s.tp, self.actionable),
             precision: ratio(s.tp, s.surfaced),
             overrides: self.overrides,
@@ -220,9 +246,62 @@ impl Acc {
             rank_p50,
             rank_p90,
             aging_p90_hours: rank_p90.map(|r| r as f64 / throughput),
+            unjudged: self.unjudged,
+            unjudged_surfaced: s.unjudged_surfaced,
+            judged_coverage: (s.surfaced > 0).then(|| 1.0 - s.unjudged_surfaced as f64 / s.surfaced as f64),
         }
     }
 }
+
+/// SPEC §4c churn of one class: items the candidate surfaces and live does
+/// not (`entered`), and the reverse (`left`), with how many were actionable.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    pub entered: u64,
+    pub entered_actionable: u64,
+    /// Unjudged items only the candidate surfaces (SPEC §4b's caveat).
+    pub entered_unjudged: u64,
+    pub left: u64,
+    pub left_actionable: u64,
+}
+
+impl Churn {
+    fn absorb(&mut self, o: &Churn) {
+        self.entered += o.entered;
+        self.entered_actionable += o.entered_actionable;
+        self.entered_unjudged += o.entered_unjudged;
+        self.left += o.left;
+        self.left_actionable += o.left_actionable;
+    }
+}
+
+/// One class's counts in one review window under both revisions: the unit
+/// the uncertainty statistics pair (SPEC §4a: windows, never items).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowCounts {
+    pub window: u32,
+    pub class: u16,
+    /// Judged actionable items of the class in the window.
+    pub actionable: u32,
+    /// `[live, candidate]`: actionable and surfaced.
+    pub tp: [u32; 2],
+    /// `[live, candidate]`: judged, surfaced, not actionable.
+    pub fp: [u32; 2],
+}
+
+/// An actionable item surfaced by exactly one side, for the churn examples.
+#[derive(Clone, Copy, Debug)]
+struct Discordant {
+    class: u16,
+    /// 0: `gained` (only the candidate surfaces it), 1: `lost` (only live does).
+    direction: u8,
+    change: f64,
+    item: u32,
+}
+
+/// How many example item ids SPEC §4c keeps per class and direction.
+pub const CHURN_EXAMPLES: usize = 10;
 
 /// Nearest-rank percentile: the value at 1-based position ceil(p·n) of the
 /// ascending values, computed in integers (p in percent).
@@ -281,6 +360,14 @@ pub struct Replay {
     /// Per class, in the history's class order (ascending bytes): `[live, candidate]`.
     pub classes: Vec<[Metrics; 2]>,
     pub all: [Metrics; 2],
+    /// Per class, churn between the two sides.
+    pub churn: Vec<Churn>,
+    pub all_churn: Churn,
+    /// Per class, `[gained, lost]` example items (indices into the history),
+    /// largest score change first, then item id bytes; at most [`CHURN_EXAMPLES`] each.
+    pub examples: Vec<[Vec<u32>; 2]>,
+    /// Per window (ascending window index), per class present (ascending).
+    pub window_counts: Vec<WindowCounts>,
 }
 
 /// How windows are cut into parallel ranking batches: whole windows, about
@@ -325,23 +412,39 @@ pub fn replay_with(
         capacity: &capacity,
         score_item: &score_item,
     };
-    let (pos_score, rank, per_class) = rank_batches(&grouped, &bounds);
+    let ranked = rank_batches(&grouped, &bounds);
     let mut all = Acc::default();
-    for a in &per_class {
+    for a in &ranked.per_class {
         all.absorb(a.clone());
     }
     let t = settings.reviewer_throughput_per_hour;
-    let classes = per_class.iter().map(|a| [a.metrics(0, t), a.metrics(1, t)]).collect();
+    let classes = ranked.per_class.iter().map(|a| [a.metrics(0, t), a.metrics(1, t)]).collect();
+    let examples = (0..history.classes.len())
+        .map(|c| {
+            [0, 1].map(|d| {
+                ranked
+                    .examples
+                    .iter()
+                    .filter(|e| e.class as usize == c && e.direction == d)
+                    .map(|e| e.item)
+                    .collect()
+            })
+        })
+        .collect();
     Ok(Replay {
         ranking: Ranking {
             order,
             window_offsets,
-            score: pos_score,
-            rank,
+            score: ranked.score,
+            rank: ranked.rank,
             capacity,
         },
         classes,
         all: [all.metrics(0, t), all.metrics(1, t)],
+        churn: ranked.per_class.iter().map(|a| a.churn.clone()).collect(),
+        all_churn: all.churn,
+        examples,
+        window_counts: ranked.window_counts,
     })
 }
 
@@ -436,10 +539,27 @@ struct BatchOut<'a> {
     rank: [&'a mut [u32]; 2],
 }
 
-type Ranked = ([Vec<f64>; 2], [Vec<u32>; 2], Vec<Acc>);
+/// What ranking returns: outputs aligned with `order`, per-class counts,
+/// per-window counts in window order, and the kept churn examples.
+struct Ranked {
+    score: [Vec<f64>; 2],
+    rank: [Vec<u32>; 2],
+    per_class: Vec<Acc>,
+    window_counts: Vec<WindowCounts>,
+    examples: Vec<Discordant>,
+}
+
+/// One batch's counts.
+#[derive(Default)]
+struct BatchCounts {
+    accs: Vec<Acc>,
+    window_counts: Vec<WindowCounts>,
+    examples: Vec<Discordant>,
+}
 
 /// Rank windows in parallel batches; outputs are aligned with `order`, and
-/// per-class counts are summed over batches.
+/// per-class counts are summed over batches (in batch order, so every
+/// result is the same on any thread count).
 fn rank_batches(g: &Grouped, bounds: &[usize]) -> Ranked {
     let n = g.order.len();
     let (mut pos_score_l, mut pos_score_c) = (vec![0f64; n], vec![0f64; n]);
@@ -463,44 +583,94 @@ fn rank_batches(g: &Grouped, bounds: &[usize]) -> Ranked {
         })
         .collect();
     let nclasses = g.history.classes.len();
-    let results: Vec<Vec<Acc>> = pieces
+    let results: Vec<BatchCounts> = pieces
         .into_par_iter()
         .map(|(w0, w1, mut out)| rank_batch(g, w0, w1, &mut out))
         .collect();
     let mut per_class = vec![Acc::default(); nclasses];
+    let mut window_counts = Vec::new();
+    let mut examples = Vec::new();
     for r in results {
-        for (a, b) in per_class.iter_mut().zip(r) {
+        for (a, b) in per_class.iter_mut().zip(r.accs) {
             a.absorb(b);
         }
+        window_counts.extend(r.window_counts);
+        examples.extend(r.examples);
     }
-    ([pos_score_l, pos_score_c], [rank_l, rank_c], per_class)
+    keep_examples(g.history, &mut examples);
+    Ranked {
+        score: [pos_score_l, pos_score_c],
+        rank: [rank_l, rank_c],
+        per_class,
+        window_counts,
+        examples,
+    }
 }
 
-/// Rank windows `w0..w1` under both sides and count them per class.
-fn rank_batch(g: &Grouped, w0: usize, w1: usize, out: &mut BatchOut) -> Vec<Acc> {
+/// Keep the first [`CHURN_EXAMPLES`] per class and direction, ordered by
+/// (class, direction, largest score change, item id bytes).
+fn keep_examples(h: &History, examples: &mut Vec<Discordant>) {
+    examples.sort_unstable_by(|a, b| {
+        (a.class, a.direction)
+            .cmp(&(b.class, b.direction))
+            .then(b.change.total_cmp(&a.change))
+            .then_with(|| h.item_ids.get(a.item as usize).cmp(h.item_ids.get(b.item as usize)))
+    });
+    let mut kept = 0;
+    let mut last = None;
+    examples.retain(|e| {
+        if last != Some((e.class, e.direction)) {
+            last = Some((e.class, e.direction));
+            kept = 0;
+        }
+        kept += 1;
+        kept <= CHURN_EXAMPLES
+    });
+}
+
+/// Rank windows `w0..w1` under both sides and count them per class and per window.
+fn rank_batch(g: &Grouped, w0: usize, w1: usize, out: &mut BatchOut) -> BatchCounts {
     let h = g.history;
-    let mut accs = vec![Acc::default(); h.classes.len()];
+    let mut counts = BatchCounts {
+        accs: vec![Acc::default(); h.classes.len()],
+        ..BatchCounts::default()
+    };
+    let mut per_window = vec![WindowCounts::default(); h.classes.len()];
     let base = g.window_offsets[w0];
     let mut keyed: Vec<(u64, u32)> = Vec::new();
     for w in w0..w1 {
-        let (lo, hi) = (g.window_offsets[w], g.window_offsets[w + 1]);
-        let items = &g.order[lo..hi];
+        let (lo, hi) = (g.window_offsets[w] - base, g.window_offsets[w + 1] - base);
+        let items = &g.order[lo + base..hi + base];
         for side in 0..2 {
-            let scores = &mut out.score[side][lo - base..hi - base];
-            let ranks = &mut out.rank[side][lo - base..hi - base];
-            rank_window(h, items, &g.score_item[side], scores, ranks, &mut keyed);
-            count_window(h, items, ranks, g.capacity[w], side, &mut accs);
+            rank_window(
+                h,
+                items,
+                &g.score_item[side],
+                &mut out.score[side][lo..hi],
+                &mut out.rank[side][lo..hi],
+                &mut keyed,
+            );
         }
-        for &item in items {
-            let i = item as usize;
-            let a = &mut accs[h.class[i] as usize];
-            a.items += 1;
-            a.actionable += h.actionable[i] as u64;
-            a.overrides += h.board_override[i] as u64;
-            a.misses += h.missed[i] as u64;
-        }
+        let window = WindowView {
+            index: w as u32,
+            items,
+            score: [&out.score[0][lo..hi], &out.score[1][lo..hi]],
+            rank: [&out.rank[0][lo..hi], &out.rank[1][lo..hi]],
+            capacity: g.capacity[w],
+        };
+        count_window(h, &window, &mut counts, &mut per_window);
     }
-    accs
+    keep_examples(h, &mut counts.examples);
+    counts
+}
+
+/// One ranked window: its items with both sides' scores and ranks.
+struct WindowView<'a> {
+    index: u32,
+    items: &'a [u32],
+    score: [&'a [f64]; 2],
+    rank: [&'a [u32]; 2],
+    capacity: u32,
 }
 
 /// Order one window's items by (score desc, item id asc by bytes) and write
@@ -535,21 +705,74 @@ fn rank_window(h: &History, items: &[u32], score_item: &[f64], scores: &mut [f64
     }
 }
 
-/// Count one side's surfaced items and actionable ranks of one window, per class.
+/// Count one ranked window: per-class metrics for both sides, churn and its
+/// examples, and the window's per-class counts (`per_window` is scratch
+/// indexed by class; an entry belongs to this window when its `window` is
+/// this window's index + 1).
 #[inline]
-fn count_window(h: &History, items: &[u32], ranks: &[u32], cap: u32, side: usize, accs: &mut [Acc]) {
-    for (k, &item) in items.iter().enumerate() {
-        let (i, rank) = (item as usize, ranks[k]);
-        let a = &mut accs[h.class[i] as usize].side[side];
-        if rank <= cap {
-            a.surfaced += 1;
-            a.tp += h.actionable[i] as u64;
-            a.overrides_surfaced += h.board_override[i] as u64;
-            a.misses_surfaced += h.missed[i] as u64;
+fn count_window(h: &History, win: &WindowView, counts: &mut BatchCounts, per_window: &mut [WindowCounts]) {
+    let mut present: Vec<u16> = Vec::new();
+    for (k, &item) in win.items.iter().enumerate() {
+        let i = item as usize;
+        let class = h.class[i];
+        let (actionable, unjudged) = (h.actionable[i], h.unjudged[i]);
+        let a = &mut counts.accs[class as usize];
+        a.items += 1;
+        a.actionable += actionable as u64;
+        a.unjudged += unjudged as u64;
+        a.overrides += h.board_override[i] as u64;
+        a.misses += h.missed[i] as u64;
+        let wc = &mut per_window[class as usize];
+        if wc.window != win.index + 1 {
+            *wc = WindowCounts {
+                window: win.index + 1,
+                class,
+                ..WindowCounts::default()
+            };
+            present.push(class);
         }
-        if h.actionable[i] {
-            a.count_rank(rank);
+        wc.actionable += actionable as u32;
+        let surfaced = [0, 1].map(|side| win.rank[side][k] <= win.capacity);
+        for (side, &is_surfaced) in surfaced.iter().enumerate() {
+            let rank = win.rank[side][k];
+            let s = &mut a.side[side];
+            if is_surfaced {
+                s.surfaced += 1;
+                s.tp += actionable as u64;
+                s.unjudged_surfaced += unjudged as u64;
+                s.overrides_surfaced += h.board_override[i] as u64;
+                s.misses_surfaced += h.missed[i] as u64;
+                wc.tp[side] += actionable as u32;
+                wc.fp[side] += (!actionable && !unjudged) as u32;
+            }
+            if actionable {
+                s.count_rank(rank);
+            }
         }
+        if surfaced[0] != surfaced[1] {
+            let c = &mut a.churn;
+            if surfaced[1] {
+                c.entered += 1;
+                c.entered_actionable += actionable as u64;
+                c.entered_unjudged += unjudged as u64;
+            } else {
+                c.left += 1;
+                c.left_actionable += actionable as u64;
+            }
+            if actionable {
+                counts.examples.push(Discordant {
+                    class,
+                    direction: surfaced[0] as u8,
+                    change: (win.score[1][k] - win.score[0][k]).abs(),
+                    item,
+                });
+            }
+        }
+    }
+    present.sort_unstable();
+    for c in present {
+        let wc = &mut per_window[c as usize];
+        counts.window_counts.push(WindowCounts { window: win.index, ..*wc });
     }
 }
 

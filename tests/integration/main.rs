@@ -4,6 +4,7 @@ mod active;
 mod approvals;
 mod architecture;
 mod bad_input;
+mod calibration;
 mod cli;
 mod consumer_example;
 mod consumers;

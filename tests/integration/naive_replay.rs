@@ -65,8 +65,10 @@ fn percentile(mut ranks: Vec<u64>, p: u64) -> Option<u64> {
 struct Counts {
     items: u64,
     actionable: u64,
+    unjudged: u64,
     surfaced: u64,
     tp: u64,
+    unjudged_surfaced: u64,
     overrides: u64,
     overrides_surfaced: u64,
     misses: u64,
@@ -74,36 +76,46 @@ struct Counts {
     ranks: Vec<u64>,
 }
 
-fn naive(rows: &[Row], doc: &ProfileDoc, default_capacity: u64) -> BTreeMap<String, Counts> {
+/// The cohort's windows, each sorted by (score desc, item id bytes asc) under `doc`.
+fn ranked_windows<'a>(rows: &'a [Row], doc: &ProfileDoc) -> BTreeMap<&'a str, Vec<&'a Row>> {
     let mut windows: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.cohort == "c1") {
         windows.entry(&r.window_id).or_default().push(r);
     }
-    let mut out: BTreeMap<String, Counts> = BTreeMap::new();
-    for (_, mut items) in windows {
+    for items in windows.values_mut() {
         items.sort_by(|x, y| {
             naive_score(doc, y)
                 .partial_cmp(&naive_score(doc, x))
                 .unwrap()
                 .then(x.item_id.as_bytes().cmp(y.item_id.as_bytes()))
         });
+    }
+    windows
+}
+
+fn naive(rows: &[Row], doc: &ProfileDoc, default_capacity: u64) -> BTreeMap<String, Counts> {
+    let mut out: BTreeMap<String, Counts> = BTreeMap::new();
+    for (_, items) in ranked_windows(rows, doc) {
         let cap = items[0].capacity.map(|c| c as u64).unwrap_or(default_capacity);
         for (i, r) in items.iter().enumerate() {
             let rank = i as u64 + 1;
             let surfaced = rank <= cap;
             for key in [r.class.clone(), "*".to_string()] {
                 let c = out.entry(key).or_default();
+                let actionable = r.actionable == Some(true);
                 c.items += 1;
-                c.actionable += r.actionable as u64;
+                c.actionable += actionable as u64;
+                c.unjudged += r.actionable.is_none() as u64;
                 c.overrides += r.board_override as u64;
                 c.misses += r.missed as u64;
                 if surfaced {
                     c.surfaced += 1;
-                    c.tp += r.actionable as u64;
+                    c.tp += actionable as u64;
+                    c.unjudged_surfaced += r.actionable.is_none() as u64;
                     c.overrides_surfaced += r.board_override as u64;
                     c.misses_surfaced += r.missed as u64;
                 }
-                if r.actionable {
+                if actionable {
                     c.ranks.push(rank);
                 }
             }
@@ -114,10 +126,24 @@ fn naive(rows: &[Row], doc: &ProfileDoc, default_capacity: u64) -> BTreeMap<Stri
 
 fn assert_same(c: &Counts, m: &Metrics, what: &str) {
     assert_eq!(
-        (c.items, c.actionable, c.surfaced, c.tp, c.actionable - c.tp, c.surfaced - c.tp),
+        (
+            c.items,
+            c.actionable,
+            c.surfaced,
+            c.tp,
+            c.actionable - c.tp,
+            c.surfaced - c.tp - c.unjudged_surfaced
+        ),
         (m.items, m.actionable, m.surfaced, m.tp, m.fn_, m.fp),
         "{what}"
     );
+    assert_eq!(
+        (c.unjudged, c.unjudged_surfaced),
+        (m.unjudged, m.unjudged_surfaced),
+        "{what} unjudged"
+    );
+    let coverage = (c.surfaced > 0).then(|| 1.0 - c.unjudged_surfaced as f64 / c.surfaced as f64);
+    assert_eq!(coverage, m.judged_coverage, "{what} judged coverage");
     assert_eq!(
         (c.overrides, c.overrides_surfaced, c.misses, c.misses_surfaced),
         (m.overrides, m.overrides_surfaced, m.misses, m.misses_surfaced),
@@ -159,6 +185,9 @@ pub fn generated(seed: u64) -> Vec<Row> {
             r.board_override = rng.random_bool(0.2);
             r.missed = rng.random_bool(0.2);
             r.capacity = capacity;
+            if rng.random_bool(0.1) {
+                r.actionable = None;
+            }
             if rng.random_bool(0.05) {
                 r.a = None;
             }
@@ -364,4 +393,100 @@ fn batch_boundaries_at_1_2_3_and_8_threads_agree_with_the_naive_replay() {
         rankings.windows(2).all(|w| w[0] == w[1]),
         "ranks and scores are the same on every split"
     );
+}
+
+/// item id → (window, class, actionable, surfaced) under one profile.
+fn naive_surfaced(rows: &[Row], doc: &ProfileDoc, default_capacity: u64) -> BTreeMap<String, (String, String, Option<bool>, bool)> {
+    let mut out = BTreeMap::new();
+    for (w, items) in ranked_windows(rows, doc) {
+        let cap = items[0].capacity.map(|c| c as u64).unwrap_or(default_capacity);
+        for (i, r) in items.iter().enumerate() {
+            out.insert(r.item_id.clone(), (w.to_string(), r.class.clone(), r.actionable, (i as u64) < cap));
+        }
+    }
+    out
+}
+
+/// Churn, window tallies, discordant items and the cluster-robust interval
+/// for Δfn, each computed here from the rows alone and compared with the packet.
+#[tokio::test(flavor = "multi_thread")]
+async fn churn_window_tallies_and_intervals_agree_with_a_naive_replay() {
+    for seed in [4, 5] {
+        let rows = generated(seed);
+        let fx = Fixture::new(&[("h.parquet", parquet_bytes(&rows))]);
+        let (pipeline, store) = (fx.pipeline(), fx.store());
+        let live = load_profile(&store, &pipeline.policy.baseline_revision).await.unwrap();
+        let cand = scoregate::profile::Profile::parse("c", CANDIDATE.as_bytes()).unwrap();
+        let packet = replay_packet(&pipeline, &store, &live, &cand, None).await.unwrap().packet;
+        let l = naive_surfaced(&rows, &serde_json::from_str(LIVE).unwrap(), 3);
+        let c = naive_surfaced(&rows, &serde_json::from_str(CANDIDATE).unwrap(), 3);
+        for class in &packet.classes {
+            let mut churn = [0u64; 5];
+            let mut d: BTreeMap<&str, i64> = BTreeMap::new();
+            let (mut gained, mut lost) = (Vec::new(), Vec::new());
+            for (id, (w, _, actionable, sl)) in l.iter().filter(|(_, v)| v.1 == class.class) {
+                let sc = c[id].3;
+                let a = *actionable == Some(true);
+                *d.entry(w.as_str()).or_default() += (a && !sc) as i64 - (a && !sl) as i64;
+                if a && sc != *sl {
+                    [&mut lost, &mut gained][sc as usize].push(id.clone());
+                }
+                if sc && !sl {
+                    churn[0] += 1;
+                    churn[1] += a as u64;
+                    churn[2] += actionable.is_none() as u64;
+                }
+                if *sl && !sc {
+                    churn[3] += 1;
+                    churn[4] += a as u64;
+                }
+            }
+            let got = class.churn.as_ref().unwrap();
+            let what = format!("seed {seed} class {}", class.class);
+            assert_eq!(
+                churn,
+                [
+                    got.entered,
+                    got.entered_actionable,
+                    got.entered_unjudged,
+                    got.left,
+                    got.left_actionable
+                ],
+                "{what}"
+            );
+            if class.protected {
+                for (kept, all) in [(&got.gained, &gained), (&got.lost, &lost)] {
+                    assert_eq!(kept.len(), all.len().min(10), "{what}");
+                    assert!(kept.iter().all(|id| all.contains(id)), "{what}");
+                }
+            } else {
+                assert!(got.gained.is_empty() && got.lost.is_empty());
+            }
+            let u = class.uncertainty.as_ref().unwrap();
+            assert_eq!(
+                (u.discordant.only_candidate, u.discordant.only_live),
+                (churn[1], churn[4]),
+                "{what}"
+            );
+            let tally = |f: fn(&i64) -> bool| d.values().filter(|x| f(x)).count() as u64;
+            assert_eq!(
+                (u.windows.better, u.windows.same, u.windows.worse),
+                (tally(|x| *x < 0), tally(|x| *x == 0), tally(|x| *x > 0)),
+                "{what}"
+            );
+            let n = d.len() as f64;
+            assert!(n >= 30.0, "{what}: the normal interval needs 30 windows, got {n}");
+            let total: f64 = d.values().map(|&x| x as f64).sum();
+            let ss: f64 = d.values().map(|&x| (x as f64 - total / n).powi(2)).sum();
+            let t =
+                statrs::distribution::ContinuousCDF::inverse_cdf(&statrs::distribution::StudentsT::new(0.0, 1.0, n - 1.0).unwrap(), 0.975);
+            let half = t * (n / (n - 1.0) * ss).sqrt();
+            let i = u.fn_.unwrap();
+            assert!(
+                (i.low - (total - half)).abs() < 1e-9 && (i.high - (total + half)).abs() < 1e-9,
+                "{what}: {i:?} vs {total} ± {half}"
+            );
+            assert_eq!(total as i64, class.delta.fn_, "{what}");
+        }
+    }
 }

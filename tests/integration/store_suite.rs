@@ -167,6 +167,7 @@ async fn history_listing_and_projected_reads(store: Store) {
     let settings = scoregate::pipeline::ReplaySettings {
         default_capacity: 3,
         reviewer_throughput_per_hour: 2.0,
+        alpha: 0.05,
     };
     let r = scoregate::replay::replay(&h, &live, &cand, &settings).unwrap();
     let packet = scoregate::evidence::Packet::build("c1", &settings, &["sec".into()], &h, &r, &live, &cand);

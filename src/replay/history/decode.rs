@@ -30,6 +30,8 @@ pub struct Chunk {
     pub class_names: Vec<String>,
     pub kind: Vec<u8>,
     pub actionable: Vec<bool>,
+    /// `actionable` was null: nobody judged the item (README "Unjudged items").
+    pub unjudged: Vec<bool>,
     pub board_override: Vec<bool>,
     pub missed: Vec<bool>,
     pub features: Vec<Vec<f64>>,
@@ -365,8 +367,10 @@ fn decode_classes_and_kinds(
     Ok(())
 }
 
-/// Outcomes: required and never null in history; for items to score they
-/// may be absent or null, read as false.
+/// Outcomes: `board_override` and `missed` are required and never null in
+/// history; `actionable` is required as a column, and null there means the
+/// item was never judged (kept in `unjudged`, read as not actionable). For
+/// items to score, all three may be absent or null, read as false.
 fn decode_outcomes(
     p: &Plan,
     rows: &BatchRows,
@@ -375,15 +379,12 @@ fn decode_outcomes(
     chunk: &mut Chunk,
     optional: bool,
 ) -> Result<(), HistoryError> {
-    for (k, (column, out)) in [
-        ("actionable", &mut chunk.actionable),
-        ("board_override", &mut chunk.board_override),
-        ("missed", &mut chunk.missed),
-    ]
-    .into_iter()
-    .enumerate()
+    decode_actionable(p, batch, sel, chunk);
+    for (k, (column, out)) in [("board_override", &mut chunk.board_override), ("missed", &mut chunk.missed)]
+        .into_iter()
+        .enumerate()
     {
-        if !p.outcomes[k] {
+        if !p.outcomes[k + 1] {
             out.extend(std::iter::repeat_n(false, sel.len()));
             continue;
         }
@@ -400,6 +401,18 @@ fn decode_outcomes(
         out.extend(sel.iter().map(|&i| b.value(i)));
     }
     Ok(())
+}
+
+/// `actionable`: true, false, or null (unjudged, read as not actionable).
+fn decode_actionable(p: &Plan, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) {
+    if !p.outcomes[0] {
+        chunk.actionable.extend(std::iter::repeat_n(false, sel.len()));
+        chunk.unjudged.extend(std::iter::repeat_n(true, sel.len()));
+        return;
+    }
+    let b = booleans(batch, "actionable");
+    chunk.actionable.extend(sel.iter().map(|&i| b.is_valid(i) && b.value(i)));
+    chunk.unjudged.extend(sel.iter().map(|&i| b.is_null(i)));
 }
 
 fn decode_window_starts(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {

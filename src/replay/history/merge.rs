@@ -31,6 +31,7 @@ struct Dest<'a> {
     class: &'a mut [u16],
     kind: &'a mut [u8],
     actionable: &'a mut [bool],
+    unjudged: &'a mut [bool],
     board_override: &'a mut [bool],
     missed: &'a mut [bool],
     bytes: &'a mut [u8],
@@ -167,6 +168,7 @@ struct Columns {
     class: Vec<u16>,
     kind: Vec<u8>,
     actionable: Vec<bool>,
+    unjudged: Vec<bool>,
     board_override: Vec<bool>,
     missed: Vec<bool>,
     ids: ItemIds,
@@ -188,6 +190,7 @@ fn copy_columns(chunks: &[Chunk], names: &Names, class_maps: &[Vec<u16>], live: 
         class: vec![0u16; n],
         kind: vec![0u8; n],
         actionable: vec![false; n],
+        unjudged: vec![false; n],
         board_override: vec![false; n],
         missed: vec![false; n],
         ids: ItemIds {
@@ -215,6 +218,7 @@ fn copy_columns(chunks: &[Chunk], names: &Names, class_maps: &[Vec<u16>], live: 
         }
         d.kind.copy_from_slice(&c.kind);
         d.actionable.copy_from_slice(&c.actionable);
+        d.unjudged.copy_from_slice(&c.unjudged);
         d.board_override.copy_from_slice(&c.board_override);
         d.missed.copy_from_slice(&c.missed);
         d.bytes.copy_from_slice(&c.ids);
@@ -238,6 +242,7 @@ fn dests<'a>(out: &'a mut Columns, lens: &[usize], byte_lens: &[usize], live_len
         .zip(split_lens(&mut out.class, lens))
         .zip(split_lens(&mut out.kind, lens))
         .zip(split_lens(&mut out.actionable, lens))
+        .zip(split_lens(&mut out.unjudged, lens))
         .zip(split_lens(&mut out.board_override, lens))
         .zip(split_lens(&mut out.missed, lens))
         .zip(split_lens(&mut out.ids.bytes, byte_lens))
@@ -247,13 +252,17 @@ fn dests<'a>(out: &'a mut Columns, lens: &[usize], byte_lens: &[usize], live_len
         .zip(split_lens(&mut out.signed_off_at, live_lens))
         .map(
             |(
-                (((((((((window, class), kind), actionable), board_override), missed), bytes), offsets), live_revision), queued_at),
+                (
+                    (((((((((window, class), kind), actionable), unjudged), board_override), missed), bytes), offsets), live_revision),
+                    queued_at,
+                ),
                 signed_off_at,
             )| Dest {
                 window,
                 class,
                 kind,
                 actionable,
+                unjudged,
                 board_override,
                 missed,
                 bytes,
@@ -326,6 +335,7 @@ pub fn merge(
         classes,
         kind: cols.kind,
         actionable: cols.actionable,
+        unjudged: cols.unjudged,
         board_override: cols.board_override,
         missed: cols.missed,
         feature_names: query.features.clone(),

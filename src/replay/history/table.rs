@@ -208,7 +208,10 @@ pub struct History {
     pub classes: Vec<String>,
     /// Index into [`crate::profile::KINDS`].
     pub kind: Vec<u8>,
+    /// Judged actionable (false when unjudged).
     pub actionable: Vec<bool>,
+    /// `actionable` was null: nobody judged the item (SPEC §4b).
+    pub unjudged: Vec<bool>,
     pub board_override: Vec<bool>,
     pub missed: Vec<bool>,
     /// The query's feature columns, in the query's order.
