@@ -8,11 +8,15 @@ use anyhow::Result;
 use clap::Args;
 use scoregate::canonical::Digest;
 use scoregate::evidence::steward::{replay_packet, store_evidence};
-use scoregate::evidence::{render_html, Packet};
+use scoregate::evidence::uncertainty::Uncertainty;
+use scoregate::evidence::{render_html, ClassResult, EvidenceError, Packet};
+use scoregate::pipeline::Pipeline;
 use scoregate::profile::stored::load_profile;
 use scoregate::profile::Profile;
 use scoregate::release::log::read_state;
 use scoregate::replay::items::items_parquet;
+use scoregate::replay::{Delta, Verdict};
+use scoregate::store::StoreError;
 use scoregate::store::{read_input, write_output, Store};
 use scoregate::ExitCode;
 use std::path::PathBuf;
@@ -40,6 +44,50 @@ pub struct ReplayArgs {
     /// Do not store the candidate profile and the packet in the pipeline's store.
     #[arg(long)]
     no_store: bool,
+    /// Exit 4 when a protected class regressed (`regressed`), or regressed
+    /// with `significant` true (`significant`); everything is still written.
+    #[arg(long, value_enum)]
+    fail_on: Option<FailOn>,
+}
+
+/// What `--fail-on` gates a candidate on.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    Regressed,
+    Significant,
+}
+
+impl FailOn {
+    /// The protected classes that fail the gate.
+    fn failing(self, p: &Packet) -> Vec<String> {
+        p.classes
+            .iter()
+            .filter(|c| c.protected && c.verdict == Verdict::Regressed)
+            .filter(|c| self == FailOn::Regressed || c.uncertainty.as_ref().is_some_and(|u| u.significant))
+            .map(|c| c.class.clone())
+            .collect()
+    }
+}
+
+/// The cohort's live profile (the log head's live revision, or the
+/// pipeline's baseline before the first commit), with advice when it was
+/// never stored.
+async fn live_profile(pipeline: &Pipeline, pipeline_file: &std::path::Path, store: &Store) -> Result<Profile, scoregate::Error> {
+    let state = read_state(pipeline, store).await?;
+    match load_profile(store, &state.live).await {
+        Err(scoregate::Error::Store(StoreError::NotFound { .. })) => Err(EvidenceError::NoLiveProfile {
+            which: if state.live == pipeline.policy.baseline_revision {
+                "baseline_revision"
+            } else {
+                "live revision in its log"
+            },
+            revision: state.live,
+            store: store.name().to_string(),
+            pipeline: pipeline_file.display().to_string(),
+        }
+        .into()),
+        other => other,
+    }
 }
 
 async fn profile_arg(arg: &str, store: &Store) -> Result<Profile, scoregate::Error> {
@@ -57,7 +105,7 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
     let candidate = profile_arg(&a.candidate, &store).await?;
     let live = match &a.live {
         Some(l) => profile_arg(l, &store).await?,
-        None => load_profile(&store, &read_state(&pipeline, &store).await.map_err(scoregate::Error::from)?.live).await?,
+        None => live_profile(&pipeline, &a.pipeline, &store).await?,
     };
     let pb = progress("reading history");
     let outcome = replay_packet(&pipeline, &store, &live, &candidate, pb.as_ref()).await?;
@@ -74,7 +122,21 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
     // stored without its page and table.
     let html = render_html(&outcome.packet)?;
     let items_bytes = match &a.items {
-        Some(_) => Some(items_parquet(&outcome.history, &outcome.replay).map_err(|e| anyhow::anyhow!("writing the items table: {e}"))?),
+        Some(_) => {
+            let p = &outcome.packet;
+            let metadata = [
+                ("scoregate.schema", "scoregate.items/v1".to_string()),
+                ("scoregate.cohort", p.cohort.clone()),
+                ("scoregate.live_revision", p.live_revision.to_string()),
+                ("scoregate.live_profile_name", p.live_profile_name.clone()),
+                ("scoregate.candidate_revision", p.candidate_revision.to_string()),
+                ("scoregate.candidate_profile_name", p.candidate_profile_name.clone()),
+                ("scoregate.evidence_digest", outcome.digest.to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v));
+            let bytes = items_parquet(&outcome.history, &outcome.replay, &metadata);
+            Some(bytes.map_err(|e| anyhow::anyhow!("writing the items table: {e}"))?)
+        }
         None => None,
     };
     if let (Some(items), Some(bytes)) = (&a.items, items_bytes) {
@@ -89,6 +151,7 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
     };
 
     let p = &outcome.packet;
+    let failing = a.fail_on.map(|f| f.failing(p));
     if g.json {
         print_json(&serde_json::json!({
             "evidence_digest": outcome.digest,
@@ -100,8 +163,13 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
             "live_revision": p.live_revision,
             "candidate_revision": p.candidate_revision,
             "protected_regressions": p.protected_regressions,
+            "significant_regressions": p.significant_regressions,
             "items_replayed": p.history.items,
             "windows": p.history.windows,
+            "classes": p.classes.iter().map(class_json).collect::<Vec<_>>(),
+            "all": verdict_json(&p.all.delta, p.all.uncertainty.as_ref()),
+            "fail_on": a.fail_on.map(|f| format!("{f:?}").to_lowercase()),
+            "failing": failing,
         }))?;
     } else {
         print_table(p);
@@ -115,8 +183,44 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
             Some(path) => outln!("stored:  {}/{path}", store.name()),
             None => outln!("stored:  not stored (--no-store)"),
         }
+        if let Some(failing) = &failing {
+            match failing.is_empty() {
+                true => outln!(
+                    "gate:    passed (--fail-on {})",
+                    format!("{:?}", a.fail_on.expect("set")).to_lowercase()
+                ),
+                false => outln!("gate:    FAILED, protected classes: {}", failing.join(", ")),
+            }
+        }
     }
-    Ok(ExitCode::Ok)
+    Ok(match failing {
+        Some(f) if !f.is_empty() => ExitCode::Rejected,
+        _ => ExitCode::Ok,
+    })
+}
+
+/// One class's verdict, deltas and intervals for `--json`.
+fn class_json(c: &ClassResult) -> serde_json::Value {
+    let mut v = verdict_json(&c.delta, c.uncertainty.as_ref());
+    let o = v.as_object_mut().expect("an object");
+    o.insert("class".into(), c.class.clone().into());
+    o.insert("protected".into(), c.protected.into());
+    o.insert("verdict".into(), serde_json::to_value(c.verdict).expect("serialisable"));
+    o.insert("verdict_words".into(), c.verdict_words().into());
+    o.insert("uncertain_unjudged".into(), c.uncertain_unjudged.into());
+    o.insert("live_fn".into(), c.live.fn_.into());
+    o.insert("candidate_fn".into(), c.candidate.fn_.into());
+    v
+}
+
+fn verdict_json(d: &Delta, u: Option<&Uncertainty>) -> serde_json::Value {
+    serde_json::json!({
+        "delta": {"fn": d.fn_, "recall": d.recall, "fp": d.fp},
+        "interval": u.map(|u| serde_json::json!({"fn": u.fn_, "recall": u.recall, "fp": u.fp, "method": u.method})),
+        "p_value": u.and_then(|u| u.p_value),
+        "p_adjusted": u.and_then(|u| u.p_adjusted),
+        "significant": u.is_some_and(|u| u.significant),
+    })
 }
 
 /// The per-class summary a steward reads on a terminal.
@@ -132,11 +236,12 @@ fn print_table(p: &Packet) {
     outln!("candidate {} ({})", p.candidate_revision, p.candidate_profile_name);
     outln!();
     outln!(
-        "{:<22} {:<9} {:<10} {:>14} {:>18}",
+        "{:<22} {:<9} {:<26} {:>13} {:>18} {:>16}",
         "class",
         "protected",
         "verdict",
         "missed (fn)",
+        "Δfn 95% interval",
         "recall"
     );
     let mut rows: Vec<_> = p.classes.iter().collect();
@@ -144,20 +249,22 @@ fn print_table(p: &Packet) {
     let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.1}%", v * 100.0));
     for c in rows {
         outln!(
-            "{:<22} {:<9} {:<10} {:>14} {:>18}",
+            "{:<22} {:<9} {:<26} {:>13} {:>18} {:>16}",
             c.class,
             if c.protected { "yes" } else { "" },
-            format!("{:?}", c.verdict).to_lowercase(),
+            c.verdict_words(),
             format!("{} → {}", c.live.fn_, c.candidate.fn_),
+            interval(c.uncertainty.as_ref()),
             format!("{} → {}", pct(c.live.recall), pct(c.candidate.recall)),
         );
     }
     outln!(
-        "{:<22} {:<9} {:<10} {:>14} {:>18}",
+        "{:<22} {:<9} {:<26} {:>13} {:>18} {:>16}",
         "* (all)",
         "",
         "",
         format!("{} → {}", p.all.live.fn_, p.all.candidate.fn_),
+        interval(p.all.uncertainty.as_ref()),
         format!("{} → {}", pct(p.all.live.recall), pct(p.all.candidate.recall))
     );
     outln!();
@@ -168,5 +275,13 @@ fn print_table(p: &Packet) {
             "protected classes that regressed (an approval must acknowledge them): {}",
             p.protected_regressions.join(", ")
         );
+    }
+}
+
+/// "[-37.8, +3.8]", or "—" without an interval.
+fn interval(u: Option<&Uncertainty>) -> String {
+    match u.and_then(|u| u.fn_) {
+        Some(i) => format!("[{:+.1}, {:+.1}]", i.low, i.high),
+        None => "—".into(),
     }
 }

@@ -23,6 +23,10 @@ pub struct SampleDataArgs {
     /// Days the windows spread over; one parquet file per day.
     #[arg(long, default_value_t = 30)]
     days: u32,
+    /// Share of items nobody judged (`actionable` null), between 0 and 1;
+    /// more among items of low visible severity, which live ranks low.
+    #[arg(long, default_value_t = 0.0)]
+    unjudged: f64,
     /// Generate live-use history instead: items queued while this revision ordered the queue.
     #[arg(long, requires_all = ["live_from", "live_to"])]
     live_revision: Option<String>,
@@ -48,8 +52,12 @@ pub async fn run(a: SampleDataArgs, g: &Global) -> Result<ExitCode> {
         StoreLocation::Local(dir) => Store::open_local_dir(dir)?,
         url => Store::open(url)?,
     };
+    if !(0.0..=1.0).contains(&a.unjudged) {
+        return Err(scoregate::Error::Input(format!("--unjudged {}: expected a share between 0 and 1", a.unjudged)).into());
+    }
     let mut spec = SampleSpec::new(&a.cohort, a.rows, a.seed);
     spec.days = a.days;
+    spec.unjudged = a.unjudged;
     if let (Some(revision), Some(from), Some(to)) = (&a.live_revision, &a.live_from, &a.live_to) {
         let (from, to) = (super::common::parse_now(Some(from))?, super::common::parse_now(Some(to))?);
         if to <= from {

@@ -26,6 +26,15 @@ pub enum EvidenceError {
     DigestMismatch { object: String, expected: Digest, actual: Digest },
     #[error("evidence page: {0}")]
     Render(String),
+    #[error(
+        "the live revision {revision} (the cohort's {which}) is not stored in {store}: store its profile with `scoregate profile put --pipeline {pipeline} PROFILE.json`, or pass the live profile with `--live PROFILE.json`"
+    )]
+    NoLiveProfile {
+        revision: Digest,
+        which: &'static str,
+        store: String,
+        pipeline: String,
+    },
 }
 
 /// Replay settings as recorded in the packet.
@@ -38,6 +47,27 @@ pub struct PacketSettings {
     /// `[replay] alpha` (absent from packets made before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpha: Option<f64>,
+}
+
+impl ClassResult {
+    /// The verdict in the words the page and the terminal use: "improved
+    /// (significant)", "regressed (within noise)", "unchanged", with
+    /// "; uncertain: unjudged items" when unjudged items could flip it.
+    pub fn verdict_words(&self) -> String {
+        verdict_words(self.verdict, self.uncertainty.as_ref(), self.uncertain_unjudged)
+    }
+}
+
+/// See [`ClassResult::verdict_words`].
+pub fn verdict_words(verdict: Verdict, u: Option<&Uncertainty>, uncertain_unjudged: bool) -> String {
+    let mut words = format!("{verdict:?}").to_lowercase();
+    if let (Verdict::Improved | Verdict::Regressed, Some(u)) = (verdict, u) {
+        words += if u.significant { " (significant)" } else { " (within noise)" };
+    }
+    if uncertain_unjudged {
+        words += "; uncertain: unjudged items";
+    }
+    words
 }
 
 impl ChurnResult {

@@ -42,6 +42,9 @@ pub struct SampleSpec {
     pub start: DateTime<Utc>,
     /// Generate live-use history instead: rows queued under this revision in [from, to).
     pub live: Option<LiveSpec>,
+    /// Share of items left unjudged (`actionable` null), more among items of
+    /// low visible severity, which the live profile ranks low. 0: none.
+    pub unjudged: f64,
 }
 
 /// Live-use history: what the review queue saw while `revision` ordered it.
@@ -61,6 +64,7 @@ impl SampleSpec {
             days: 30,
             start: Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap(),
             live: None,
+            unjudged: 0.0,
         }
     }
 }
@@ -134,7 +138,9 @@ struct Columns {
     window_start: Vec<i64>,
     kind: Vec<&'static str>,
     class: Vec<&'static str>,
-    actionable: Vec<bool>,
+    /// `None`: unjudged.
+    actionable: Vec<Option<bool>>,
+    unjudged_share: f64,
     board_override: Vec<bool>,
     missed: Vec<bool>,
     blast_radius: Vec<Option<f64>>,
@@ -230,7 +236,9 @@ impl Columns {
             self.window_start.push(start);
             self.kind.push(kind);
             self.class.push(class);
-            self.actionable.push(actionable);
+            // Drawn only when asked for, so that the default history is unchanged.
+            let unjudged = self.unjudged_share > 0.0 && g.chance((2.0 * self.unjudged_share * sigmoid(-1.5 * z)).min(1.0));
+            self.actionable.push((!unjudged).then_some(actionable));
             self.board_override.push(board_override);
             self.missed.push(missed);
             self.blast_radius.push(br);
@@ -254,7 +262,7 @@ impl Columns {
             ),
             Field::new("kind", DataType::Utf8, false),
             Field::new("signoff_class", DataType::Utf8, false),
-            Field::new("actionable", DataType::Boolean, false),
+            Field::new("actionable", DataType::Boolean, self.unjudged_share > 0.0),
             Field::new("board_override", DataType::Boolean, false),
             Field::new("missed", DataType::Boolean, false),
             Field::new("blast_radius", DataType::Float64, true),
@@ -297,7 +305,10 @@ fn day_file(spec: &SampleSpec, day: u32, windows: &[(usize, u32)], per_day: usiz
     };
     let date = spec.start + Duration::days(day as i64);
     let step = Duration::seconds(86_400 / per_day.max(1) as i64);
-    let mut cols = Columns::default();
+    let mut cols = Columns {
+        unjudged_share: spec.unjudged,
+        ..Columns::default()
+    };
     let mut other = 0u64;
     for (k, &(w, size)) in windows.iter().enumerate() {
         let start = (date + step * k as i32).timestamp_millis();
@@ -395,7 +406,10 @@ async fn generate_live(store: &Store, spec: &SampleSpec, live: &LiveSpec) -> Res
     };
     let span = (live.to - live.from).num_seconds().max(1);
     let step = span / sizes.len().max(1) as i64;
-    let mut cols = Columns::default();
+    let mut cols = Columns {
+        unjudged_share: spec.unjudged,
+        ..Columns::default()
+    };
     let mut queued = Vec::new();
     let mut signed = Vec::new();
     for (w, &size) in sizes.iter().enumerate() {

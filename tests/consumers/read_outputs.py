@@ -10,6 +10,7 @@ import sys
 
 import duckdb
 import polars as pl
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 items, history = sys.argv[1], sys.argv[2]
@@ -20,9 +21,12 @@ h = pq.read_table(history)
 out["pyarrow"] = {
     "columns": t.column_names,
     "rows": t.num_rows,
-    "live_rank_sum": sum(t.column("live_rank").to_pylist()),
+    "unjudged": t.column("actionable").null_count,
+    "actionable": sum(1 for v in t.column("actionable").to_pylist() if v),
+    "missed": sum(t.column("missed").to_pylist()),
     "candidate_surfaced": sum(t.column("candidate_surfaced").to_pylist()),
-    "first_item": t.column("item_id")[0].as_py(),
+    "window_start_min_us": int(pc.min(t.column("window_start")).cast("int64").as_py()),
+    "metadata": {k.decode(): v.decode() for k, v in pq.read_metadata(items).metadata.items()},
     "history_rows": h.num_rows,
     "history_windows": len(set(h.column("window_id").to_pylist())),
 }
@@ -32,19 +36,27 @@ hf = pl.read_parquet(history)
 out["polars"] = {
     "columns": df.columns,
     "rows": df.height,
-    "live_rank_sum": int(df["live_rank"].sum()),
+    "unjudged": df["actionable"].null_count(),
+    "actionable": int(df["actionable"].sum()),
+    "missed": int(df["missed"].sum()),
     "candidate_surfaced": int(df["candidate_surfaced"].sum()),
-    "first_item": df["item_id"][0],
+    "window_start_min_us": int(df["window_start"].min().timestamp() * 1_000_000),
+    "metadata": pl.read_parquet_metadata(items),
     "history_rows": hf.height,
     "history_windows": hf["window_id"].n_unique(),
 }
 
 con = duckdb.connect()
 cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{items}')").fetchall()]
-rows, rank_sum, surfaced = con.execute(
-    f"SELECT count(*), sum(live_rank), count(*) FILTER (WHERE candidate_surfaced) FROM read_parquet('{items}')"
+rows, unjudged, actionable, missed, surfaced, ws_min = con.execute(
+    f"""SELECT count(*), count(*) FILTER (WHERE actionable IS NULL), count(*) FILTER (WHERE actionable),
+        count(*) FILTER (WHERE missed), count(*) FILTER (WHERE candidate_surfaced), epoch_us(min(window_start))
+        FROM read_parquet('{items}')"""
 ).fetchone()
-first = con.execute(f"SELECT item_id FROM read_parquet('{items}') LIMIT 1").fetchone()[0]
+metadata = {
+    k.decode(): v.decode()
+    for k, v in con.execute(f"SELECT key, value FROM parquet_kv_metadata('{items}')").fetchall()
+}
 hrows, hwin = con.execute(f"SELECT count(*), count(DISTINCT window_id) FROM read_parquet('{history}')").fetchone()
 # The surfaced flag must agree with rank and capacity on every row.
 bad = con.execute(
@@ -53,9 +65,12 @@ bad = con.execute(
 out["duckdb"] = {
     "columns": cols,
     "rows": rows,
-    "live_rank_sum": int(rank_sum),
+    "unjudged": unjudged,
+    "actionable": actionable,
+    "missed": missed,
     "candidate_surfaced": surfaced,
-    "first_item": first,
+    "window_start_min_us": ws_min,
+    "metadata": metadata,
     "history_rows": hrows,
     "history_windows": hwin,
     "surfaced_disagreements": bad,

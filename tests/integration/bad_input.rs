@@ -284,9 +284,16 @@ async fn baseline_profile_not_stored() {
     let pipeline = fx.pipeline();
     std::fs::remove_file(fx.path(&format!("store/profiles/sha256-{}.json", pipeline.policy.baseline_revision.hex()))).unwrap();
     assert!(matches!(
-        replay_error(&fx).await,
-        Error::Store(scoregate::store::StoreError::NotFound { .. })
+        load_profile(&fx.store(), &pipeline.policy.baseline_revision).await,
+        Err(Error::Store(scoregate::store::StoreError::NotFound { .. }))
     ));
+    // The binary turns it into advice (see `cli::a_fresh_store_without_the_baseline_profile_says_how_to_fix_it`).
+    let before = tree_digest(&fx.path("store"));
+    let o = tokio::task::block_in_place(|| steward_replay(&fx, &[]));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(pipeline.policy.baseline_revision.as_str()) && stderr.contains("profile put"), "{stderr}");
+    assert_eq!(before, tree_digest(&fx.path("store")));
 }
 
 #[tokio::test(flavor = "multi_thread")]

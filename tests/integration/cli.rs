@@ -240,3 +240,120 @@ fn the_readme_exit_code_table_lists_every_exit_code() {
     ];
     assert_eq!(documented, codes.iter().map(|c| *c as u8).collect::<Vec<_>>());
 }
+
+/// A candidate that inverts the live profile: it misses far more in every class.
+const INVERTED: &str =
+    r#"{"schema":"scoregate.profile/v1","name":"t-inverted","features":{"a":{"weight":-1.0},"b":{"weight":-0.5,"cap":4.0}}}"#;
+
+/// Generated history where an item is actionable when its `a` is at least 2
+/// (unjudged items stay unjudged): live, which weighs `a`, ranks well.
+fn fixture_replay(candidate: &str, extra: &[&str]) -> (crate::support::Fixture, Output) {
+    let mut rows = crate::naive_replay::generated(21);
+    for r in &mut rows {
+        r.actionable = r.actionable.map(|_| r.a.unwrap_or(0.0) >= 2.0);
+    }
+    let fx = crate::support::Fixture::with_profiles(
+        &[("h.parquet", crate::support::parquet_bytes(&rows))],
+        crate::support::LIVE,
+        candidate,
+    );
+    let (pipeline, cand) = (fx.pipeline.to_str().unwrap().to_string(), fx.path("candidate.json"));
+    let mut args = vec![
+        "replay",
+        "--pipeline",
+        &pipeline,
+        "--candidate",
+        cand.to_str().unwrap(),
+        "--no-store",
+    ];
+    args.extend_from_slice(extra);
+    let o = scoregate(&args, fx.dir.path());
+    (fx, o)
+}
+
+#[test]
+fn fail_on_regressed_and_significant_exit_4_only_when_a_protected_class_regressed() {
+    // The inverted candidate regresses every protected class, significantly.
+    let (_fx, o) = fixture_replay(INVERTED, &["--json", "--fail-on", "significant"]);
+    assert_eq!(
+        code(&o),
+        4,
+        "{}{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["failing"], serde_json::json!(["ledger", "sec"]));
+    assert_eq!(report["fail_on"], "significant");
+    let sec = report["classes"].as_array().unwrap().iter().find(|c| c["class"] == "sec").unwrap();
+    assert_eq!(sec["verdict"], "regressed");
+    assert_eq!(sec["verdict_words"], "regressed (significant)");
+    assert!(sec["significant"].as_bool().unwrap());
+    assert!(sec["interval"]["fn"]["low"].as_f64().unwrap() > 0.0, "{sec}");
+    assert!(sec["delta"]["fn"].as_i64().unwrap() > 0 && sec["p_adjusted"].as_f64().unwrap() <= 0.05);
+    // Written anyway: the gate only sets the exit code.
+    assert!(std::fs::metadata(_fx.dir.path().join("scoregate-out/packet.json")).is_ok());
+    // The test candidate of the fixtures: whatever it does, the two gates
+    // agree with the packet's own lists.
+    for (gate, list) in [("regressed", "protected_regressions"), ("significant", "significant_regressions")] {
+        let (_fx, o) = fixture_replay(crate::support::CANDIDATE, &["--json", "--fail-on", gate]);
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let failing = report[list].as_array().unwrap();
+        assert_eq!(report["failing"].as_array().unwrap(), failing, "{gate}");
+        assert_eq!(code(&o), if failing.is_empty() { 0 } else { 4 }, "{gate}: {report}");
+    }
+    // Without --fail-on a regression is still exit 0.
+    let (_fx, o) = fixture_replay(INVERTED, &[]);
+    assert_eq!(code(&o), 0);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("regressed (significant)") && text.contains("Δfn 95% interval"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_fresh_store_without_the_baseline_profile_says_how_to_fix_it() {
+    let rows = crate::naive_replay::generated(21);
+    let fx = crate::support::Fixture::new(&[("h.parquet", crate::support::parquet_bytes(&rows))]);
+    for f in std::fs::read_dir(fx.path("store/profiles")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let (pipeline, cand) = (fx.pipeline.to_str().unwrap(), fx.path("candidate.json"));
+    let o = scoregate(
+        &["replay", "--pipeline", pipeline, "--candidate", cand.to_str().unwrap()],
+        fx.dir.path(),
+    );
+    assert_eq!(code(&o), 3);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("baseline_revision") && err.contains("scoregate profile put --pipeline") && err.contains("--live"),
+        "{err}"
+    );
+    assert!(!fx.path("scoregate-out").exists(), "nothing is written");
+}
+
+#[test]
+fn sample_data_leaves_a_share_unjudged_mostly_among_low_severity_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = scoregate(&["sample-data", "--out", "s", "--rows", "6000", "--unjudged", "0.2"], dir.path());
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let mut query = scoregate::evidence::steward::query_for("payments-platform", &[]);
+    query.features = vec!["blast_radius".into()];
+    let objects: Vec<(String, bytes::Bytes)> = list_files(&dir.path().join("s"))
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .map(|f| (f.clone(), std::fs::read(dir.path().join("s").join(&f)).unwrap().into()))
+        .collect();
+    let h = scoregate::replay::history::History::from_objects(&objects, "", &query).unwrap();
+    let unjudged = h.unjudged.iter().filter(|&&u| u).count() as f64 / h.len() as f64;
+    assert!((0.15..0.25).contains(&unjudged), "{unjudged}");
+    // More among low blast radius (which the baseline ranks low) than among high.
+    let mut by_radius: Vec<(f64, bool)> = (0..h.len()).map(|i| (h.feature(0, i), h.unjudged[i])).collect();
+    by_radius.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let share = |s: &[(f64, bool)]| s.iter().filter(|x| x.1).count() as f64 / s.len() as f64;
+    let (low, high) = by_radius.split_at(h.len() / 2);
+    assert!(share(low) > 1.5 * share(high), "{} vs {}", share(low), share(high));
+    let bad = scoregate(&["sample-data", "--out", "t", "--unjudged", "1.5"], dir.path());
+    assert_eq!(code(&bad), 3);
+}

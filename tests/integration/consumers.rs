@@ -5,11 +5,9 @@
 //! (default `python3`). Without them the test prints why it skipped; with
 //! `SCOREGATE_REQUIRE_PYTHON=1` (set by `.ci/run`) their absence fails it.
 
-use crate::support::repo;
-use scoregate::evidence::steward::replay_packet;
-use scoregate::pipeline::Pipeline;
-use scoregate::profile::stored::load_profile;
-use scoregate::replay::items::{items_parquet, COLUMNS};
+use crate::support::{parquet_bytes, repo, Fixture};
+use scoregate::evidence::Packet;
+use scoregate::replay::items::{LEADING_COLUMNS, TRAILING_COLUMNS};
 use std::process::Command;
 
 fn python() -> Option<String> {
@@ -29,39 +27,36 @@ fn python() -> Option<String> {
     None
 }
 
+/// The `--items` table written by the binary, on history where about one
+/// item in ten is unjudged, read back by all three.
 #[tokio::test(flavor = "multi_thread")]
 async fn pyarrow_polars_and_duckdb_read_what_scoregate_writes() {
     let Some(py) = python() else { return };
-    let pipeline = Pipeline::load(&repo().join("pipelines/payments-platform.toml")).unwrap();
-    let store = scoregate::store::Store::open(&pipeline.store).unwrap();
-    let live = load_profile(&store, &pipeline.policy.baseline_revision).await.unwrap();
-    let cand =
-        scoregate::profile::Profile::parse("c", &std::fs::read(repo().join("data-samples/profiles/candidate.json")).unwrap()).unwrap();
-    let out = replay_packet(&pipeline, &store, &live, &cand, None).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let items = dir.path().join("items.parquet");
-    std::fs::write(&items, items_parquet(&out.history, &out.replay).unwrap()).unwrap();
-    let history = repo().join("data-samples/store").join(&out.packet.history.objects[0].path);
-
-    let r = &out.replay.ranking;
-    let n = r.order.len() as u64;
-    let rank_sum: u64 = r.rank[0].iter().map(|&x| x as u64).sum();
-    let mut surfaced = 0u64;
-    for w in 0..r.window_offsets.len() - 1 {
-        surfaced += r.rank[1][r.window_offsets[w]..r.window_offsets[w + 1]]
-            .iter()
-            .filter(|&&k| k <= r.capacity[w])
-            .count() as u64;
-    }
-    let first = out.history.item_ids.get_str(r.order[0] as usize).to_string();
-    let hist_batch = {
-        let bytes = bytes::Bytes::from(std::fs::read(&history).unwrap());
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .unwrap()
-            .build()
-            .unwrap();
-        reader.map(|b| b.unwrap().num_rows() as u64).sum::<u64>()
-    };
+    let rows = crate::naive_replay::generated(11);
+    let fx = Fixture::new(&[("date=1/part-0.parquet", parquet_bytes(&rows))]);
+    let items = fx.path("items.parquet");
+    let run = Command::new(env!("CARGO_BIN_EXE_scoregate"))
+        .arg("--json")
+        .args(["replay", "--pipeline"])
+        .arg(&fx.pipeline)
+        .arg("--candidate")
+        .arg(fx.path("candidate.json"))
+        .arg("--out")
+        .arg(fx.path("packet.json"))
+        .arg("--items")
+        .arg(&items)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let packet = Packet::parse("packet", &std::fs::read(fx.path("packet.json")).unwrap()).unwrap();
+    let history = fx.path("store/history/c1/date=1/part-0.parquet");
+    let c1: Vec<_> = rows.iter().filter(|r| r.cohort == "c1").collect();
+    let unjudged = c1.iter().filter(|r| r.actionable.is_none()).count() as u64;
+    assert!(unjudged > 20, "the generated history has unjudged items");
+    let mut columns: Vec<String> = LEADING_COLUMNS.iter().map(|c| c.to_string()).collect();
+    columns.extend(["a".to_string(), "b".to_string()]);
+    columns.extend(TRAILING_COLUMNS.iter().map(|c| c.to_string()));
 
     let output = Command::new(&py)
         .arg(repo().join("tests/consumers/read_outputs.py"))
@@ -74,12 +69,25 @@ async fn pyarrow_polars_and_duckdb_read_what_scoregate_writes() {
     for lib in ["pyarrow", "polars", "duckdb"] {
         let s = &seen[lib];
         let cols: Vec<String> = serde_json::from_value(s["columns"].clone()).unwrap();
-        assert_eq!(cols, COLUMNS, "{lib}");
-        assert_eq!(s["rows"], n, "{lib}");
-        assert_eq!(s["live_rank_sum"], rank_sum, "{lib}");
-        assert_eq!(s["candidate_surfaced"], surfaced, "{lib}");
-        assert_eq!(s["first_item"], first.as_str(), "{lib}");
-        assert_eq!(s["history_rows"], hist_batch, "{lib}");
+        assert_eq!(cols, columns, "{lib}");
+        assert_eq!(s["rows"], packet.history.items, "{lib}");
+        assert_eq!(s["unjudged"], unjudged, "{lib}");
+        assert_eq!(s["actionable"], packet.all.live.actionable, "{lib}");
+        assert_eq!(s["candidate_surfaced"], packet.all.candidate.surfaced, "{lib}");
+        assert_eq!(s["missed"], c1.iter().filter(|r| r.missed).count() as u64, "{lib}");
+        assert_eq!(
+            s["window_start_min_us"],
+            packet.history.window_start_min.timestamp_micros(),
+            "{lib}"
+        );
+        assert_eq!(s["metadata"]["scoregate.evidence_digest"], printed["evidence_digest"], "{lib}");
+        assert_eq!(s["metadata"]["scoregate.live_revision"], packet.live_revision.as_str(), "{lib}");
+        assert_eq!(
+            s["metadata"]["scoregate.candidate_revision"],
+            packet.candidate_revision.as_str(),
+            "{lib}"
+        );
+        assert_eq!(s["history_rows"], rows.len() as u64, "{lib}");
         assert!(s["history_windows"].as_u64().unwrap() > 1, "{lib}");
     }
     assert_eq!(seen["duckdb"]["surfaced_disagreements"], 0);

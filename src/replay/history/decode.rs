@@ -26,6 +26,8 @@ pub struct Chunk {
     pub window_names: Vec<String>,
     /// Per local window: its capacity and the row that set it.
     pub window_caps: Vec<(Option<u32>, u64)>,
+    /// Per local window: the earliest `window_start` of its rows (µs).
+    pub window_starts: Vec<i64>,
     pub class: Vec<u32>,
     pub class_names: Vec<String>,
     pub kind: Vec<u8>,
@@ -313,6 +315,7 @@ fn decode_windows(
             window_of_value[k] = *lookups.window.entry(name.to_string()).or_insert_with(|| {
                 chunk.window_names.push(name.to_string());
                 chunk.window_caps.push((cap, row));
+                chunk.window_starts.push(i64::MAX);
                 chunk.window_names.len() as u32 - 1
             });
         }
@@ -417,7 +420,10 @@ fn decode_actionable(p: &Plan, batch: &RecordBatch, sel: &[usize], chunk: &mut C
 
 fn decode_window_starts(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
     let starts = micros(batch, "window_start");
-    for &i in sel {
+    // This batch's rows are the last `sel.len()` local windows decoded (when
+    // window ids decoded cleanly; otherwise that error is reported instead).
+    let base = chunk.window.len().checked_sub(sel.len());
+    for (j, &i) in sel.iter().enumerate() {
         let Some(s) = starts[i] else {
             return Err(rows.null(i, "window_start"));
         };
@@ -425,6 +431,11 @@ fn decode_window_starts(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], ch
             None => (s, s),
             Some((lo, hi)) => (lo.min(s), hi.max(s)),
         });
+        if let Some(w) = base.and_then(|b| chunk.window.get(b + j)) {
+            if let Some(earliest) = chunk.window_starts.get_mut(*w as usize) {
+                *earliest = (*earliest).min(s);
+            }
+        }
     }
     Ok(())
 }

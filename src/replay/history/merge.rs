@@ -100,7 +100,7 @@ fn unify_names(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Names, H
     let mut n = Names::default();
     for c in chunks {
         let mut wmap = Vec::with_capacity(c.window_names.len());
-        for (name, &(cap, row)) in c.window_names.iter().zip(&c.window_caps) {
+        for ((name, &(cap, row)), &start) in c.window_names.iter().zip(&c.window_caps).zip(&c.window_starts) {
             let id = match n.window_ids.get(name) {
                 Some(&id) => {
                     let known = n.windows[id as usize].capacity;
@@ -116,6 +116,8 @@ fn unify_names(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Names, H
                             second_row: row,
                         });
                     }
+                    let earliest = &mut n.windows[id as usize].start_us;
+                    *earliest = (*earliest).min(start);
                     id
                 }
                 None => {
@@ -124,6 +126,7 @@ fn unify_names(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Names, H
                     n.windows.push(Window {
                         id: name.clone(),
                         capacity: cap,
+                        start_us: start,
                     });
                     n.window_origin.push((c.object, row));
                     id

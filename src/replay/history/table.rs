@@ -174,6 +174,8 @@ impl ItemIds {
 pub struct Window {
     pub id: String,
     pub capacity: Option<u32>,
+    /// The earliest `window_start` of its rows, µs since the epoch.
+    pub start_us: i64,
 }
 
 /// Feature values of items `start..start + len`: `columns[f][j]` is feature
