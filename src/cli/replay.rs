@@ -7,7 +7,8 @@ use super::common::{open_pipeline, print_json, progress, Global};
 use anyhow::Result;
 use clap::Args;
 use scoregate::canonical::Digest;
-use scoregate::evidence::steward::{replay_packet, store_evidence};
+use scoregate::evidence::page::PageContext;
+use scoregate::evidence::steward::{replay_packet, store_evidence, ReplayOutcome};
 use scoregate::evidence::uncertainty::Uncertainty;
 use scoregate::evidence::{render_html, ClassResult, EvidenceError, Packet};
 use scoregate::pipeline::Pipeline;
@@ -120,23 +121,14 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
     // Everything that can fail short of writing is done first; then the
     // steward's files, and the store last: a failed write leaves no packet
     // stored without its page and table.
-    let html = render_html(&outcome.packet)?;
+    let page = PageContext {
+        live: live.doc(),
+        candidate: candidate.doc(),
+        max_evidence_age: pipeline.policy.max_evidence_age,
+    };
+    let html = render_html(&outcome.packet, &page)?;
     let items_bytes = match &a.items {
-        Some(_) => {
-            let p = &outcome.packet;
-            let metadata = [
-                ("scoregate.schema", "scoregate.items/v1".to_string()),
-                ("scoregate.cohort", p.cohort.clone()),
-                ("scoregate.live_revision", p.live_revision.to_string()),
-                ("scoregate.live_profile_name", p.live_profile_name.clone()),
-                ("scoregate.candidate_revision", p.candidate_revision.to_string()),
-                ("scoregate.candidate_profile_name", p.candidate_profile_name.clone()),
-                ("scoregate.evidence_digest", outcome.digest.to_string()),
-            ]
-            .map(|(k, v)| (k.to_string(), v));
-            let bytes = items_parquet(&outcome.history, &outcome.replay, &metadata);
-            Some(bytes.map_err(|e| anyhow::anyhow!("writing the items table: {e}"))?)
-        }
+        Some(_) => Some(items_table(&outcome)?),
         None => None,
     };
     if let (Some(items), Some(bytes)) = (&a.items, items_bytes) {
@@ -197,6 +189,22 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
         Some(f) if !f.is_empty() => ExitCode::Rejected,
         _ => ExitCode::Ok,
     })
+}
+
+/// The `--items` table, with both revisions and the evidence digest in its metadata.
+fn items_table(outcome: &ReplayOutcome) -> Result<Vec<u8>> {
+    let p = &outcome.packet;
+    let metadata = [
+        ("scoregate.schema", "scoregate.items/v1".to_string()),
+        ("scoregate.cohort", p.cohort.clone()),
+        ("scoregate.live_revision", p.live_revision.to_string()),
+        ("scoregate.live_profile_name", p.live_profile_name.clone()),
+        ("scoregate.candidate_revision", p.candidate_revision.to_string()),
+        ("scoregate.candidate_profile_name", p.candidate_profile_name.clone()),
+        ("scoregate.evidence_digest", outcome.digest.to_string()),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    items_parquet(&outcome.history, &outcome.replay, &metadata).map_err(|e| anyhow::anyhow!("writing the items table: {e}"))
 }
 
 /// One class's verdict, deltas and intervals for `--json`.

@@ -1,12 +1,27 @@
 //! The evidence page: a self-contained HTML rendering of one packet for the
-//! release manager who signs it (README "The evidence packet"). Protected
-//! verdicts first, then SVG charts of recall and missed items, the per-class
-//! tables with deltas, and the digest to approve. No script, no network: every
+//! release manager who signs it (README "The evidence page"). At the top the
+//! digest to approve and the date after which the evidence is too old to
+//! approve; then the protected verdicts in words with their intervals, an
+//! interval chart of Δfn per class, the weight diff of live against
+//! candidate, and, collapsed, the churn examples, per-class tables, the
+//! statistics' method and what was replayed. No script, no network: every
 //! style and chart is inline.
 
 use super::packet::{ClassResult, EvidenceError, Packet};
+use super::uncertainty::Uncertainty;
+use crate::profile::diff::{diff, Change};
+use crate::profile::ProfileDoc;
 use crate::replay::{Delta, Metrics, Verdict};
 use serde::Serialize;
+
+/// What the page shows beside the packet: both profiles (for the weight
+/// diff) and the pipeline's `max_evidence_age` (for the date the evidence
+/// ages out).
+pub struct PageContext<'a> {
+    pub live: &'a ProfileDoc,
+    pub candidate: &'a ProfileDoc,
+    pub max_evidence_age: chrono::Duration,
+}
 
 const PAGE: &str = include_str!("templates/packet.html");
 
@@ -26,7 +41,46 @@ struct ClassView {
     class: String,
     protected: bool,
     verdict: Verdict,
+    words: String,
     rows: Vec<Row>,
+}
+
+/// One protected class in the summary at the top.
+#[derive(Serialize)]
+struct ProtectedView {
+    class: String,
+    verdict: Verdict,
+    words: String,
+    significant: bool,
+    uncertain_unjudged: bool,
+    live_fn: u64,
+    candidate_fn: u64,
+    delta_fn: String,
+    interval: String,
+    p_adjusted: String,
+    windows: String,
+    live_recall: String,
+    candidate_recall: String,
+    coverage: String,
+    entered: String,
+    left: String,
+    gained: Vec<String>,
+    lost: Vec<String>,
+}
+
+/// One class's Δfn with its interval, drawn around a zero line.
+#[derive(Serialize)]
+struct IntervalRow {
+    label: String,
+    protected: bool,
+    y: f64,
+    x_low: f64,
+    x_high: f64,
+    x_point: f64,
+    /// "regressed", "improved" or "unchanged", for the colour.
+    verdict: Verdict,
+    significant: bool,
+    text: String,
 }
 
 #[derive(Serialize)]
@@ -98,7 +152,31 @@ fn rows(l: &Metrics, c: &Metrics, d: &Delta) -> Vec<Row> {
         ),
         count("tp", "actionable and surfaced", l.tp, c.tp, d.tp, Some(true)),
         count("fn", "actionable but not surfaced (missed)", l.fn_, c.fn_, d.fn_, Some(false)),
-        count("fp", "surfaced but not actionable (burden)", l.fp, c.fp, d.fp, Some(false)),
+        count("fp", "judged, surfaced, not actionable (burden)", l.fp, c.fp, d.fp, Some(false)),
+        count(
+            "unjudged",
+            "never judged (actionable null)",
+            l.unjudged,
+            c.unjudged,
+            d.unjudged,
+            None,
+        ),
+        count(
+            "unjudged_surfaced",
+            "surfaced but never judged",
+            l.unjudged_surfaced,
+            c.unjudged_surfaced,
+            d.unjudged_surfaced,
+            Some(false),
+        ),
+        Row {
+            metric: "judged_coverage",
+            help: "1 − unjudged_surfaced / surfaced",
+            live: pct(l.judged_coverage),
+            candidate: pct(c.judged_coverage),
+            delta: pct_delta(d.judged_coverage),
+            tone: d.judged_coverage.map_or("", |v| tone(v, true)),
+        },
         Row {
             metric: "recall",
             help: "tp / actionable",
@@ -209,8 +287,79 @@ fn chart(
     }
 }
 
+/// "[−37.9, +3.9]" for a count interval.
+fn interval_text(u: Option<&Uncertainty>) -> String {
+    match u.and_then(|u| u.fn_) {
+        Some(i) => format!("[{:+.1}, {:+.1}]", i.low, i.high),
+        None => "— (under two windows)".into(),
+    }
+}
+
+/// Δfn and its interval per class on one scale; the zero line at `ZERO_X`.
+fn interval_chart(classes: &[&ClassResult]) -> Vec<IntervalRow> {
+    let reach = classes
+        .iter()
+        .flat_map(|c| {
+            let i = c.uncertainty.as_ref().and_then(|u| u.fn_);
+            [c.delta.fn_ as f64, i.map_or(0.0, |i| i.low), i.map_or(0.0, |i| i.high)]
+        })
+        .fold(1.0f64, |m, v| m.max(v.abs()));
+    let x = |v: f64| ZERO_X + v / reach * (CHART_WIDTH / 2.0);
+    classes
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let u = c.uncertainty.as_ref();
+            let i = u.and_then(|u| u.fn_);
+            let d = c.delta.fn_ as f64;
+            IntervalRow {
+                label: c.class.clone(),
+                protected: c.protected,
+                y: k as f64 * INTERVAL_ROW + 14.0,
+                x_low: x(i.map_or(d, |i| i.low)),
+                x_high: x(i.map_or(d, |i| i.high)),
+                x_point: x(d),
+                verdict: c.verdict,
+                significant: u.is_some_and(|u| u.significant),
+                text: format!("{:+} {}", c.delta.fn_, interval_text(u)),
+            }
+        })
+        .collect()
+}
+
+const ZERO_X: f64 = 180.0 + CHART_WIDTH / 2.0;
+const INTERVAL_ROW: f64 = 24.0;
+
+fn protected_view(c: &ClassResult) -> ProtectedView {
+    let u = c.uncertainty.as_ref();
+    let churn = c.churn.as_ref();
+    let coverage = |m: &Metrics| pct(m.judged_coverage);
+    ProtectedView {
+        class: c.class.clone(),
+        verdict: c.verdict,
+        words: c.verdict_words(),
+        significant: u.is_some_and(|u| u.significant),
+        uncertain_unjudged: c.uncertain_unjudged,
+        live_fn: c.live.fn_,
+        candidate_fn: c.candidate.fn_,
+        delta_fn: format!("{:+}", c.delta.fn_),
+        interval: interval_text(u),
+        p_adjusted: u.and_then(|u| u.p_adjusted).map_or("—".into(), |p| format!("{p:.3}")),
+        windows: u.map_or("—".into(), |u| {
+            format!("{} / {} / {}", u.windows.better, u.windows.same, u.windows.worse)
+        }),
+        live_recall: pct(c.live.recall),
+        candidate_recall: pct(c.candidate.recall),
+        coverage: format!("{} → {}", coverage(&c.live), coverage(&c.candidate)),
+        entered: churn.map_or("—".into(), |k| format!("{} ({} actionable)", k.entered, k.entered_actionable)),
+        left: churn.map_or("—".into(), |k| format!("{} ({} actionable)", k.left, k.left_actionable)),
+        gained: churn.map_or(Vec::new(), |k| k.gained.clone()),
+        lost: churn.map_or(Vec::new(), |k| k.lost.clone()),
+    }
+}
+
 /// Render the self-contained HTML page (no network at view time) for `packet`.
-pub fn render_html(packet: &Packet) -> Result<String, EvidenceError> {
+pub fn render_html(packet: &Packet, ctx: &PageContext) -> Result<String, EvidenceError> {
     let digest = packet.digest();
     // Protected classes first, then the rest, each by name.
     let mut ordered: Vec<&ClassResult> = packet.classes.iter().collect();
@@ -221,18 +370,18 @@ pub fn render_html(packet: &Packet) -> Result<String, EvidenceError> {
             class: c.class.clone(),
             protected: c.protected,
             verdict: c.verdict,
+            words: c.verdict_words(),
             rows: rows(&c.live, &c.candidate, &c.delta),
         })
         .collect();
-    let charts = vec![
-        chart("Recall per class (share of actionable items surfaced)", &ordered, |m| m.recall, pct),
-        chart(
-            "Missed actionable items (fn) per class",
-            &ordered,
-            |m| Some(m.fn_ as f64),
-            |v| opt(v.map(|v| v as u64)),
-        ),
-    ];
+    let fn_chart = chart(
+        "Missed actionable items (fn) per class",
+        &ordered,
+        |m| Some(m.fn_ as f64),
+        |v| opt(v.map(|v| v as u64)),
+    );
+    let changes: Vec<Change> = diff(ctx.live, ctx.candidate);
+    let too_old_after = packet.history.window_start_max + ctx.max_evidence_age;
     let mut env = minijinja::Environment::new();
     env.add_template("packet.html", PAGE)
         .map_err(|e| EvidenceError::Render(e.to_string()))?;
@@ -240,14 +389,18 @@ pub fn render_html(packet: &Packet) -> Result<String, EvidenceError> {
     tmpl.render(minijinja::context! {
         p => packet,
         digest => digest.as_str(),
+        too_old_after => too_old_after.format("%Y-%m-%d %H:%M UTC").to_string(),
         classes => views,
         all => rows(&packet.all.live, &packet.all.candidate, &packet.all.delta),
-        charts => charts,
+        all_interval => interval_text(packet.all.uncertainty.as_ref()),
+        fn_chart => fn_chart,
+        intervals => interval_chart(&ordered),
+        interval_height => ordered.len() as f64 * INTERVAL_ROW + 10.0,
+        zero_x => ZERO_X,
         chart_width => CHART_WIDTH,
-        protected => ordered.iter().filter(|c| c.protected).map(|c| minijinja::context!{
-            class => c.class, verdict => c.verdict, live_fn => c.live.fn_, candidate_fn => c.candidate.fn_,
-            delta_fn => format!("{:+}", c.delta.fn_), live_recall => pct(c.live.recall), candidate_recall => pct(c.candidate.recall),
-        }).collect::<Vec<_>>(),
+        changes => changes,
+        protected => ordered.iter().filter(|c| c.protected).map(|c| protected_view(c)).collect::<Vec<_>>(),
+        method => packet.uncertainty_method,
     })
     .map_err(|e| EvidenceError::Render(e.to_string()))
 }

@@ -5,6 +5,7 @@
 //! A profile's revision id is `sha256:` over its RFC 8785 canonical JSON, so it
 //! covers every field (the name included) but not whitespace or key order.
 
+pub mod diff;
 pub mod stored;
 
 use crate::canonical::{to_jcs, Digest};

@@ -292,7 +292,10 @@ async fn baseline_profile_not_stored() {
     let o = tokio::task::block_in_place(|| steward_replay(&fx, &[]));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains(pipeline.policy.baseline_revision.as_str()) && stderr.contains("profile put"), "{stderr}");
+    assert!(
+        stderr.contains(pipeline.policy.baseline_revision.as_str()) && stderr.contains("profile put"),
+        "{stderr}"
+    );
     assert_eq!(before, tree_digest(&fx.path("store")));
 }
 

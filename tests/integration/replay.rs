@@ -31,6 +31,26 @@ fn run_with_threads(threads: usize, pipeline: &Pipeline) -> ReplayOutcome {
     })
 }
 
+/// The sample packet's page, as `scoregate replay` renders it.
+pub fn page_of(pipeline: &Pipeline, out: &ReplayOutcome) -> String {
+    let live = std::fs::read(repo().join("data-samples/profiles/live.json")).unwrap();
+    let live = Profile::parse("live.json", &live).unwrap();
+    let cand = candidate();
+    let ctx = scoregate::evidence::page::PageContext {
+        live: live.doc(),
+        candidate: cand.doc(),
+        max_evidence_age: pipeline.policy.max_evidence_age,
+    };
+    render_html(&out.packet, &ctx).unwrap()
+}
+
+/// The sample's replay on two threads.
+pub fn sample_outcome() -> (Pipeline, ReplayOutcome) {
+    let pipeline = Pipeline::load(&repo().join("pipelines/payments-platform.toml")).unwrap();
+    let out = run_with_threads(2, &pipeline);
+    (pipeline, out)
+}
+
 #[test]
 fn sample_packet_matches_golden_snapshot() {
     let pipeline = Pipeline::load(&repo().join("pipelines/payments-platform.toml")).unwrap();
@@ -91,18 +111,27 @@ fn packet_parses_back_and_keeps_its_digest() {
 fn html_page_is_self_contained_and_leads_with_protected_verdicts() {
     let pipeline = Pipeline::load(&repo().join("pipelines/payments-platform.toml")).unwrap();
     let out = run_with_threads(2, &pipeline);
-    let html = render_html(&out.packet).unwrap();
+    let html = page_of(&pipeline, &out);
     assert!(html.contains(out.digest.as_str()), "digest to approve is on the page");
     assert_eq!(network_references(&html), Vec::<String>::new(), "the page loads nothing");
     assert!(!html.contains("<script"), "no script");
+    let digest_at = html.find(out.digest.as_str()).unwrap();
+    let too_old = html.find("Too old to approve after").unwrap();
     let protected = html.find("<h2>Protected classes</h2>").unwrap();
     let per_class = html.find("<h2>Per-class results</h2>").unwrap();
-    assert!(protected < per_class);
+    assert!(digest_at < protected && too_old < protected && protected < per_class);
+    // history ends 2026-10-30 21:36 UTC; the sample pipeline allows 7 days.
+    assert!(html.contains("2026-11-06 21:36 UTC"));
     assert!(html.contains("<svg"), "charts are inline SVG");
-    // Per-class tables put protected classes first.
-    let first_h3 = &html[per_class..];
-    let signing = first_h3.find("<h3>signing-surface").unwrap();
-    let tooling = first_h3.find("<h3>build-tooling").unwrap();
+    // Protected verdicts in words, with their intervals.
+    assert!(html.contains("improved</span> (within noise)"), "high-blast-radius is within noise");
+    assert!(html.contains("[-37.9, +3.9]"));
+    // The weight diff names what changed.
+    assert!(html.contains("<code>canary_drift_repeats</code></td><td class=\"words\">added"));
+    // Per-class tables are collapsed, protected classes first.
+    let rest = &html[per_class..];
+    let signing = rest.find("<details><summary>signing-surface").unwrap();
+    let tooling = rest.find("<details><summary>build-tooling").unwrap();
     assert!(signing < tooling);
 }
 

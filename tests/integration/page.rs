@@ -1,0 +1,116 @@
+//! The evidence page in a real browser: Debian's headless Chromium renders
+//! the sample page without console errors, takes a screenshot, and the
+//! rendered document holds the digest, the protected verdicts in words and
+//! their intervals.
+//!
+//! Needs `chromium` (or `SCOREGATE_CHROMIUM` naming one). Without it the test
+//! says why it skipped; with `SCOREGATE_REQUIRE_CHROMIUM=1` (set by
+//! `.ci/run`) its absence fails it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn chromium() -> Option<String> {
+    let bin = std::env::var("SCOREGATE_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    if Command::new(&bin).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Some(bin);
+    }
+    if std::env::var("SCOREGATE_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
+        panic!("SCOREGATE_REQUIRE_CHROMIUM=1 but {bin} does not run");
+    }
+    eprintln!("SKIPPED page test: {bin} does not run (install Debian's chromium or set SCOREGATE_CHROMIUM)");
+    None
+}
+
+/// Headless Chromium with the flags a closed sandbox needs, plus `args`, on `page`.
+fn headless(bin: &str, profile: &Path, page: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
+/// The text a reader sees: tags dropped, entities of the page decoded, spaces collapsed.
+fn visible_text(dom: &str) -> String {
+    let body = &dom[dom.find("<body").unwrap_or(0)..];
+    let mut text = String::new();
+    let mut in_tag = false;
+    for ch in body.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text.replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn the_sample_page_renders_in_headless_chromium_with_digest_verdicts_and_intervals() {
+    let Some(bin) = chromium() else { return };
+    let (pipeline, out) = crate::replay::sample_outcome();
+    let html = crate::replay::page_of(&pipeline, &out);
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("packet.html");
+    std::fs::write(&page, &html).unwrap();
+
+    let shot = dir.path().join("page.png");
+    let o = headless(
+        &bin,
+        &dir.path().join("p1"),
+        &page,
+        &["--window-size=1200,1600", &format!("--screenshot={}", shot.display())],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // IHDR: width and height as rendered.
+    let (w, h) = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!((w, h), (1200, 1600));
+    assert!(
+        png.len() > 50_000,
+        "a blank page compresses to a few KB; this one is {} bytes",
+        png.len()
+    );
+
+    let o = headless(&bin, &dir.path().join("p2"), &page, &["--dump-dom"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught")).collect();
+    assert!(console.is_empty(), "the page logs errors: {console:?}");
+    let text = visible_text(&String::from_utf8_lossy(&o.stdout));
+    for needle in [
+        out.digest.as_str(),
+        "Too old to approve after 2026-11-06 21:36 UTC",
+        "high-blast-radius improved (within noise)",
+        "payments-ledger improved (significant)",
+        "signing-surface improved (significant)",
+        "169 → 152 -17 [-37.9, +3.9]",
+        "[-334.6, -259.4]",
+        "blast_radius changed weight 0.25, cap 20 weight 6, cap 400, log1p",
+    ] {
+        assert!(text.contains(needle), "rendered text lacks {needle:?}:\n{text}");
+    }
+}
