@@ -185,7 +185,8 @@ impl Packet {
             alpha: Some(settings.alpha),
         };
         let seed = seed(history, live, candidate, &packet_settings);
-        let mut classes = class_results(history, replay, protected, &seed);
+        let (mut per_class, all_stats) = statistics(history, replay, &seed);
+        let mut classes = class_results(history, replay, protected, &seed, &mut per_class);
         let mut family: Vec<&mut Uncertainty> = classes.iter_mut().filter_map(|c| c.uncertainty.as_mut()).collect();
         uncertainty::holm(&mut family, settings.alpha);
         let regressed = |significant: bool| {
@@ -206,7 +207,7 @@ impl Packet {
             candidate_profile_name: candidate.name().into(),
             history: history.snapshot.clone(),
             settings: packet_settings,
-            all: all_result(history, replay, &seed, settings.alpha),
+            all: all_result(replay, all_stats, settings.alpha),
             classes,
             protected_regressions,
             significant_regressions: Some(significant_regressions),
@@ -276,8 +277,31 @@ fn seed(history: &History, live: &Profile, candidate: &Profile, settings: &Packe
 
 /// Per class, sorted by name bytes; a protected class with no history still
 /// gets a row (no evidence is evidence too). Holm is applied by the caller.
-fn class_results(history: &History, replay: &Replay, protected: &[String], seed: &Digest) -> Vec<ClassResult> {
-    let (paired, _) = uncertainty::paired_by_class(&replay.window_counts, history.classes.len());
+/// Every class's uncertainty (in the history's class order) and the `*`
+/// row's, one rayon task each: each class draws from its own seeded
+/// generator, so the result does not depend on the thread count.
+fn statistics(history: &History, replay: &Replay, seed: &Digest) -> (Vec<Option<Uncertainty>>, Uncertainty) {
+    use rayon::prelude::*;
+    let n = history.classes.len();
+    let (paired, all) = uncertainty::paired_by_class(&replay.window_counts, n);
+    let mut stats: Vec<Uncertainty> = (0..=n)
+        .into_par_iter()
+        .map(|k| match k < n {
+            true => uncertainty::uncertainty(&paired[k], discordant(&replay.churn[k]), seed, &history.classes[k]),
+            false => uncertainty::uncertainty(&all, discordant(&replay.all_churn), seed, "*"),
+        })
+        .collect();
+    let all = stats.pop().expect("the * row");
+    (stats.into_iter().map(Some).collect(), all)
+}
+
+fn class_results(
+    history: &History,
+    replay: &Replay,
+    protected: &[String],
+    seed: &Digest,
+    stats: &mut [Option<Uncertainty>],
+) -> Vec<ClassResult> {
     let mut classes: Vec<ClassResult> = history
         .classes
         .iter()
@@ -298,7 +322,7 @@ fn class_results(history: &History, replay: &Replay, protected: &[String], seed:
                 class: class.clone(),
                 protected: is_protected,
                 verdict: Verdict::of(l, c),
-                uncertainty: Some(uncertainty::uncertainty(&paired[k], discordant(churn), seed, class)),
+                uncertainty: stats[k].take(),
                 churn: Some(ChurnResult::of(churn, examples(0), examples(1))),
                 uncertain_unjudged: is_protected && churn.entered_unjudged > delta.fn_.unsigned_abs(),
                 live: l.clone(),
@@ -326,10 +350,8 @@ fn class_results(history: &History, replay: &Replay, protected: &[String], seed:
 }
 
 /// The `*` row: its p-value is not in the Holm family.
-fn all_result(history: &History, replay: &Replay, seed: &Digest, alpha: f64) -> AllResult {
-    let (_, paired) = uncertainty::paired_by_class(&replay.window_counts, history.classes.len());
+fn all_result(replay: &Replay, mut u: Uncertainty, alpha: f64) -> AllResult {
     let [l, c] = &replay.all;
-    let mut u = uncertainty::uncertainty(&paired, discordant(&replay.all_churn), seed, "*");
     u.significant = u.p_adjusted.is_some_and(|p| p <= alpha);
     AllResult {
         live: l.clone(),

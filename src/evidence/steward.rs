@@ -67,6 +67,7 @@ pub async fn replay_packet(
     let started = std::time::Instant::now();
     let replay = tokio::task::block_in_place(|| replay(&history, live, candidate, &pipeline.replay))?;
     tracing::info!(elapsed = ?started.elapsed(), "windows ranked under both revisions");
+    let started = std::time::Instant::now();
     let packet = Packet::build(
         &pipeline.cohort,
         &pipeline.replay,
@@ -76,6 +77,7 @@ pub async fn replay_packet(
         live,
         candidate,
     );
+    tracing::info!(elapsed = ?started.elapsed(), "packet built with its statistics");
     let packet_bytes = packet.to_bytes();
     let digest = Digest::of(&packet_bytes);
     Ok(ReplayOutcome {

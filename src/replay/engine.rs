@@ -636,6 +636,7 @@ fn rank_batch(g: &Grouped, w0: usize, w1: usize, out: &mut BatchOut) -> BatchCou
         ..BatchCounts::default()
     };
     let mut per_window = vec![WindowCounts::default(); h.classes.len()];
+    let mut present = Vec::new();
     let base = g.window_offsets[w0];
     let mut keyed: Vec<(u64, u32)> = Vec::new();
     for w in w0..w1 {
@@ -658,7 +659,7 @@ fn rank_batch(g: &Grouped, w0: usize, w1: usize, out: &mut BatchOut) -> BatchCou
             rank: [&out.rank[0][lo..hi], &out.rank[1][lo..hi]],
             capacity: g.capacity[w],
         };
-        count_window(h, &window, &mut counts, &mut per_window);
+        count_window(h, &window, &mut counts, &mut per_window, &mut present);
     }
     keep_examples(h, &mut counts.examples);
     counts
@@ -710,8 +711,8 @@ fn rank_window(h: &History, items: &[u32], score_item: &[f64], scores: &mut [f64
 /// indexed by class; an entry belongs to this window when its `window` is
 /// this window's index + 1).
 #[inline]
-fn count_window(h: &History, win: &WindowView, counts: &mut BatchCounts, per_window: &mut [WindowCounts]) {
-    let mut present: Vec<u16> = Vec::new();
+fn count_window(h: &History, win: &WindowView, counts: &mut BatchCounts, per_window: &mut [WindowCounts], present: &mut Vec<u16>) {
+    present.clear();
     for (k, &item) in win.items.iter().enumerate() {
         let i = item as usize;
         let class = h.class[i];
@@ -770,7 +771,7 @@ fn count_window(h: &History, win: &WindowView, counts: &mut BatchCounts, per_win
         }
     }
     present.sort_unstable();
-    for c in present {
+    for &c in present.iter() {
         let wc = &mut per_window[c as usize];
         counts.window_counts.push(WindowCounts { window: win.index, ..*wc });
     }
