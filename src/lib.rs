@@ -17,7 +17,7 @@
 //! | [`store`] | object store URLs, every byte read or written, and the object layout ([`store::layout`]) |
 //! | [`replay`] | history reading and validation ([`replay::history`]), ranking and per-class metrics ([`replay::engine`]), the per-item table ([`replay::items`]), sample data ([`replay::sample`]) |
 //! | [`evidence`] | the evidence packet ([`evidence::packet`]), its HTML page ([`evidence::page`]), the steward's replay job ([`evidence::steward`]) |
-//! | [`approval`] | manifests ([`approval::manifest`]), `allowed_signers` and sshsig ([`approval::signers`]), the ten checks ([`approval::checks`]), the inbox ([`approval::inbox`]) |
+//! | [`approval`] | manifests ([`approval::manifest`]), `allowed_signers` and sshsig ([`approval::signers`]), the checks ([`approval::checks`]), the inbox ([`approval::inbox`]) |
 //! | [`release`] | the cycle ([`release::cycle`]), its decisions ([`release::decide`]), the commit with retries ([`release::commit`]), guardrail readings ([`release::readings`]), the commit log and its chain ([`release::log`]), artifacts ([`release::artifacts`]), audit ([`release::audit`]) |
 //! | [`consumer`] | the queue service's side: the active profile read, verified and resolved for an instant; items scored exactly as replay does |
 //! | [`schemas`] | JSON Schemas of every JSON document, generated from the types (`schemas/`) |

@@ -59,6 +59,10 @@ pub struct RawPolicy {
     pub max_evidence_age: Spanned<String>,
     #[serde(default)]
     pub clock_skew: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_renewals: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub max_bounded_total: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,7 +103,16 @@ pub struct Policy {
     pub max_window: chrono::Duration,
     pub max_evidence_age: chrono::Duration,
     pub clock_skew: chrono::Duration,
+    /// Renewals one activation may have (README "The renewal budget").
+    pub max_renewals: u32,
+    /// The longest a revision may stay bounded, activation to its last `not_after`.
+    pub max_bounded_total: chrono::Duration,
 }
+
+/// `[policy] max_renewals` when the pipeline does not set it.
+pub const DEFAULT_MAX_RENEWALS: u32 = 3;
+/// `[policy] max_bounded_total` when the pipeline does not set it: 56 days.
+pub const DEFAULT_MAX_BOUNDED_TOTAL_DAYS: i64 = 56;
 
 /// A validated pipeline.
 #[derive(Clone, Debug)]
@@ -257,7 +270,18 @@ fn validate_policy(ctx: &Ctx, dir: &Path, p: &RawPolicy) -> Result<Policy, Pipel
         Some(s) => ctx.duration(s, "policy.clock_skew")?,
         None => chrono::Duration::minutes(5),
     };
+    let max_renewals = match &p.max_renewals {
+        None => DEFAULT_MAX_RENEWALS,
+        Some(s) if (0..=1000).contains(s.get_ref()) => *s.get_ref() as u32,
+        Some(s) => return Err(ctx.err(s.span(), "policy.max_renewals", "a whole number from 0 to 1000")),
+    };
+    let max_bounded_total = match &p.max_bounded_total {
+        Some(s) => ctx.duration(s, "policy.max_bounded_total")?,
+        None => chrono::Duration::days(DEFAULT_MAX_BOUNDED_TOTAL_DAYS),
+    };
     Ok(Policy {
+        max_renewals,
+        max_bounded_total,
         protected_classes: protected,
         baseline_revision: baseline,
         allowed_signers: dir.join(p.allowed_signers.get_ref()),

@@ -1,5 +1,5 @@
-//! The ten checks an approval manifest must pass before it may change what
-//! is live (README "The ten checks"), each a function of its own over one
+//! The checks an approval manifest must pass before it may change what
+//! is live (README "The checks"), each a function of its own over one
 //! [`CheckCtx`], evaluated and reported by name with the values it compared,
 //! never short-circuited: a release manager sees every problem at once.
 //!
@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
-/// The checks of README "The ten checks", in order.
+/// The checks of README "The checks", in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckName {
@@ -43,11 +43,18 @@ pub enum CheckName {
     AcknowledgedRegressions,
     /// 10. Guardrails are present and no looser than the pipeline's.
     Guardrails,
+    /// Check 12: a renewal stays within the renewal budget (fewer than
+    /// `max_renewals` so far, at most `max_bounded_total` bounded after it).
+    Budget,
 }
 
 impl CheckName {
     pub fn number(self) -> u8 {
-        self as u8 + 1
+        match self {
+            // 11 is the outcome report's check (SPEC §6.11), not built yet.
+            CheckName::Budget => 12,
+            _ => self as u8 + 1,
+        }
     }
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,6 +68,7 @@ impl CheckName {
             CheckName::ManifestId => "manifest_id",
             CheckName::AcknowledgedRegressions => "acknowledged_regressions",
             CheckName::Guardrails => "guardrails",
+            CheckName::Budget => "budget",
         }
     }
 }
@@ -148,6 +156,10 @@ pub struct LiveView<'a> {
     pub bounded: Option<&'a Digest>,
     /// Every manifest id the cohort's log has used.
     pub used_manifest_ids: &'a BTreeSet<String>,
+    /// Renewals of the live bounded revision since its activation (0 when none is live).
+    pub renewals: u32,
+    /// When the live bounded revision was activated.
+    pub bounded_since: Option<DateTime<Utc>>,
 }
 
 /// Everything the checks compare, read once.
@@ -172,7 +184,7 @@ impl CheckCtx<'_> {
 }
 
 /// The checks, in README order; [`verify`] runs every one.
-pub const CHECKS: [fn(&CheckCtx) -> Check; 10] = [
+pub const CHECKS: [fn(&CheckCtx) -> Check; 11] = [
     check_signatures,
     check_cohort,
     check_candidate_revision,
@@ -183,6 +195,7 @@ pub const CHECKS: [fn(&CheckCtx) -> Check; 10] = [
     check_manifest_id,
     check_acknowledged_regressions,
     check_guardrails,
+    check_budget,
 ];
 
 pub(crate) fn fmt_time(t: &DateTime<Utc>) -> String {
@@ -199,7 +212,7 @@ pub(crate) fn fmt_duration(d: chrono::Duration) -> String {
     }
 }
 
-/// Check 1 (README "The ten checks" 1, SPEC §6.1): signatures over these
+/// Check 1 (README "The checks" 1, SPEC §6.1): signatures over these
 /// exact bytes, namespace scoregate-approval, by enough distinct listed
 /// principals who are also approvers.
 pub fn check_signatures(ctx: &CheckCtx) -> Check {
@@ -468,6 +481,53 @@ pub fn check_guardrails(ctx: &CheckCtx) -> Check {
     Check::passed_if(name, looser.is_empty(), detail)
 }
 
+/// Check 12 (SPEC §6.12; README "The renewal budget"): a renewal only while
+/// the revision has had fewer than `max_renewals` renewals and stays bounded
+/// at most `max_bounded_total` after it. Past its budget a temporary
+/// revision expires on time, or is made trusted by signature: it never
+/// quietly becomes permanent.
+pub fn check_budget(ctx: &CheckCtx) -> Check {
+    let name = CheckName::Budget;
+    if ctx.manifest.action != Action::Renew {
+        return Check::new(name, Outcome::NotApplicable, "only a renewal spends the budget".into());
+    }
+    let policy = &ctx.pipeline.policy;
+    let Some(since) = ctx.live.bounded_since else {
+        return Check::new(name, Outcome::Failed, "no bounded revision is live to renew".into());
+    };
+    let total = ctx.manifest.not_after - since;
+    let renewals = ctx.live.renewals;
+    let mut over = Vec::new();
+    if renewals >= policy.max_renewals {
+        over.push(format!(
+            "{renewals} renewal(s) already, the pipeline allows {}",
+            policy.max_renewals
+        ));
+    }
+    if total > policy.max_bounded_total {
+        over.push(format!(
+            "bounded {} from activation at {} to not_after, the pipeline allows {}",
+            fmt_duration(total),
+            fmt_time(&since),
+            fmt_duration(policy.max_bounded_total)
+        ));
+    }
+    let detail = match over.is_empty() {
+        true => format!(
+            "renewal {} of {}; bounded {} of {} after it",
+            renewals + 1,
+            policy.max_renewals,
+            fmt_duration(total),
+            fmt_duration(policy.max_bounded_total)
+        ),
+        false => format!(
+            "over the renewal budget: {}; the revision expires on time unless promoted",
+            over.join("; ")
+        ),
+    };
+    Check::passed_if(name, over.is_empty(), detail)
+}
+
 /// Load the candidate profile, turning "not there" and "not right" into a
 /// check failure; store failures (unreachable, denied) stay errors.
 async fn stored_candidate(store: &Store, revision: &Digest) -> Result<Result<Profile, String>, Error> {
@@ -508,7 +568,7 @@ async fn manifest_packet(store: &Store, pipeline: &Pipeline, manifest: &Manifest
     }
 }
 
-/// Run all ten checks for `manifest` against the pipeline's store and the
+/// Run every check for `manifest` against the pipeline's store and the
 /// cohort's live state at `now`. Store failures (unreachable, denied) are
 /// errors; anything wrong with the manifest or what it names is a failed check.
 #[allow(clippy::too_many_arguments)]

@@ -1,6 +1,6 @@
 //! Approval (README "Approving a revision"): the signed manifest
 //! ([`manifest`]), `allowed_signers` and SSH signatures ([`signers`]), the
-//! ten checks a manifest must pass ([`checks`]), and the approvals inbox
+//! checks a manifest must pass ([`checks`]), and the approvals inbox
 //! ([`inbox`]).
 //!
 //! Architecture invariant: approval never imports `release`. What it needs to

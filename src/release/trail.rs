@@ -79,12 +79,34 @@ pub fn check_transitions(pipeline: &Pipeline, commits: &[(Commit, Digest)]) -> V
     let mut problems = Vec::new();
     let mut state = LiveState::initial(pipeline);
     for (c, digest) in commits {
-        if let Some(p) = transition_problem(&state, c) {
+        if let Some(p) = transition_problem(&state, c).or_else(|| budget_problem(pipeline, &state, c)) {
             problems.push(p);
         }
         state = state.apply(c, digest.clone());
     }
     problems
+}
+
+/// A renewal past the renewal budget (README "The renewal budget"): more
+/// than `max_renewals` since activation, or bounded longer than `max_bounded_total`.
+fn budget_problem(pipeline: &Pipeline, before: &LiveState, c: &Commit) -> Option<AuditProblem> {
+    let (Decision::Renew, Some(b), Some(until)) = (c.decision, &before.bounded, c.valid_until) else {
+        return None;
+    };
+    let policy = &pipeline.policy;
+    let renewals = b.renewals + 1;
+    let total = until - b.activated_at;
+    (renewals > policy.max_renewals || total > policy.max_bounded_total).then(|| {
+        bad(
+            c.seq,
+            format!(
+                "a renewal past the budget: renewal {renewals} (max_renewals {}), bounded {} h (max_bounded_total {} h)",
+                policy.max_renewals,
+                total.num_hours(),
+                policy.max_bounded_total.num_hours()
+            ),
+        )
+    })
 }
 
 /// What is wrong with `c` on top of `before`, if anything.

@@ -167,6 +167,23 @@ fn lifecycle_activate_then_roll_back_on_a_protected_miss() {
         status.contains("bounded, approved by rm-alice@example.com") && status.contains("left"),
         "{status}"
     );
+    // Profile names beside revisions, the last decision with its time and reason, the budget.
+    assert!(
+        status.contains(&format!("live      {CANDIDATE_REV} payments-review-2026-11 (bounded")),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("fallback  {BASELINE_REV} payments-review-baseline-2026-09 (trusted)")),
+        "{status}"
+    );
+    assert!(
+        status.contains("last      seq 1 activate at 2026-11-03T00:00:00Z: approved by rm-alice@example.com until 2026-11-09T23:00:00Z"),
+        "{status}"
+    );
+    assert!(
+        status.contains("budget    3 of 3 renewals left; bounded 6d 23h of at most 56d"),
+        "{status}"
+    );
 
     // The next day's live-window history has protected misses beyond the threshold of 2.
     o.live_history(CANDIDATE_REV, NOW, "2026-11-04T00:00:00Z", "200");
@@ -240,6 +257,81 @@ fn lifecycle_renewal_extends_the_window() {
     let c = o.commits();
     assert_eq!(c[1].decision, Decision::Renew);
     assert_eq!(c[1].activated_at, c[0].activated_at, "the live window keeps its start");
+    let status: serde_json::Value =
+        serde_json::from_str(&o.ok(&["status", "--json", "--pipeline", &o.p(), "--now", "2026-11-05T00:00:00Z"], 0)).unwrap();
+    assert_eq!(status["budget"]["renewals"], 1);
+    assert_eq!(status["budget"]["renewals_left"], 2);
+    assert_eq!(
+        status["budget"]["bounded_seconds"],
+        (4 * 24 + 12) * 3600,
+        "2026-11-03T00:00Z to 2026-11-07T12:00Z"
+    );
+    assert_eq!(status["last_decision"]["decision"], "renew");
+    assert_eq!(status["live_profile_name"], "payments-review-2026-11");
+    o.audit_ok();
+}
+
+/// The checks a rejection recorded, by name.
+fn failed_checks(r: &serde_json::Value) -> Vec<String> {
+    r["failed_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_renewal_past_max_renewals_is_rejected_by_the_budget_check_and_the_window_expires_on_time() {
+    let o = Ops::new();
+    o.a.set_pipeline("clock_skew = \"5m\"", "clock_skew = \"5m\"\nmax_renewals = 1");
+    o.activate_sample("2d");
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    let renew = |name: &str, at: &str| o.approve(name, "renew", Some(&o.candidate()), at, "2d", at);
+    renew("renew-1", "2026-11-04T12:00:00Z");
+    assert_eq!(o.cycle("2026-11-04T12:00:00Z", 0)["decision"], "renew");
+    renew("renew-2", "2026-11-06T00:00:00Z");
+    let r = o.cycle("2026-11-06T00:00:00Z", 4);
+    assert_eq!(r["decision"], "reject", "{r}");
+    assert_eq!(failed_checks(&r), vec!["budget"]);
+    let detail = r["failed_checks"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("1 renewal(s) already, the pipeline allows 1") && detail.contains("expires on time unless promoted"),
+        "{detail}"
+    );
+    // The first renewal's end still holds: it expires then.
+    let r = o.cycle("2026-11-06T12:00:00Z", 6);
+    assert_eq!(r["decision"], "expire");
+    o.audit_ok();
+    // A log whose renewals exceed the pipeline's budget does not re-derive:
+    // audit names the renewal (as it would a forged one).
+    o.a.set_pipeline("max_renewals = 1", "max_renewals = 0");
+    let out = o.ok(&["audit", "verify", "--pipeline", &o.p()], 8);
+    assert!(out.contains("a renewal past the budget: renewal 1 (max_renewals 0)"), "{out}");
+}
+
+#[test]
+fn a_renewal_past_max_bounded_total_is_rejected_by_the_budget_check() {
+    let o = Ops::new();
+    o.a.set_pipeline("clock_skew = \"5m\"", "clock_skew = \"5m\"\nmax_bounded_total = \"4d\"");
+    o.activate_sample("2d");
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    // Activated at 2026-11-03T00:00Z; renewed to 2026-11-07T12:00Z would be 4.5 days bounded.
+    o.approve(
+        "renew",
+        "renew",
+        Some(&o.candidate()),
+        "2026-11-04T12:00:00Z",
+        "3d",
+        "2026-11-04T12:00:00Z",
+    );
+    let r = o.cycle("2026-11-04T12:00:00Z", 4);
+    assert_eq!(failed_checks(&r), vec!["budget"], "{r}");
+    let detail = r["failed_checks"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("bounded 4days 12h from activation at 2026-11-03T00:00:00Z to not_after"),
+        "{detail}"
+    );
     o.audit_ok();
 }
 

@@ -42,6 +42,8 @@ pub struct Bounded {
     pub not_after: DateTime<Utc>,
     pub guardrails: Guardrails,
     pub signers: Vec<String>,
+    /// Renewals since its activation (README "The renewal budget").
+    pub renewals: u32,
 }
 
 /// What is live for a cohort, from its log head (or the pipeline's baseline
@@ -76,6 +78,8 @@ impl LiveState {
             live: &self.live,
             trusted: &self.trusted,
             bounded: self.bounded.as_ref().map(|b| &b.revision),
+            renewals: self.bounded.as_ref().map_or(0, |b| b.renewals),
+            bounded_since: self.bounded.as_ref().map(|b| b.activated_at),
             used_manifest_ids: &self.used_manifest_ids,
         }
     }
@@ -111,6 +115,11 @@ impl LiveState {
                 not_after,
                 guardrails: *g,
                 signers: commit.signers.clone(),
+                renewals: match (commit.decision, &self.bounded) {
+                    (Decision::Renew, Some(b)) => b.renewals + 1,
+                    (Decision::Activate, _) | (_, None) => 0,
+                    (_, Some(b)) => b.renewals,
+                },
             }),
             _ => None,
         };
