@@ -63,6 +63,10 @@ pub struct RawPolicy {
     pub max_renewals: Option<Spanned<i64>>,
     #[serde(default)]
     pub max_bounded_total: Option<Spanned<String>>,
+    #[serde(default)]
+    pub data_grace: Option<Spanned<String>>,
+    #[serde(default)]
+    pub blind_rollback: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +75,8 @@ pub struct RawGuardrails {
     pub max_protected_misses: Spanned<i64>,
     pub max_protected_signoff_p90_hours: Spanned<f64>,
     pub max_canary_misses: Spanned<i64>,
+    #[serde(default)]
+    pub min_live_items: Option<Spanned<i64>>,
 }
 
 /// Guardrail thresholds: the pipeline's loosest values, or a manifest's.
@@ -126,6 +132,18 @@ pub struct Pipeline {
     pub replay: ReplaySettings,
     pub policy: Policy,
     pub guardrails: Guardrails,
+    pub blindness: Blindness,
+}
+
+/// When a live window counts as blind (README "Blind windows"): fewer than
+/// `min_live_items` live-window rows once `data_grace` has passed since
+/// activation. A blind window is rolled back when `blind_rollback` is true,
+/// and is never renewed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Blindness {
+    pub min_live_items: u64,
+    pub data_grace: chrono::Duration,
+    pub blind_rollback: bool,
 }
 
 impl Pipeline {
@@ -217,6 +235,25 @@ fn validate(file: &Path, text: &str, raw: RawPipeline) -> Result<Pipeline, Pipel
         replay: validate_replay(&ctx, &raw.replay)?,
         policy: validate_policy(&ctx, dir, &raw.policy)?,
         guardrails: validate_guardrails(&ctx, &raw.guardrails)?,
+        blindness: validate_blindness(&ctx, &raw.policy, &raw.guardrails)?,
+    })
+}
+
+fn validate_blindness(ctx: &Ctx, p: &RawPolicy, g: &RawGuardrails) -> Result<Blindness, PipelineError> {
+    let min_live_items = match &g.min_live_items {
+        None => 1,
+        Some(s) => {
+            u64::try_from(*s.get_ref()).map_err(|_| ctx.err(s.span(), "guardrails.min_live_items", "a whole number of 0 or more"))?
+        }
+    };
+    let data_grace = match &p.data_grace {
+        Some(s) => ctx.duration(s, "policy.data_grace")?,
+        None => chrono::Duration::hours(24),
+    };
+    Ok(Blindness {
+        min_live_items,
+        data_grace,
+        blind_rollback: p.blind_rollback.as_ref().is_none_or(|b| *b.get_ref()),
     })
 }
 
@@ -356,6 +393,72 @@ max_canary_misses = 3
         assert_eq!(p.policy.clock_skew, chrono::Duration::minutes(5));
         assert_eq!(p.policy.allowed_signers, PathBuf::from("pipelines/allowed_signers"));
         assert_eq!(p.guardrails.max_canary_misses, 3);
+    }
+
+    #[test]
+    fn second_round_keys_have_their_defaults_and_are_validated() {
+        let p = Pipeline::from_str(Path::new("x.toml"), SAMPLE).unwrap();
+        assert_eq!((p.replay.alpha, p.policy.max_renewals), (0.05, 3));
+        assert_eq!(p.policy.max_bounded_total, chrono::Duration::days(56));
+        assert_eq!(
+            p.blindness,
+            Blindness {
+                min_live_items: 1,
+                data_grace: chrono::Duration::hours(24),
+                blind_rollback: true
+            }
+        );
+        let set = SAMPLE
+            .replace(
+                "reviewer_throughput_per_hour = 4.0",
+                "reviewer_throughput_per_hour = 4.0\nalpha = 0.01",
+            )
+            .replace(
+                "clock_skew = \"5m\"",
+                "clock_skew = \"5m\"\nmax_renewals = 0\nmax_bounded_total = \"20d\"\ndata_grace = \"6h\"\nblind_rollback = false",
+            )
+            .replace("max_canary_misses = 3", "max_canary_misses = 3\nmin_live_items = 40");
+        let p = Pipeline::from_str(Path::new("x.toml"), &set).unwrap();
+        assert_eq!(
+            (p.replay.alpha, p.policy.max_renewals, p.policy.max_bounded_total),
+            (0.01, 0, chrono::Duration::days(20))
+        );
+        assert_eq!(
+            (p.blindness.min_live_items, p.blindness.data_grace, p.blindness.blind_rollback),
+            (40, chrono::Duration::hours(6), false)
+        );
+        for (from, to, key) in [
+            (
+                "reviewer_throughput_per_hour = 4.0",
+                "reviewer_throughput_per_hour = 4.0\nalpha = 0.7",
+                "replay.alpha",
+            ),
+            (
+                "clock_skew = \"5m\"",
+                "clock_skew = \"5m\"\nmax_renewals = -1",
+                "policy.max_renewals",
+            ),
+            (
+                "clock_skew = \"5m\"",
+                "clock_skew = \"5m\"\nmax_bounded_total = \"forever\"",
+                "policy.max_bounded_total",
+            ),
+            (
+                "clock_skew = \"5m\"",
+                "clock_skew = \"5m\"\ndata_grace = \"soon\"",
+                "policy.data_grace",
+            ),
+            (
+                "max_canary_misses = 3",
+                "max_canary_misses = 3\nmin_live_items = -5",
+                "guardrails.min_live_items",
+            ),
+        ] {
+            match Pipeline::from_str(Path::new("x.toml"), &SAMPLE.replace(from, to)) {
+                Err(PipelineError::Invalid { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
     }
 
     #[test]

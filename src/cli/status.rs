@@ -14,7 +14,7 @@ use scoregate::pipeline::Pipeline;
 use scoregate::profile::stored::load_profile;
 use scoregate::release::artifacts::triggers;
 use scoregate::release::log::{read_log, Bounded, Commit, LiveState};
-use scoregate::release::readings::current_readings;
+use scoregate::release::readings::{blind, current_readings};
 use scoregate::store::Store;
 use scoregate::{Error, ExitCode};
 use std::path::PathBuf;
@@ -119,6 +119,10 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
     let last = commits.last().map(|(c, _)| c);
     let b = state.bounded.as_ref();
     let budget = b.map(|b| budget_left(&pipeline, b));
+    let blindness = match (b, &readings) {
+        (Some(b), Some((r, _))) => blind(&pipeline, b, r, now),
+        _ => None,
+    };
     if g.json {
         print_json(&serde_json::json!({
             "cohort": pipeline.cohort, "now": now, "live_revision": state.live, "live_profile_name": live_name,
@@ -128,6 +132,8 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
             "signers": b.map(|b| b.signers.clone()), "activated_at": b.map(|b| b.activated_at),
             "readings": readings.as_ref().map(|(r, _)| r), "triggers": readings.as_ref().map(|(r, g)| triggers(r, g)),
             "budget": budget, "last_decision": last.map(last_decision),
+            "blind": blindness.is_some(), "blindness": blindness,
+            "min_live_items": pipeline.blindness.min_live_items,
             "head_seq": state.head.as_ref().map(|h| h.seq), "waiting_manifests": inbox,
         }))?;
         return Ok(ExitCode::Ok);
@@ -145,6 +151,25 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
             human_duration(chrono::Duration::seconds(budget.bounded_seconds)),
             human_duration(pipeline.policy.max_bounded_total)
         );
+    }
+    if let Some((r, _)) = &readings {
+        let rule = &pipeline.blindness;
+        match &blindness {
+            Some(why) => outln!(
+                "data      BLIND: {why}; it cannot be renewed{}",
+                if rule.blind_rollback {
+                    ", and the next cycle rolls it back"
+                } else {
+                    ""
+                }
+            ),
+            None => outln!(
+                "data      {} live-window items (a window with fewer than {} after {} h is blind)",
+                r.items,
+                rule.min_live_items,
+                rule.data_grace.num_hours()
+            ),
+        }
     }
     if let Some((r, g)) = &readings {
         outln!("guardrails over {} live-window items:", r.items);

@@ -1,7 +1,8 @@
 //! The cycle's decisions (README "The cycle"), one pure function per rule,
 //! tried in order from [`decide`]:
 //!
-//! 1. a breached guardrail rolls back ([`decide_rollback`]);
+//! 1. a breached guardrail rolls back ([`decide_rollback`]); then a blind
+//!    window rolls back when `blind_rollback` is set ([`decide_blind`]);
 //! 2. a lapsed window without a valid renewal expires ([`decide_expire`]);
 //! 3. a valid revoke ([`decide_revoke`]), else a valid renewal ([`decide_renew`]);
 //! 4. a valid activate replaces a live trusted revision ([`decide_activate`]);
@@ -23,6 +24,7 @@ use crate::error::Error;
 use crate::pipeline::Pipeline;
 use crate::release::artifacts::{triggers, Trigger};
 use crate::release::log::{ApprovalWindow, Commit, Decision, FailedCheck, LiveState, Readings, SCHEMA};
+use crate::release::readings::blind;
 use chrono::{DateTime, Utc};
 
 /// A waiting manifest and its verification (or why it could not be parsed).
@@ -98,6 +100,11 @@ impl DecideInputs<'_> {
     /// The readings, if they could be taken.
     fn readings(&self) -> Option<&Readings> {
         self.readings.as_ref().and_then(|r| r.as_ref().ok())
+    }
+
+    /// Why the live window is blind, when it is (README "Blind windows").
+    fn blind(&self) -> Option<String> {
+        blind(self.pipeline, self.state.bounded.as_ref()?, self.readings()?, self.now)
     }
 
     /// The inbox, or none when it could not be read.
@@ -222,11 +229,25 @@ pub fn decide_rollback(inp: &DecideInputs) -> Option<Step> {
     Some(Step::plain(c))
 }
 
+/// Rule 1b (README "Blind windows", SPEC §7): right after the guardrail
+/// check, a blind live window (too few live-window rows once `data_grace`
+/// has passed) is rolled back when the pipeline's `blind_rollback` is true.
+pub fn decide_blind(inp: &DecideInputs) -> Option<Step> {
+    let why = inp.blind()?;
+    if !inp.pipeline.blindness.blind_rollback {
+        return None;
+    }
+    let mut c = inp.ending_commit(Decision::Rollback, vec![format!("insufficient live data: {why}")]);
+    restore(&mut c, &inp.state.trusted);
+    Some(Step::plain(c))
+}
+
 /// Rule 2 (SPEC §7.2): live is bounded and `now >= not_after` with no valid
 /// renewal → expire, restoring the rollback revision.
 pub fn decide_expire(inp: &DecideInputs) -> Option<Step> {
     let b = inp.state.bounded.as_ref()?;
-    if !inp.lapsed() || inp.valid(Action::Renew).is_some() {
+    // A valid renewal holds the expiry off only if it can apply: never over a blind window.
+    if !inp.lapsed() || (inp.valid(Action::Renew).is_some() && inp.blind().is_none()) {
         return None;
     }
     let mut reasons = vec![format!("window ended at {} without a valid renewal", rfc3339(&b.not_after))];
@@ -252,8 +273,11 @@ pub fn decide_revoke(inp: &DecideInputs) -> Option<Step> {
 /// extend the window.
 pub fn decide_renew(inp: &DecideInputs) -> Option<Step> {
     inp.state.bounded.as_ref()?;
-    // Never extend a window whose guardrails could not be read.
+    // Never extend a window whose guardrails could not be read, nor a blind one.
     inp.readings()?;
+    if inp.blind().is_some() {
+        return None;
+    }
     let (cand, m, v) = inp.valid(Action::Renew)?;
     let reasons = vec![format!(
         "window extended to {} by {}",
@@ -309,12 +333,18 @@ pub fn decide_reject(inp: &DecideInputs) -> Option<Step> {
             detail: f.detail.clone(),
         })
         .collect();
-    if c.failed_checks.is_empty() {
+    match (c.failed_checks.is_empty(), m.action, inp.blind()) {
+        // A blind window's renewal fails what check 11 `outcome` will check: live data.
+        (true, Action::Renew, Some(why)) => c.failed_checks.push(FailedCheck {
+            check: "outcome".into(),
+            detail: format!("the live window is blind ({why}): it cannot be renewed"),
+        }),
         // Valid, but not applicable to what is live (e.g. a renewal while a trusted revision is live).
-        c.failed_checks.push(FailedCheck {
+        (true, _, _) => c.failed_checks.push(FailedCheck {
             check: "action".into(),
             detail: format!("a valid {} does not apply while {} is live", m.action.as_str(), inp.state.live),
-        });
+        }),
+        _ => {}
     }
     c.reasons = vec![format!(
         "manifest {} rejected: {} check(s) failed",
@@ -325,8 +355,14 @@ pub fn decide_reject(inp: &DecideInputs) -> Option<Step> {
 }
 
 /// The rules after the guardrail check, in README order.
-const RULES_AFTER_GUARDRAILS: [fn(&DecideInputs) -> Option<Step>; 5] =
-    [decide_expire, decide_revoke, decide_renew, decide_activate, decide_reject];
+const RULES_AFTER_GUARDRAILS: [fn(&DecideInputs) -> Option<Step>; 6] = [
+    decide_blind,
+    decide_expire,
+    decide_revoke,
+    decide_renew,
+    decide_activate,
+    decide_reject,
+];
 
 /// Decide at most one step. A rule that needs an input that could not be
 /// read does not fire; rules that restore the trusted revision (expire,
@@ -351,6 +387,10 @@ pub fn decide(inp: DecideInputs) -> Result<Plan, Error> {
     }
     plan.waiting = waiting_ids(inp.candidates());
     plan.reasons = inp.unreadable();
+    if let Some(why) = inp.blind() {
+        // Only reached when blind_rollback is false: say so, and that it cannot be renewed.
+        plan.reasons.push(format!("the live window is blind ({why}): it cannot be renewed"));
+    }
     if let Some(step) = RULES_AFTER_GUARDRAILS.iter().find_map(|rule| rule(&inp)) {
         for what in &plan.reasons {
             tracing::warn!(%what, "decided without it");

@@ -69,6 +69,24 @@ pub fn readings_of(pipeline: &Pipeline, h: &History, bounded: &Bounded, now: Dat
     r
 }
 
+/// README "Blind windows" (SPEC §7): the live bounded window is blind when,
+/// once `data_grace` has passed since activation, it holds fewer than
+/// `min_live_items` rows. Returns what a person reads, or `None`.
+pub fn blind(pipeline: &Pipeline, b: &Bounded, r: &Readings, now: DateTime<Utc>) -> Option<String> {
+    let rule = &pipeline.blindness;
+    let grace_over = b.activated_at + rule.data_grace;
+    (now >= grace_over && r.items < rule.min_live_items).then(|| {
+        format!(
+            "{} live-window items, fewer than min_live_items {}, {} h after activation at {} (data_grace {} h)",
+            r.items,
+            rule.min_live_items,
+            (now - b.activated_at).num_hours(),
+            b.activated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            rule.data_grace.num_hours()
+        )
+    })
+}
+
 /// The guardrails in force and their latest readings, for `status`.
 pub async fn current_readings(
     pipeline: &Pipeline,

@@ -115,6 +115,11 @@ impl Ops {
             0,
         );
     }
+    /// A day of quiet live use after the sample's activation at NOW: 12
+    /// live-window rows, within every guardrail, so the window is not blind.
+    pub fn quiet_live_use(&self) {
+        self.live_history(CANDIDATE_REV, NOW, "2026-11-04T00:00:00Z", "12");
+    }
     pub fn active(&self) -> ActiveProfile {
         serde_json::from_slice(&std::fs::read(self.a.path("store/active/payments-platform/profile.json")).unwrap()).unwrap()
     }
@@ -239,6 +244,7 @@ fn lifecycle_renewal_extends_the_window() {
     let o = Ops::new();
     o.activate_sample("2d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.quiet_live_use();
     // A fresh replay of the live revision against itself, then a renewal.
     o.approve(
         "renew",
@@ -287,6 +293,7 @@ fn a_renewal_past_max_renewals_is_rejected_by_the_budget_check_and_the_window_ex
     o.a.set_pipeline("clock_skew = \"5m\"", "clock_skew = \"5m\"\nmax_renewals = 1");
     o.activate_sample("2d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.quiet_live_use();
     let renew = |name: &str, at: &str| o.approve(name, "renew", Some(&o.candidate()), at, "2d", at);
     renew("renew-1", "2026-11-04T12:00:00Z");
     assert_eq!(o.cycle("2026-11-04T12:00:00Z", 0)["decision"], "renew");
@@ -316,6 +323,7 @@ fn a_renewal_past_max_bounded_total_is_rejected_by_the_budget_check() {
     o.a.set_pipeline("clock_skew = \"5m\"", "clock_skew = \"5m\"\nmax_bounded_total = \"4d\"");
     o.activate_sample("2d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.quiet_live_use();
     // Activated at 2026-11-03T00:00Z; renewed to 2026-11-07T12:00Z would be 4.5 days bounded.
     o.approve(
         "renew",
@@ -333,6 +341,111 @@ fn a_renewal_past_max_bounded_total_is_rejected_by_the_budget_check() {
         "{detail}"
     );
     o.audit_ok();
+}
+
+#[test]
+fn a_blind_window_rolls_back_for_insufficient_live_data_once_data_grace_has_passed() {
+    let o = Ops::new();
+    o.activate_sample("7d");
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    // No live-window rows yet, but within data_grace (24 h): not blind.
+    assert!(o.cycle("2026-11-03T12:00:00Z", 0)["decision"].is_null());
+    let status = o.ok(&["status", "--pipeline", &o.p(), "--now", "2026-11-03T12:00:00Z"], 0);
+    assert!(
+        status.contains("data      0 live-window items (a window with fewer than 1 after 24 h is blind)"),
+        "{status}"
+    );
+    // Once data_grace has passed with no rows, status names it, and the cycle rolls back.
+    let status = o.ok(&["status", "--pipeline", &o.p(), "--now", "2026-11-04T00:00:00Z"], 0);
+    assert!(
+        status.contains("data      BLIND: 0 live-window items") && status.contains("the next cycle rolls it back"),
+        "{status}"
+    );
+    let r = o.cycle("2026-11-04T00:00:00Z", 6);
+    assert_eq!(r["decision"], "rollback", "{r}");
+    let why = "insufficient live data: 0 live-window items, fewer than min_live_items 1, 24 h after activation at 2026-11-03T00:00:00Z (data_grace 24 h)";
+    assert_eq!(r["reasons"][0], why);
+    let art = o.artifact(2, Decision::Rollback);
+    assert_eq!(art.reasons, vec![why.to_string()]);
+    assert_eq!(art.restored_revision.unwrap().as_str(), BASELINE_REV);
+    assert_eq!(art.triggers.len(), 3, "the readings against thresholds are kept, none breached");
+    assert!(art.triggers.iter().all(|t| !t.breached));
+    assert_eq!(o.active().revision.as_str(), BASELINE_REV);
+    o.audit_ok();
+}
+
+#[test]
+fn a_window_with_fewer_rows_than_min_live_items_is_blind_too() {
+    let o = Ops::new();
+    o.a.set_pipeline("max_canary_misses = 3", "max_canary_misses = 3\nmin_live_items = 50");
+    o.activate_sample("7d");
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.quiet_live_use();
+    let r = o.cycle("2026-11-04T00:00:00Z", 6);
+    assert!(
+        r["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("insufficient live data: 12 live-window items, fewer than min_live_items 50"),
+        "{r}"
+    );
+}
+
+#[test]
+fn without_blind_rollback_a_blind_window_is_named_blind_cannot_be_renewed_and_expires_on_time() {
+    let o = Ops::new();
+    o.a.set_pipeline("clock_skew = \"5m\"", "clock_skew = \"5m\"\nblind_rollback = false");
+    o.activate_sample("2d");
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.approve(
+        "renew",
+        "renew",
+        Some(&o.candidate()),
+        "2026-11-04T12:00:00Z",
+        "3d",
+        "2026-11-04T12:00:00Z",
+    );
+    // The renewal of a blind window is rejected, saying why.
+    let r = o.cycle("2026-11-04T12:00:00Z", 4);
+    assert_eq!(r["decision"], "reject", "{r}");
+    assert_eq!(failed_checks(&r), vec!["outcome"]);
+    let detail = r["failed_checks"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("the live window is blind (0 live-window items") && detail.ends_with("it cannot be renewed"),
+        "{detail}"
+    );
+    // Nothing else to do: the cycle names the blind window in its reasons.
+    let r = o.cycle("2026-11-04T13:00:00Z", 0);
+    assert!(r["decision"].is_null(), "{r}");
+    assert!(
+        r["reasons"].to_string().contains("the live window is blind (0 live-window items"),
+        "{r}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&o.ok(&["status", "--json", "--pipeline", &o.p(), "--now", "2026-11-04T12:00:00Z"], 0)).unwrap();
+    assert_eq!(status["blind"], true);
+    let r = o.cycle("2026-11-04T23:00:00Z", 6);
+    assert_eq!(r["decision"], "expire", "{r}");
+    o.audit_ok();
+}
+
+#[test]
+fn a_valid_renewal_waiting_at_the_end_of_a_blind_window_does_not_hold_off_expiry() {
+    let o = Ops::new();
+    o.a.set_pipeline("clock_skew = \"5m\"", "clock_skew = \"5m\"\nblind_rollback = false");
+    o.activate_sample("2d");
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.approve(
+        "renew",
+        "renew",
+        Some(&o.candidate()),
+        "2026-11-04T22:00:00Z",
+        "3d",
+        "2026-11-04T22:00:00Z",
+    );
+    let r = o.cycle("2026-11-04T23:00:00Z", 6);
+    assert_eq!(r["decision"], "expire", "{r}");
+    assert_eq!(o.active().revision.as_str(), BASELINE_REV);
 }
 
 #[test]
@@ -700,6 +813,7 @@ fn a_lapsed_window_expires_even_when_the_inbox_cannot_be_checked() {
     let o = Ops::new();
     o.activate_sample("2d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.quiet_live_use();
     // allowed_signers breaks: while the window is open, the cycle stops (nothing can be verified)...
     o.a.allowed("rm-alice@example.com not-a-key\n");
     assert_eq!(

@@ -15,6 +15,7 @@ fn activated() -> Ops {
     let o = Ops::new();
     o.activate_sample("7d");
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.quiet_live_use();
     o
 }
 
