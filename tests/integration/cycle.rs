@@ -115,6 +115,19 @@ impl Ops {
             0,
         );
     }
+    /// The sample activated at NOW for `window`, under a pipeline with
+    /// `policy_line` added to its `[policy]` table.
+    pub fn activated_with_policy(policy_line: &str, window: &str) -> Ops {
+        let o = Ops::new();
+        o.a.set_pipeline("clock_skew = \"5m\"", &format!("clock_skew = \"5m\"\n{policy_line}"));
+        o.activate_sample(window);
+        assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+        o
+    }
+    /// A renewal of the live sample candidate, approved at `at` for `window`.
+    pub fn renew_at(&self, name: &str, at: &str, window: &str) -> PathBuf {
+        self.approve(name, "renew", Some(&self.candidate()), at, window, at)
+    }
     /// A day of quiet live use after the sample's activation at NOW: 12
     /// live-window rows, within every guardrail, so the window is not blind.
     pub fn quiet_live_use(&self) {
@@ -246,14 +259,7 @@ fn lifecycle_renewal_extends_the_window() {
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
     o.quiet_live_use();
     // A fresh replay of the live revision against itself, then a renewal.
-    o.approve(
-        "renew",
-        "renew",
-        Some(&o.candidate()),
-        "2026-11-04T12:00:00Z",
-        "3d",
-        "2026-11-04T12:00:00Z",
-    );
+    o.renew_at("renew", "2026-11-04T12:00:00Z", "3d");
     let r = o.cycle("2026-11-04T12:00:00Z", 0);
     assert_eq!(r["decision"], "renew", "{r}");
     let active = o.active();
@@ -289,15 +295,11 @@ fn failed_checks(r: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn a_renewal_past_max_renewals_is_rejected_by_the_budget_check_and_the_window_expires_on_time() {
-    let o = Ops::new();
-    o.a.set_pipeline("clock_skew = \"5m\"", "clock_skew = \"5m\"\nmax_renewals = 1");
-    o.activate_sample("2d");
-    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    let o = Ops::activated_with_policy("max_renewals = 1", "2d");
     o.quiet_live_use();
-    let renew = |name: &str, at: &str| o.approve(name, "renew", Some(&o.candidate()), at, "2d", at);
-    renew("renew-1", "2026-11-04T12:00:00Z");
+    o.renew_at("renew-1", "2026-11-04T12:00:00Z", "2d");
     assert_eq!(o.cycle("2026-11-04T12:00:00Z", 0)["decision"], "renew");
-    renew("renew-2", "2026-11-06T00:00:00Z");
+    o.renew_at("renew-2", "2026-11-06T00:00:00Z", "2d");
     let r = o.cycle("2026-11-06T00:00:00Z", 4);
     assert_eq!(r["decision"], "reject", "{r}");
     assert_eq!(failed_checks(&r), vec!["budget"]);
@@ -319,20 +321,10 @@ fn a_renewal_past_max_renewals_is_rejected_by_the_budget_check_and_the_window_ex
 
 #[test]
 fn a_renewal_past_max_bounded_total_is_rejected_by_the_budget_check() {
-    let o = Ops::new();
-    o.a.set_pipeline("clock_skew = \"5m\"", "clock_skew = \"5m\"\nmax_bounded_total = \"4d\"");
-    o.activate_sample("2d");
-    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    let o = Ops::activated_with_policy("max_bounded_total = \"4d\"", "2d");
     o.quiet_live_use();
     // Activated at 2026-11-03T00:00Z; renewed to 2026-11-07T12:00Z would be 4.5 days bounded.
-    o.approve(
-        "renew",
-        "renew",
-        Some(&o.candidate()),
-        "2026-11-04T12:00:00Z",
-        "3d",
-        "2026-11-04T12:00:00Z",
-    );
+    o.renew_at("renew", "2026-11-04T12:00:00Z", "3d");
     let r = o.cycle("2026-11-04T12:00:00Z", 4);
     assert_eq!(failed_checks(&r), vec!["budget"], "{r}");
     let detail = r["failed_checks"][0]["detail"].as_str().unwrap();
@@ -393,18 +385,8 @@ fn a_window_with_fewer_rows_than_min_live_items_is_blind_too() {
 
 #[test]
 fn without_blind_rollback_a_blind_window_is_named_blind_cannot_be_renewed_and_expires_on_time() {
-    let o = Ops::new();
-    o.a.set_pipeline("clock_skew = \"5m\"", "clock_skew = \"5m\"\nblind_rollback = false");
-    o.activate_sample("2d");
-    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
-    o.approve(
-        "renew",
-        "renew",
-        Some(&o.candidate()),
-        "2026-11-04T12:00:00Z",
-        "3d",
-        "2026-11-04T12:00:00Z",
-    );
+    let o = Ops::activated_with_policy("blind_rollback = false", "2d");
+    o.renew_at("renew", "2026-11-04T12:00:00Z", "3d");
     // The renewal of a blind window is rejected, saying why.
     let r = o.cycle("2026-11-04T12:00:00Z", 4);
     assert_eq!(r["decision"], "reject", "{r}");
@@ -431,18 +413,8 @@ fn without_blind_rollback_a_blind_window_is_named_blind_cannot_be_renewed_and_ex
 
 #[test]
 fn a_valid_renewal_waiting_at_the_end_of_a_blind_window_does_not_hold_off_expiry() {
-    let o = Ops::new();
-    o.a.set_pipeline("clock_skew = \"5m\"", "clock_skew = \"5m\"\nblind_rollback = false");
-    o.activate_sample("2d");
-    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
-    o.approve(
-        "renew",
-        "renew",
-        Some(&o.candidate()),
-        "2026-11-04T22:00:00Z",
-        "3d",
-        "2026-11-04T22:00:00Z",
-    );
+    let o = Ops::activated_with_policy("blind_rollback = false", "2d");
+    o.renew_at("renew", "2026-11-04T22:00:00Z", "3d");
     let r = o.cycle("2026-11-04T23:00:00Z", 6);
     assert_eq!(r["decision"], "expire", "{r}");
     assert_eq!(o.active().revision.as_str(), BASELINE_REV);
