@@ -270,8 +270,9 @@ pub fn check_candidate_revision(ctx: &CheckCtx) -> Check {
     Check::passed_if(CheckName::CandidateRevision, ok, detail)
 }
 
-/// Check 4 (SPEC §6.4): the evidence packet binds this cohort, this
-/// candidate, and the revision live now as its live side.
+/// Check 4 (SPEC §6.4, §6 renew): the evidence packet binds this cohort,
+/// this candidate, and the right live side: the revision live now for an
+/// activation, the trusted fallback for a renewal (see [`live_side_problem`]).
 pub fn check_evidence(ctx: &CheckCtx) -> Check {
     if ctx.is_revoke() {
         return Check::new(CheckName::Evidence, Outcome::NotApplicable, "a revoke needs no evidence".into());
@@ -291,17 +292,48 @@ pub fn check_evidence(ctx: &CheckCtx) -> Check {
             p.candidate_revision, m.candidate_revision
         ));
     }
-    if &p.live_revision != ctx.live.live {
-        problems.push(format!(
-            "packet was replayed against {} but {} is live now (stale approval)",
-            p.live_revision, ctx.live.live
-        ));
-    }
+    problems.extend(live_side_problem(ctx, p));
     let detail = match (&m.evidence_digest, problems.is_empty()) {
         (Some(digest), true) => format!("{digest}: cohort, candidate and live side {} match", p.live_revision),
         _ => problems.join("; "),
     };
     Check::passed_if(CheckName::Evidence, problems.is_empty(), detail)
+}
+
+/// Which live side a packet must have (README "The checks" 4): for an
+/// activation, the revision live now; for a renewal, the bounded revision's
+/// trusted fallback (never the bounded revision itself), on history that
+/// reaches into the live window. Says what is wrong in words.
+fn live_side_problem(ctx: &CheckCtx, p: &Packet) -> Option<String> {
+    let live = ctx.live;
+    if ctx.manifest.action != Action::Renew {
+        return (&p.live_revision != live.live).then(|| {
+            format!(
+                "packet's live side is {}, but {} is live now: replay the candidate against the live revision (evidence against an earlier live revision is stale)",
+                p.live_revision, live.live
+            )
+        });
+    }
+    if p.live_revision == p.candidate_revision {
+        return Some(format!(
+            "packet replays {} against itself, which shows nothing; a renewal's evidence replays the bounded revision against its trusted fallback {} (`scoregate replay --candidate <bounded profile> --live <trusted profile>`)",
+            p.candidate_revision, live.trusted
+        ));
+    }
+    if &p.live_revision != live.trusted {
+        return Some(format!(
+            "packet's live side is {}, but a renewal's live side is the trusted fallback {}",
+            p.live_revision, live.trusted
+        ));
+    }
+    let since = live.bounded_since?;
+    (p.history.window_start_max < since).then(|| {
+        format!(
+            "packet's history ends {}, before the live window opened at {}: a renewal's evidence must reach into the live window",
+            fmt_time(&p.history.window_start_max),
+            fmt_time(&since)
+        )
+    })
 }
 
 /// Check 5 (SPEC §6.5): the rollback target is the trusted revision live now.

@@ -333,14 +333,14 @@ pub fn decide_reject(inp: &DecideInputs) -> Option<Step> {
             detail: f.detail.clone(),
         })
         .collect();
-    match (c.failed_checks.is_empty(), m.action, inp.blind()) {
+    match (m.action, inp.blind()) {
         // A blind window's renewal fails what check 11 `outcome` will check: live data.
-        (true, Action::Renew, Some(why)) => c.failed_checks.push(FailedCheck {
+        (Action::Renew, Some(why)) => c.failed_checks.push(FailedCheck {
             check: "outcome".into(),
             detail: format!("the live window is blind ({why}): it cannot be renewed"),
         }),
         // Valid, but not applicable to what is live (e.g. a renewal while a trusted revision is live).
-        (true, _, _) => c.failed_checks.push(FailedCheck {
+        _ if c.failed_checks.is_empty() => c.failed_checks.push(FailedCheck {
             check: "action".into(),
             detail: format!("a valid {} does not apply while {} is live", m.action.as_str(), inp.state.live),
         }),

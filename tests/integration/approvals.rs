@@ -549,7 +549,10 @@ fn stale_approval_evidence_for_another_live_revision() {
     input.evidence_digest = Some(packet.digest());
     let v = a.verify(&a.signed(&input));
     fails_only(&v, CheckName::Evidence);
-    assert!(v.check(CheckName::Evidence).detail.contains("stale approval"));
+    assert!(v
+        .check(CheckName::Evidence)
+        .detail
+        .contains("is live now: replay the candidate against the live revision (evidence against an earlier live revision is stale)"));
 }
 
 #[test]

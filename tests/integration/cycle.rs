@@ -74,7 +74,14 @@ impl Ops {
         let cand;
         if let Some(c) = candidate {
             cand = c.to_str().unwrap().to_string();
-            self.ok(&["replay", "--pipeline", &self.p(), "--candidate", &cand, "--out", &packet], 0);
+            let mut replay = vec!["replay", "--pipeline", &p, "--candidate", &cand, "--out", &packet];
+            // A renewal's evidence: the bounded revision against its trusted fallback.
+            let baseline = repo().join("data-samples/profiles/live.json");
+            let baseline = baseline.to_str().unwrap().to_string();
+            if action == "renew" {
+                replay.extend(["--live", &baseline]);
+            }
+            self.ok(&replay, 0);
             draft.push("--packet");
             draft.push(&packet);
         }
@@ -387,11 +394,17 @@ fn a_window_with_fewer_rows_than_min_live_items_is_blind_too() {
 fn without_blind_rollback_a_blind_window_is_named_blind_cannot_be_renewed_and_expires_on_time() {
     let o = Ops::activated_with_policy("blind_rollback = false", "2d");
     o.renew_at("renew", "2026-11-04T12:00:00Z", "3d");
-    // The renewal of a blind window is rejected, saying why.
+    // The renewal of a blind window is rejected, saying why: no live rows,
+    // so neither evidence reaching into the window nor live data.
     let r = o.cycle("2026-11-04T12:00:00Z", 4);
     assert_eq!(r["decision"], "reject", "{r}");
-    assert_eq!(failed_checks(&r), vec!["outcome"]);
-    let detail = r["failed_checks"][0]["detail"].as_str().unwrap();
+    assert_eq!(failed_checks(&r), vec!["evidence", "outcome"]);
+    let evidence = r["failed_checks"][0]["detail"].as_str().unwrap();
+    assert!(
+        evidence.contains("before the live window opened at 2026-11-03T00:00:00Z"),
+        "{evidence}"
+    );
+    let detail = r["failed_checks"][1]["detail"].as_str().unwrap();
     assert!(
         detail.starts_with("the live window is blind (0 live-window items") && detail.ends_with("it cannot be renewed"),
         "{detail}"
@@ -418,6 +431,54 @@ fn a_valid_renewal_waiting_at_the_end_of_a_blind_window_does_not_hold_off_expiry
     let r = o.cycle("2026-11-04T23:00:00Z", 6);
     assert_eq!(r["decision"], "expire", "{r}");
     assert_eq!(o.active().revision.as_str(), BASELINE_REV);
+}
+
+#[test]
+fn a_renewal_on_the_live_revision_replayed_against_itself_is_rejected_saying_so() {
+    let o = Ops::new();
+    o.activate_sample("2d");
+    assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
+    o.quiet_live_use();
+    // The steward forgets `--live`: the default live side is the bounded revision itself.
+    let (p, at) = (o.p(), "2026-11-04T12:00:00Z");
+    let cand = o.candidate().to_str().unwrap().to_string();
+    o.ok(&["replay", "--pipeline", &p, "--candidate", &cand, "--out", "self.json"], 0);
+    let draft = [
+        "manifest",
+        "draft",
+        "--pipeline",
+        &p,
+        "--action",
+        "renew",
+        "--window",
+        "3d",
+        "--not-before",
+        at,
+        "--approver",
+        ALICE,
+        "--out",
+        "self.toml",
+        "--now",
+        at,
+        "--packet",
+        "self.json",
+    ];
+    o.ok(&draft, 0);
+    ssh_sign("alice", NAMESPACE, &o.a.path("self.toml"));
+    o.ok(&["manifest", "submit", "--pipeline", &p, "--now", at, "self.toml"], 0);
+    let r = o.cycle(at, 4);
+    assert_eq!(failed_checks(&r), vec!["evidence"], "{r}");
+    let detail = r["failed_checks"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("packet replays {CANDIDATE_REV} against itself, which shows nothing"))
+            && detail.contains(&format!("against its trusted fallback {BASELINE_REV}"))
+            && !detail.contains("stale"),
+        "{detail}"
+    );
+    // Replayed against the trusted fallback on history reaching into the window, it renews.
+    o.renew_at("honest", "2026-11-04T13:00:00Z", "3d");
+    assert_eq!(o.cycle("2026-11-04T13:00:00Z", 0)["decision"], "renew");
+    o.audit_ok();
 }
 
 #[test]
