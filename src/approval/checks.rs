@@ -560,6 +560,61 @@ pub fn check_budget(ctx: &CheckCtx) -> Check {
     Check::passed_if(name, over.is_empty(), detail)
 }
 
+/// The checks whose failure `manifest draft` and `manifest submit` can
+/// already foresee (README "Early warnings"): they will not change by the
+/// time the window opens unless someone else acts first.
+const FORESEEABLE: [CheckName; 9] = [
+    CheckName::Cohort,
+    CheckName::CandidateRevision,
+    CheckName::Evidence,
+    CheckName::RollbackRevision,
+    CheckName::EvidenceAge,
+    CheckName::ManifestId,
+    CheckName::AcknowledgedRegressions,
+    CheckName::Guardrails,
+    CheckName::Budget,
+];
+
+/// Every failure of `v` the cycle would certainly reject `m` for, plus what
+/// can be foreseen beyond `now`: a window longer than `max_window` or closed
+/// already, and evidence that will be older than `max_evidence_age` when
+/// the window opens. Signatures and a window not open yet are left out: they
+/// may still come right.
+pub fn foreseeable_failures(v: &Verification, m: &Manifest, pipeline: &Pipeline) -> Vec<Check> {
+    let failed = |c: &&Check| c.outcome == Outcome::Failed;
+    let mut out: Vec<Check> = v
+        .checks
+        .iter()
+        .filter(failed)
+        .filter(|c| FORESEEABLE.contains(&c.name))
+        .cloned()
+        .collect();
+    let window = v.checks.iter().filter(failed).find(|c| c.name == CheckName::Window);
+    if let Some(w) = window.filter(|_| m.not_after - m.not_before > pipeline.policy.max_window || v.now >= m.not_after) {
+        out.push(w.clone());
+    }
+    let opens = m.not_before.max(v.now);
+    let aging = v
+        .packet
+        .as_ref()
+        .filter(|p| opens - p.history.window_start_max > pipeline.policy.max_evidence_age);
+    if let (Some(p), false) = (aging, out.iter().any(|c| c.name == CheckName::EvidenceAge)) {
+        out.push(Check::new(
+            CheckName::EvidenceAge,
+            Outcome::Failed,
+            format!(
+                "history ends {}: when the window opens at {} the evidence will be {} old; the pipeline allows {}",
+                fmt_time(&p.history.window_start_max),
+                fmt_time(&opens),
+                fmt_duration(opens - p.history.window_start_max),
+                fmt_duration(pipeline.policy.max_evidence_age)
+            ),
+        ));
+    }
+    out.sort_by_key(|c| c.number);
+    out
+}
+
 /// Load the candidate profile, turning "not there" and "not right" into a
 /// check failure; store failures (unreachable, denied) stay errors.
 async fn stored_candidate(store: &Store, revision: &Digest) -> Result<Result<Profile, String>, Error> {

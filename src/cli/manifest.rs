@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use scoregate::approval::inbox::{read_local, submit};
 use scoregate::approval::manifest::{draft, new_manifest_id, signature_name, Action, DraftInput, Manifest};
 use scoregate::approval::signers::{tally, NAMESPACE};
-use scoregate::approval::{load_allowed_signers, verify, Outcome, Verification};
+use scoregate::approval::{foreseeable_failures, load_allowed_signers, verify, Outcome, Verification};
 use scoregate::evidence::Packet;
 use scoregate::release::log::read_state;
 use scoregate::store::{output_target, read_input, StoreError};
@@ -43,6 +43,10 @@ pub enum ManifestCmd {
         pipeline: PathBuf,
         #[arg(long)]
         now: Option<String>,
+        /// Submit even when the cycle would certainly reject it now (for a
+        /// manifest meant for a state that is not live yet).
+        #[arg(long)]
+        no_early_checks: bool,
         file: String,
     },
 }
@@ -78,6 +82,10 @@ pub struct DraftArgs {
     /// The drafting time written as issued_at (RFC 3339); default: the wall clock.
     #[arg(long)]
     now: Option<String>,
+    /// Draft even when the cycle would certainly reject it now (for a
+    /// manifest meant for a state that is not live yet).
+    #[arg(long)]
+    no_early_checks: bool,
 }
 
 fn input(msg: String) -> Error {
@@ -141,6 +149,13 @@ async fn draft_cmd(a: DraftArgs, g: &Global) -> Result<ExitCode> {
         guardrails: (action != Action::Revoke).then_some(pipeline.guardrails),
     };
     let text = draft(&d);
+    // Early warning: never hand out a manifest id for a predictable rejection.
+    if !a.no_early_checks {
+        let manifest = Manifest::parse(&out, text.as_bytes()).map_err(Error::from)?;
+        let allowed = load_allowed_signers(&pipeline).await?;
+        let v = verify(&pipeline, &store, &manifest, &[], &allowed, &state.view(), now).await?;
+        refuse_foreseeable(&v, &manifest, &pipeline, "nothing was written (--no-early-checks drafts it anyway)")?;
+    }
     write_new(&out, text).await?;
     if g.json {
         print_json(
@@ -162,6 +177,25 @@ async fn draft_cmd(a: DraftArgs, g: &Global) -> Result<ExitCode> {
         outln!("sign it with your SSH key:\n  ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {NAMESPACE} {out}");
     }
     Ok(ExitCode::Ok)
+}
+
+/// Refuse (exit 4) when the cycle would certainly reject `m`: README "Early
+/// warnings". The message names each check as `manifest verify` would.
+fn refuse_foreseeable(v: &Verification, m: &Manifest, pipeline: &scoregate::pipeline::Pipeline, outcome: &str) -> Result<()> {
+    let failures = foreseeable_failures(v, m, pipeline);
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = failures
+        .iter()
+        .map(|c| format!("check {} `{}`: {}", c.number, c.name.as_str(), c.detail))
+        .collect();
+    Err(Error::Rejected(format!(
+        "manifest {} would be rejected by the cycle: {}; {outcome}",
+        m.manifest_id,
+        named.join("; ")
+    ))
+    .into())
 }
 
 /// The packet a draft binds (none for a revoke), checked to be for this cohort.
@@ -287,7 +321,7 @@ async fn verify_cmd(pipeline: PathBuf, now: Option<String>, file: String, g: &Gl
     Ok(if v.passed() { ExitCode::Ok } else { ExitCode::Rejected })
 }
 
-async fn submit_cmd(pipeline: PathBuf, now: Option<String>, file: String, g: &Global) -> Result<ExitCode> {
+async fn submit_cmd(pipeline: PathBuf, now: Option<String>, no_early_checks: bool, file: String, g: &Global) -> Result<ExitCode> {
     let (pipeline, store) = open_pipeline(&pipeline)?;
     let now = parse_now(now.as_deref())?;
     let sub = read_local(&file).await.map_err(Error::from)?;
@@ -326,6 +360,16 @@ async fn submit_cmd(pipeline: PathBuf, now: Option<String>, file: String, g: &Gl
         ))
         .into());
     }
+    if !no_early_checks {
+        let state = read_state(&pipeline, &store).await.map_err(Error::from)?;
+        let v = verify(&pipeline, &store, &manifest, &sub.signatures, &allowed, &state.view(), now).await?;
+        refuse_foreseeable(
+            &v,
+            &manifest,
+            &pipeline,
+            "nothing was submitted (--no-early-checks submits it anyway)",
+        )?;
+    }
     let path = submit(&store, &pipeline.cohort, &manifest, &sub.signatures)
         .await
         .map_err(Error::from)?;
@@ -360,6 +404,11 @@ pub async fn run(cmd: ManifestCmd, g: &Global) -> Result<ExitCode> {
         ManifestCmd::Draft(a) => draft_cmd(a, g).await,
         ManifestCmd::Sign { key, file } => sign_cmd(key, file, g).await,
         ManifestCmd::Verify { pipeline, now, file } => verify_cmd(pipeline, now, file, g).await,
-        ManifestCmd::Submit { pipeline, now, file } => submit_cmd(pipeline, now, file, g).await,
+        ManifestCmd::Submit {
+            pipeline,
+            now,
+            no_early_checks,
+            file,
+        } => submit_cmd(pipeline, now, no_early_checks, file, g).await,
     }
 }

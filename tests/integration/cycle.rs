@@ -50,6 +50,24 @@ impl Ops {
     }
     /// replay → draft → ssh-keygen sign → submit, as a steward and a release manager would.
     pub fn approve(&self, name: &str, action: &str, candidate: Option<&Path>, not_before: &str, window: &str, drafted_at: &str) -> PathBuf {
+        self.approve_with(name, action, candidate, not_before, window, drafted_at, true)
+    }
+    /// [`Ops::approve`] with `--no-early-checks` on draft and submit: a
+    /// manifest the cycle must reject on its own.
+    pub fn approve_anyway(&self, name: &str, action: &str, not_before: &str, window: &str) -> PathBuf {
+        self.approve_with(name, action, Some(&self.candidate()), not_before, window, not_before, false)
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn approve_with(
+        &self,
+        name: &str,
+        action: &str,
+        candidate: Option<&Path>,
+        not_before: &str,
+        window: &str,
+        drafted_at: &str,
+        early_checks: bool,
+    ) -> PathBuf {
         let packet = format!("{name}-packet.json");
         let p = self.p();
         let mut draft = vec![
@@ -85,10 +103,16 @@ impl Ops {
             draft.push("--packet");
             draft.push(&packet);
         }
+        let mut submit = vec!["manifest", "submit", "--pipeline", &p, "--now", drafted_at];
+        if !early_checks {
+            draft.push("--no-early-checks");
+            submit.push("--no-early-checks");
+        }
+        submit.push(&out);
         self.ok(&draft, 0);
         let file = self.a.path(&out);
         ssh_sign("alice", NAMESPACE, &file);
-        self.ok(&["manifest", "submit", "--pipeline", &self.p(), "--now", drafted_at, &out], 0);
+        self.ok(&submit, 0);
         file
     }
     /// The sample candidate approved from 2026-11-02T23:00Z for `window`.
@@ -130,6 +154,32 @@ impl Ops {
         o.activate_sample(window);
         assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
         o
+    }
+    /// `manifest draft` of a renewal at `at` that the early checks refuse
+    /// (exit 4, nothing written): its message.
+    pub fn refused_renewal_draft(&self, at: &str, window: &str) -> String {
+        let (p, cand) = (self.p(), self.candidate().to_str().unwrap().to_string());
+        let live = repo().join("data-samples/profiles/live.json").to_str().unwrap().to_string();
+        self.ok(
+            &[
+                "replay",
+                "--pipeline",
+                &p,
+                "--candidate",
+                &cand,
+                "--live",
+                &live,
+                "--out",
+                "refused-packet.json",
+            ],
+            0,
+        );
+        let draft = renewal_draft(&p, at, window, "refused-packet.json", "refused.toml");
+        let draft: Vec<&str> = draft.iter().map(String::as_str).collect();
+        let o = self.run(&draft);
+        assert_eq!(o.status.code(), Some(4), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(!self.a.path("refused.toml").exists(), "nothing is written");
+        String::from_utf8(o.stderr).unwrap()
     }
     /// A renewal of the live sample candidate, approved at `at` for `window`.
     pub fn renew_at(&self, name: &str, at: &str, window: &str) -> PathBuf {
@@ -290,6 +340,32 @@ fn lifecycle_renewal_extends_the_window() {
     o.audit_ok();
 }
 
+/// `manifest draft` arguments for a renewal approved at `at` by Alice.
+fn renewal_draft(pipeline: &str, at: &str, window: &str, packet: &str, out: &str) -> Vec<String> {
+    [
+        "manifest",
+        "draft",
+        "--pipeline",
+        pipeline,
+        "--action",
+        "renew",
+        "--window",
+        window,
+        "--not-before",
+        at,
+        "--approver",
+        ALICE,
+        "--out",
+        out,
+        "--now",
+        at,
+        "--packet",
+        packet,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// The checks a rejection recorded, by name.
 fn failed_checks(r: &serde_json::Value) -> Vec<String> {
     r["failed_checks"]
@@ -306,7 +382,12 @@ fn a_renewal_past_max_renewals_is_rejected_by_the_budget_check_and_the_window_ex
     o.quiet_live_use();
     o.renew_at("renew-1", "2026-11-04T12:00:00Z", "2d");
     assert_eq!(o.cycle("2026-11-04T12:00:00Z", 0)["decision"], "renew");
-    o.renew_at("renew-2", "2026-11-06T00:00:00Z", "2d");
+    let early = o.refused_renewal_draft("2026-11-06T00:00:00Z", "2d");
+    assert!(
+        early.contains("would be rejected by the cycle: check 12 `budget`: over the renewal budget"),
+        "{early}"
+    );
+    o.approve_anyway("renew-2", "renew", "2026-11-06T00:00:00Z", "2d");
     let r = o.cycle("2026-11-06T00:00:00Z", 4);
     assert_eq!(r["decision"], "reject", "{r}");
     assert_eq!(failed_checks(&r), vec!["budget"]);
@@ -331,7 +412,12 @@ fn a_renewal_past_max_bounded_total_is_rejected_by_the_budget_check() {
     let o = Ops::activated_with_policy("max_bounded_total = \"4d\"", "2d");
     o.quiet_live_use();
     // Activated at 2026-11-03T00:00Z; renewed to 2026-11-07T12:00Z would be 4.5 days bounded.
-    o.renew_at("renew", "2026-11-04T12:00:00Z", "3d");
+    let early = o.refused_renewal_draft("2026-11-04T12:00:00Z", "3d");
+    assert!(
+        early.contains("check 12 `budget`: over the renewal budget: bounded 4days 12h"),
+        "{early}"
+    );
+    o.approve_anyway("renew", "renew", "2026-11-04T12:00:00Z", "3d");
     let r = o.cycle("2026-11-04T12:00:00Z", 4);
     assert_eq!(failed_checks(&r), vec!["budget"], "{r}");
     let detail = r["failed_checks"][0]["detail"].as_str().unwrap();
@@ -393,7 +479,12 @@ fn a_window_with_fewer_rows_than_min_live_items_is_blind_too() {
 #[test]
 fn without_blind_rollback_a_blind_window_is_named_blind_cannot_be_renewed_and_expires_on_time() {
     let o = Ops::activated_with_policy("blind_rollback = false", "2d");
-    o.renew_at("renew", "2026-11-04T12:00:00Z", "3d");
+    let early = o.refused_renewal_draft("2026-11-04T12:00:00Z", "3d");
+    assert!(
+        early.contains("check 4 `evidence`") && early.contains("before the live window opened"),
+        "{early}"
+    );
+    o.approve_anyway("renew", "renew", "2026-11-04T12:00:00Z", "3d");
     // The renewal of a blind window is rejected, saying why: no live rows,
     // so neither evidence reaching into the window nor live data.
     let r = o.cycle("2026-11-04T12:00:00Z", 4);
@@ -427,7 +518,7 @@ fn without_blind_rollback_a_blind_window_is_named_blind_cannot_be_renewed_and_ex
 #[test]
 fn a_valid_renewal_waiting_at_the_end_of_a_blind_window_does_not_hold_off_expiry() {
     let o = Ops::activated_with_policy("blind_rollback = false", "2d");
-    o.renew_at("renew", "2026-11-04T22:00:00Z", "3d");
+    o.approve_anyway("renew", "renew", "2026-11-04T22:00:00Z", "3d");
     let r = o.cycle("2026-11-04T23:00:00Z", 6);
     assert_eq!(r["decision"], "expire", "{r}");
     assert_eq!(o.active().revision.as_str(), BASELINE_REV);
@@ -443,29 +534,29 @@ fn a_renewal_on_the_live_revision_replayed_against_itself_is_rejected_saying_so(
     let (p, at) = (o.p(), "2026-11-04T12:00:00Z");
     let cand = o.candidate().to_str().unwrap().to_string();
     o.ok(&["replay", "--pipeline", &p, "--candidate", &cand, "--out", "self.json"], 0);
-    let draft = [
-        "manifest",
-        "draft",
-        "--pipeline",
-        &p,
-        "--action",
-        "renew",
-        "--window",
-        "3d",
-        "--not-before",
-        at,
-        "--approver",
-        ALICE,
-        "--out",
-        "self.toml",
-        "--now",
-        at,
-        "--packet",
-        "self.json",
-    ];
-    o.ok(&draft, 0);
+    let draft = renewal_draft(&p, at, "3d", "self.json", "self.toml");
+    let draft: Vec<&str> = draft.iter().map(String::as_str).collect();
+    // The draft foresees the rejection and writes nothing...
+    let refused = o.run(&draft);
+    assert_eq!(refused.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("check 4 `evidence`: packet replays"));
+    assert!(!o.a.path("self.toml").exists());
+    // ...and the cycle rejects it on its own when it arrives anyway.
+    o.ok(&[&draft[..], &["--no-early-checks"]].concat(), 0);
     ssh_sign("alice", NAMESPACE, &o.a.path("self.toml"));
-    o.ok(&["manifest", "submit", "--pipeline", &p, "--now", at, "self.toml"], 0);
+    o.ok(
+        &[
+            "manifest",
+            "submit",
+            "--pipeline",
+            &p,
+            "--now",
+            at,
+            "--no-early-checks",
+            "self.toml",
+        ],
+        0,
+    );
     let r = o.cycle(at, 4);
     assert_eq!(failed_checks(&r), vec!["evidence"], "{r}");
     let detail = r["failed_checks"][0]["detail"].as_str().unwrap();
@@ -479,6 +570,58 @@ fn a_renewal_on_the_live_revision_replayed_against_itself_is_rejected_saying_so(
     o.renew_at("honest", "2026-11-04T13:00:00Z", "3d");
     assert_eq!(o.cycle("2026-11-04T13:00:00Z", 0)["decision"], "renew");
     o.audit_ok();
+}
+
+#[test]
+fn draft_and_submit_refuse_what_the_cycle_would_certainly_reject() {
+    let o = Ops::new();
+    let (p, at) = (o.p(), "2026-11-02T23:00:00Z");
+    let cand = o.candidate().to_str().unwrap().to_string();
+    o.ok(&["replay", "--pipeline", &p, "--candidate", &cand, "--out", "packet.json"], 0);
+    let draft = |not_before: &str, out: &str| {
+        o.run(&[
+            "manifest",
+            "draft",
+            "--pipeline",
+            &p,
+            "--packet",
+            "packet.json",
+            "--window",
+            "2d",
+            "--not-before",
+            not_before,
+            "--approver",
+            ALICE,
+            "--out",
+            out,
+            "--now",
+            at,
+        ])
+    };
+    // The sample's history ends 2026-10-30T21:36Z and the pipeline allows 7 days:
+    // a window opening on 2026-11-08 would find the evidence too old.
+    let late = draft("2026-11-08T00:00:00Z", "late.toml");
+    assert_eq!(late.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&late.stderr);
+    assert!(
+        err.contains("check 7 `evidence_age`: history ends 2026-10-30T21:36:00Z: when the window opens at 2026-11-08T00:00:00Z"),
+        "{err}"
+    );
+    assert!(!o.a.path("late.toml").exists(), "no manifest id is spent");
+    // A good draft, then loosened guardrails and a dropped acknowledgement by hand: submit refuses.
+    assert_eq!(draft("2026-11-03T00:00:00Z", "m.toml").status.code(), Some(0));
+    let text = std::fs::read_to_string(o.a.path("m.toml")).unwrap();
+    std::fs::write(o.a.path("m.toml"), text.replace("max_canary_misses = 3", "max_canary_misses = 9")).unwrap();
+    ssh_sign("alice", NAMESPACE, &o.a.path("m.toml"));
+    let submit = o.run(&["manifest", "submit", "--pipeline", &p, "--now", at, "m.toml"]);
+    assert_eq!(submit.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&submit.stderr);
+    assert!(
+        err.contains("check 10 `guardrails`: looser than the pipeline: max_canary_misses 9 > pipeline 3"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was submitted"), "{err}");
+    assert!(list_files(&o.a.path("store/approvals")).is_empty());
 }
 
 #[test]
@@ -500,19 +643,22 @@ fn replayed_manifest_after_a_rollback_is_rejected() {
     assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
     o.live_history(CANDIDATE_REV, NOW, "2026-11-04T00:00:00Z", "200");
     assert_eq!(o.cycle("2026-11-04T00:00:00Z", 6)["decision"], "rollback");
-    // The same signed manifest submitted again.
-    o.ok(
-        &[
-            "manifest",
-            "submit",
-            "--pipeline",
-            &o.p(),
-            "--now",
-            "2026-11-04T01:00:00Z",
-            file.to_str().unwrap(),
-        ],
-        0,
-    );
+    // The same signed manifest submitted again: submit foresees the rejection...
+    let again = [
+        "manifest",
+        "submit",
+        "--pipeline",
+        &o.p(),
+        "--now",
+        "2026-11-04T01:00:00Z",
+        file.to_str().unwrap(),
+    ];
+    let refused = o.ok(&again, 4);
+    assert!(refused.is_empty());
+    let err = String::from_utf8(o.run(&again).stderr).unwrap();
+    assert!(err.contains("would be rejected by the cycle: check 8 `manifest_id`"), "{err}");
+    // ...and the cycle rejects it on its own when it arrives anyway.
+    o.ok(&[&again[..], &["--no-early-checks"]].concat(), 0);
     let r = o.cycle("2026-11-04T01:00:00Z", 4);
     assert_eq!(r["decision"], "reject");
     let failed: Vec<&str> = r["failed_checks"]

@@ -314,6 +314,8 @@ fn manifest_draft_refuses_to_overwrite_with_exit_3() {
         ALICE,
         "--out",
         "m.toml",
+        "--now",
+        "2026-11-02T23:00:00Z",
     ]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("exists"));
