@@ -22,6 +22,13 @@ pub enum AuditCmd {
         #[arg(long)]
         pipeline: PathBuf,
     },
+    /// Lifecycle statistics: every bounded window, how it ended, expiry lateness, rollback latency.
+    Stats {
+        #[arg(long)]
+        pipeline: PathBuf,
+        #[arg(long)]
+        now: Option<String>,
+    },
 }
 
 fn short(d: &scoregate::canonical::Digest) -> String {
@@ -32,6 +39,7 @@ pub async fn run(cmd: AuditCmd, g: &Global) -> Result<ExitCode> {
     match cmd {
         AuditCmd::Log { pipeline } => log_cmd(pipeline, g).await,
         AuditCmd::Verify { pipeline } => verify_cmd(pipeline, g).await,
+        AuditCmd::Stats { pipeline, now } => stats_cmd(pipeline, now, g).await,
     }
 }
 
@@ -71,6 +79,54 @@ async fn log_cmd(pipeline: PathBuf, g: &Global) -> Result<ExitCode> {
         parsed.iter().for_each(|c| print_commit(c));
     }
     Ok(if report.ok() { ExitCode::Ok } else { ExitCode::AuditFailed })
+}
+
+/// `audit stats` (README "Lifecycle statistics"): from the verified log,
+/// every bounded window and how it ended; guardrail rollbacks' latency from
+/// the history.
+async fn stats_cmd(pipeline: PathBuf, now: Option<String>, g: &Global) -> Result<ExitCode> {
+    use scoregate::release::stats::{rollback_latency, shares, windows_of};
+    let (pipeline, store) = open_pipeline(&pipeline)?;
+    let now = super::common::parse_now(now.as_deref())?;
+    let (_, commits) = scoregate::release::log::read_log(&pipeline, &store).await.map_err(Error::from)?;
+    let commits: Vec<Commit> = commits.into_iter().map(|(c, _)| c).collect();
+    let mut windows = windows_of(&commits, now);
+    if windows
+        .iter()
+        .any(|w| w.ending == scoregate::release::stats::Ending::RolledBackGuardrail)
+    {
+        let h = scoregate::release::readings::live_history(&pipeline, &store).await?;
+        rollback_latency(&pipeline, &h, &mut windows);
+    }
+    let shares = shares(&windows);
+    if g.json {
+        let shares: Vec<_> = shares
+            .iter()
+            .map(|(k, (n, f))| serde_json::json!({"ending": k, "windows": n, "share": f}))
+            .collect();
+        print_json(&serde_json::json!({"cohort": pipeline.cohort, "now": now, "windows": windows, "endings": shares}))?;
+        return Ok(ExitCode::Ok);
+    }
+    let t = |d: &chrono::DateTime<chrono::Utc>| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let secs = |s: Option<i64>| s.map_or("—".to_string(), |s| format!("{s} s"));
+    outln!("{}: {} bounded window(s)", pipeline.cohort, windows.len());
+    for w in &windows {
+        outln!(
+            "#{:<4} {}  from {}  renewals {}  bounded {:.1} h  {}  expiry late {}  rollback latency {}",
+            w.activated_seq,
+            short(&w.revision),
+            t(&w.activated_at),
+            w.renewals,
+            w.bounded_seconds as f64 / 3600.0,
+            w.ending.as_str(),
+            secs(w.expiry_lateness_seconds),
+            secs(w.rollback_latency_seconds)
+        );
+    }
+    for (ending, (n, share)) in &shares {
+        outln!("  {:<38} {n:>4}  {:>5.1}%", ending, share * 100.0);
+    }
+    Ok(ExitCode::Ok)
 }
 
 /// One decision, as `audit log` prints it.

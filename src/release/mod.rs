@@ -1,8 +1,8 @@
 //! Release (README "The cycle"): the scheduled cycle that decides ([`decide`])
 //! and commits ([`commit`]) at most one decision per run ([`cycle`]), the
 //! guardrail readings over the live window ([`readings`]), the commit log
-//! ([`log`]), the derived artifacts ([`artifacts`]) and the audit
-//! ([`audit`]).
+//! ([`log`]), the derived artifacts ([`artifacts`]), the audit
+//! ([`audit`]) and the lifecycle statistics ([`stats`]).
 //!
 //! Architecture invariants:
 //! - the log is the truth; artifacts are derived from it and repaired from it;
@@ -18,4 +18,5 @@ pub mod decide;
 pub mod derive;
 pub mod log;
 pub mod readings;
+pub mod stats;
 pub mod trail;

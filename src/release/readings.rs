@@ -14,6 +14,12 @@ use chrono::{DateTime, Utc};
 /// Guardrail readings over the live window: items whose `live_revision` is
 /// the live bounded revision and whose `queued_at` is in [activation, now].
 pub async fn live_readings(pipeline: &Pipeline, store: &Store, bounded: &Bounded, now: DateTime<Utc>) -> Result<Readings, Error> {
+    let h = live_history(pipeline, store).await?;
+    Ok(readings_of(pipeline, &h, bounded, now))
+}
+
+/// The cohort's history with the live-use columns, no features.
+pub async fn live_history(pipeline: &Pipeline, store: &Store) -> Result<History, Error> {
     let query = HistoryQuery {
         cohort: pipeline.cohort.clone(),
         features: vec![],
@@ -21,8 +27,7 @@ pub async fn live_readings(pipeline: &Pipeline, store: &Store, bounded: &Bounded
         live_columns: true,
         outcomes_optional: false,
     };
-    let h = History::read(store, &pipeline.history, &query, None).await?;
-    Ok(readings_of(pipeline, &h, bounded, now))
+    Ok(History::read(store, &pipeline.history, &query, None).await?)
 }
 
 /// The readings over an already-read history (read with live columns).
