@@ -16,7 +16,7 @@ use scoregate::profile::stored::load_profile;
 use scoregate::profile::Profile;
 use scoregate::release::log::read_state;
 use scoregate::replay::items::items_parquet;
-use scoregate::replay::{Delta, Verdict};
+use scoregate::replay::Delta;
 use scoregate::store::StoreError;
 use scoregate::store::{read_input, write_output, Store};
 use scoregate::ExitCode;
@@ -59,14 +59,12 @@ pub enum FailOn {
 }
 
 impl FailOn {
-    /// The protected classes that fail the gate.
+    /// The protected classes that fail the gate: the packet's own lists.
     fn failing(self, p: &Packet) -> Vec<String> {
-        p.classes
-            .iter()
-            .filter(|c| c.protected && c.verdict == Verdict::Regressed)
-            .filter(|c| self == FailOn::Regressed || c.uncertainty.as_ref().is_some_and(|u| u.significant))
-            .map(|c| c.class.clone())
-            .collect()
+        match self {
+            FailOn::Regressed => p.protected_regressions.clone(),
+            FailOn::Significant => p.significant_regressions.clone().unwrap_or_default(),
+        }
     }
 }
 
@@ -288,8 +286,5 @@ fn print_table(p: &Packet) {
 
 /// "[-37.8, +3.8]", or "—" without an interval.
 fn interval(u: Option<&Uncertainty>) -> String {
-    match u.and_then(|u| u.fn_) {
-        Some(i) => format!("[{:+.1}, {:+.1}]", i.low, i.high),
-        None => "—".into(),
-    }
+    u.and_then(|u| u.fn_).map_or("—".into(), |i| i.to_string())
 }

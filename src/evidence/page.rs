@@ -50,7 +50,6 @@ struct ClassView {
 struct ProtectedView {
     class: String,
     verdict: Verdict,
-    words: String,
     significant: bool,
     uncertain_unjudged: bool,
     live_fn: u64,
@@ -289,10 +288,7 @@ fn chart(
 
 /// "[−37.9, +3.9]" for a count interval.
 fn interval_text(u: Option<&Uncertainty>) -> String {
-    match u.and_then(|u| u.fn_) {
-        Some(i) => format!("[{:+.1}, {:+.1}]", i.low, i.high),
-        None => "— (under two windows)".into(),
-    }
+    u.and_then(|u| u.fn_).map_or("— (under two windows)".into(), |i| i.to_string())
 }
 
 /// Δfn and its interval per class on one scale; the zero line at `ZERO_X`.
@@ -337,7 +333,6 @@ fn protected_view(c: &ClassResult) -> ProtectedView {
     ProtectedView {
         class: c.class.clone(),
         verdict: c.verdict,
-        words: c.verdict_words(),
         significant: u.is_some_and(|u| u.significant),
         uncertain_unjudged: c.uncertain_unjudged,
         live_fn: c.live.fn_,

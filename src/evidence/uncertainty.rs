@@ -105,6 +105,13 @@ pub struct Interval {
     pub high: f64,
 }
 
+/// "[-37.9, +3.9]": one decimal, signed, as the page and the terminal show it.
+impl std::fmt::Display for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{:+.1}, {:+.1}]", self.low, self.high)
+    }
+}
+
 impl Interval {
     /// Each end moved `factor` times as far from `estimate`.
     fn widened(self, estimate: f64, factor: f64) -> Interval {
