@@ -353,9 +353,47 @@ pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
     chrono::Duration::from_std(d).ok().filter(|d| *d > chrono::Duration::zero())
 }
 
+/// A duration as messages show it: days, hours, minutes and seconds in
+/// humantime's words (`8days 2h 24m`, `1day`, `5m`), never months or years,
+/// whose lengths humantime guesses (it shows 56 days as
+/// `1month 25days 13h 26m 24s`). What it prints, `parse_duration` reads back.
+pub fn format_duration(d: chrono::Duration) -> String {
+    let sign = if d < chrono::Duration::zero() { "-" } else { "" };
+    let secs = d.num_seconds().unsigned_abs();
+    let (days, hours, minutes, seconds) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let mut parts = Vec::new();
+    match days {
+        0 => {}
+        1 => parts.push("1day".to_string()),
+        n => parts.push(format!("{n}days")),
+    }
+    for (v, unit) in [(hours, "h"), (minutes, "m"), (seconds, "s")] {
+        if v > 0 {
+            parts.push(format!("{v}{unit}"));
+        }
+    }
+    if parts.is_empty() {
+        return "0s".into();
+    }
+    format!("{sign}{}", parts.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_in_days_never_months_and_read_back() {
+        let d = |s: i64| chrono::Duration::seconds(s);
+        assert_eq!(format_duration(chrono::Duration::days(56)), "56days");
+        assert_eq!(format_duration(d(8 * 86_400 + 2 * 3600 + 24 * 60)), "8days 2h 24m");
+        assert_eq!(format_duration(d(86_400 + 5)), "1day 5s");
+        assert_eq!(format_duration(d(0)), "0s");
+        assert_eq!(format_duration(d(-300)), "-5m");
+        for s in [60, 3600, 86_400 * 56, 8 * 86_400 + 2 * 3600 + 24 * 60] {
+            assert_eq!(parse_duration(&format_duration(d(s))), Some(d(s)));
+        }
+    }
 
     pub(crate) const SAMPLE: &str = r#"cohort = "payments-platform"
 store = "../data-samples/store"

@@ -203,13 +203,7 @@ pub(crate) fn fmt_time(t: &DateTime<Utc>) -> String {
 }
 
 pub(crate) fn fmt_duration(d: chrono::Duration) -> String {
-    match d.to_std() {
-        Ok(std) => humantime::format_duration(std::time::Duration::from_secs(std.as_secs())).to_string(),
-        Err(_) => format!(
-            "-{}",
-            humantime::format_duration(std::time::Duration::from_secs((-d).num_seconds().max(0) as u64))
-        ),
-    }
+    crate::pipeline::format_duration(d)
 }
 
 /// Check 1 (README "The checks" 1, SPEC §6.1): signatures over these

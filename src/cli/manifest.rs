@@ -102,7 +102,7 @@ async fn draft_cmd(a: DraftArgs, g: &Global) -> Result<ExitCode> {
         return Err(input(format!(
             "--window {}: longer than the pipeline's max_window ({})",
             a.window,
-            humantime::format_duration(pipeline.policy.max_window.to_std()?)
+            scoregate::pipeline::format_duration(pipeline.policy.max_window)
         ))
         .into());
     }

@@ -10,7 +10,7 @@ use clap::Args;
 use scoregate::approval::inbox::waiting;
 use scoregate::approval::{load_allowed_signers, verify};
 use scoregate::canonical::Digest;
-use scoregate::pipeline::Pipeline;
+use scoregate::pipeline::{format_duration, Pipeline};
 use scoregate::profile::stored::load_profile;
 use scoregate::release::artifacts::triggers;
 use scoregate::release::log::{read_log, Bounded, Commit, LiveState};
@@ -93,21 +93,6 @@ fn secs(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// "6d 23h", "56d", "3h 20m": days, hours and minutes, never months.
-fn human_duration(d: chrono::Duration) -> String {
-    let (days, hours, minutes) = (d.num_days(), d.num_hours() % 24, d.num_minutes() % 60);
-    let parts: Vec<String> = [(days, "d"), (hours, "h"), (minutes, "m")]
-        .into_iter()
-        .filter(|(v, _)| *v > 0)
-        .map(|(v, unit)| format!("{v}{unit}"))
-        .collect();
-    if parts.is_empty() {
-        "0m".into()
-    } else {
-        parts.join(" ")
-    }
-}
-
 pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
     let (pipeline, store) = open_pipeline(&a.pipeline)?;
     let now = parse_now(a.now.as_deref())?;
@@ -148,8 +133,8 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
             "budget    {} of {} renewals left; bounded {} of at most {}",
             budget.renewals_left,
             budget.max_renewals,
-            human_duration(chrono::Duration::seconds(budget.bounded_seconds)),
-            human_duration(pipeline.policy.max_bounded_total)
+            format_duration(chrono::Duration::seconds(budget.bounded_seconds)),
+            format_duration(pipeline.policy.max_bounded_total)
         );
     }
     if let Some((r, _)) = &readings {
@@ -214,7 +199,7 @@ fn print_bounded(state: &LiveState, b: &Bounded, now: DateTime<Utc>, live_name: 
         secs(&b.activated_at),
         secs(&b.not_after),
         if left > chrono::Duration::zero() {
-            format!("{} left", human_duration(left))
+            format!("{} left", format_duration(left))
         } else {
             "lapsed: the next cycle expires it".into()
         }

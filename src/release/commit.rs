@@ -63,7 +63,7 @@ pub fn refuse_backwards(pipeline: &Pipeline, state: &LiveState, now: DateTime<Ut
         now: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         head: head.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         seq: head.seq,
-        skew: humantime::format_duration(pipeline.policy.clock_skew.to_std().unwrap_or_default()).to_string(),
+        skew: crate::pipeline::format_duration(pipeline.policy.clock_skew),
     }
     .into())
 }

@@ -260,7 +260,7 @@ fn lifecycle_activate_then_roll_back_on_a_protected_miss() {
         "{status}"
     );
     assert!(
-        status.contains("budget    3 of 3 renewals left; bounded 6d 23h of at most 56d"),
+        status.contains("budget    3 of 3 renewals left; bounded 6days 23h of at most 56days"),
         "{status}"
     );
 
