@@ -8,6 +8,7 @@ use crate::approval::inbox::InboxError;
 use crate::approval::manifest::ManifestError;
 use crate::approval::signers::SignersError;
 use crate::consumer::ConsumerError;
+use crate::evidence::outcome::OutcomeError;
 use crate::evidence::EvidenceError;
 use crate::pipeline::PipelineError;
 use crate::profile::ProfileError;
@@ -70,6 +71,8 @@ pub enum Error {
     Cycle(#[from] CycleError),
     #[error(transparent)]
     Consumer(#[from] ConsumerError),
+    #[error(transparent)]
+    Outcome(#[from] OutcomeError),
     /// A manifest failed its checks (the message lists them).
     #[error("{0}")]
     Rejected(String),
@@ -105,7 +108,8 @@ impl Error {
             Error::Consumer(ConsumerError::Tampered { .. } | ConsumerError::Stale { .. }) => ExitCode::AuditFailed,
             Error::Consumer(ConsumerError::BadItems(_)) => ExitCode::BadInput,
             Error::Manifest(_) | Error::Signers(_) | Error::Log(_) => ExitCode::BadInput,
-            Error::Evidence(EvidenceError::Render(_)) => ExitCode::Internal,
+            Error::Evidence(EvidenceError::Render(_)) | Error::Outcome(OutcomeError::Render(_)) => ExitCode::Internal,
+            Error::Outcome(_) => ExitCode::BadInput,
             Error::Sample(SampleError::Parquet(_)) => ExitCode::Internal,
             Error::Pipeline(_) | Error::Profile(_) | Error::History(_) | Error::Replay(_) | Error::Evidence(_) | Error::Input(_) => {
                 ExitCode::BadInput

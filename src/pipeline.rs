@@ -89,6 +89,51 @@ pub struct Guardrails {
     pub max_canary_misses: u64,
 }
 
+/// Guardrail readings over the live window (SPEC §7).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Readings {
+    /// Items in the live window (live_revision = the bounded revision, queued_at in [activation, now]).
+    pub items: u64,
+    pub protected_misses: u64,
+    /// Nearest-rank p90 of protected items' signoff hours; null when there are none.
+    pub protected_signoff_p90_hours: Option<f64>,
+    pub canary_misses: u64,
+}
+
+/// A trigger value against its threshold (rollback and expiry artifacts).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Trigger {
+    pub guardrail: String,
+    pub reading: Option<f64>,
+    pub threshold: f64,
+    pub breached: bool,
+}
+
+/// Trigger values against thresholds, for every guardrail.
+pub fn triggers(r: &Readings, g: &Guardrails) -> Vec<Trigger> {
+    vec![
+        Trigger {
+            guardrail: "max_protected_misses".into(),
+            reading: Some(r.protected_misses as f64),
+            threshold: g.max_protected_misses as f64,
+            breached: r.protected_misses > g.max_protected_misses,
+        },
+        Trigger {
+            guardrail: "max_protected_signoff_p90_hours".into(),
+            reading: r.protected_signoff_p90_hours,
+            threshold: g.max_protected_signoff_p90_hours,
+            breached: r.protected_signoff_p90_hours.is_some_and(|h| h > g.max_protected_signoff_p90_hours),
+        },
+        Trigger {
+            guardrail: "max_canary_misses".into(),
+            reading: Some(r.canary_misses as f64),
+            threshold: g.max_canary_misses as f64,
+            breached: r.canary_misses > g.max_canary_misses,
+        },
+    ]
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReplaySettings {
     pub default_capacity: u32,

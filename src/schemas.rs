@@ -34,6 +34,10 @@ pub fn all() -> Vec<(&'static str, Schema)> {
             titled(schema_for!(crate::release::artifacts::DecisionArtifact), "scoregate.decision/v1"),
         ),
         (
+            "outcome.v1.schema.json",
+            titled(schema_for!(crate::evidence::outcome::OutcomeReport), "scoregate.outcome/v1"),
+        ),
+        (
             "incident.v1.schema.json",
             titled(schema_for!(crate::release::derive::Incident), "scoregate.incident/v1"),
         ),

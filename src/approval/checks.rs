@@ -11,6 +11,7 @@ use crate::approval::manifest::{Action, Manifest};
 use crate::approval::signers::{tally, AllowedSigners, SignatureFile, SignerTally};
 use crate::canonical::Digest;
 use crate::error::Error;
+use crate::evidence::outcome::OutcomeReport;
 use crate::evidence::{EvidenceError, Packet};
 use crate::pipeline::Pipeline;
 use crate::profile::{Profile, ProfileError};
@@ -43,6 +44,10 @@ pub enum CheckName {
     AcknowledgedRegressions,
     /// 10. Guardrails are present and no looser than the pipeline's.
     Guardrails,
+    /// Check 11, renew and promote: the outcome report of the current
+    /// window is stored, hashes to `outcome_digest`, is fresh, has enough
+    /// live data and shows no breached guardrail.
+    Outcome,
     /// Check 12: a renewal stays within the renewal budget (fewer than
     /// `max_renewals` so far, at most `max_bounded_total` bounded after it).
     Budget,
@@ -50,11 +55,7 @@ pub enum CheckName {
 
 impl CheckName {
     pub fn number(self) -> u8 {
-        match self {
-            // 11 is the outcome report's check (SPEC §6.11), not built yet.
-            CheckName::Budget => 12,
-            _ => self as u8 + 1,
-        }
+        self as u8 + 1
     }
     pub fn as_str(self) -> &'static str {
         match self {
@@ -68,6 +69,7 @@ impl CheckName {
             CheckName::ManifestId => "manifest_id",
             CheckName::AcknowledgedRegressions => "acknowledged_regressions",
             CheckName::Guardrails => "guardrails",
+            CheckName::Outcome => "outcome",
             CheckName::Budget => "budget",
         }
     }
@@ -135,7 +137,7 @@ impl Verification {
     pub fn failed(&self) -> Vec<&Check> {
         self.checks.iter().filter(|c| c.outcome == Outcome::Failed).collect()
     }
-    /// The result of one check, looked up by name. Every verification holds all ten.
+    /// The result of one check, looked up by name. Every verification holds all twelve.
     pub fn check(&self, name: CheckName) -> &Check {
         self.checks
             .iter()
@@ -175,16 +177,22 @@ pub struct CheckCtx<'a> {
     pub candidate: Result<Profile, String>,
     /// The stored evidence packet, or why there is none (a revoke needs none).
     pub packet: Result<Packet, String>,
+    /// The stored outcome report (renew and promote), or why there is none.
+    pub outcome: Result<OutcomeReport, String>,
 }
 
 impl CheckCtx<'_> {
     fn is_revoke(&self) -> bool {
         self.manifest.action == Action::Revoke
     }
+    /// Renew and promote continue or keep a live bounded revision on its record so far.
+    fn extends_live(&self) -> bool {
+        matches!(self.manifest.action, Action::Renew | Action::Promote)
+    }
 }
 
 /// The checks, in README order; [`verify`] runs every one.
-pub const CHECKS: [fn(&CheckCtx) -> Check; 11] = [
+pub const CHECKS: [fn(&CheckCtx) -> Check; 12] = [
     check_signatures,
     check_cohort,
     check_candidate_revision,
@@ -195,6 +203,7 @@ pub const CHECKS: [fn(&CheckCtx) -> Check; 11] = [
     check_manifest_id,
     check_acknowledged_regressions,
     check_guardrails,
+    check_outcome,
     check_budget,
 ];
 
@@ -295,12 +304,13 @@ pub fn check_evidence(ctx: &CheckCtx) -> Check {
 }
 
 /// Which live side a packet must have (README "The checks" 4): for an
-/// activation, the revision live now; for a renewal, the bounded revision's
-/// trusted fallback (never the bounded revision itself), on history that
-/// reaches into the live window. Says what is wrong in words.
+/// activation, the revision live now; for a renewal or promotion, the
+/// bounded revision's trusted fallback (never the bounded revision itself),
+/// on history that reaches into the live window. Says what is wrong in words.
 fn live_side_problem(ctx: &CheckCtx, p: &Packet) -> Option<String> {
     let live = ctx.live;
-    if ctx.manifest.action != Action::Renew {
+    let action = ctx.manifest.action.as_str();
+    if !ctx.extends_live() {
         return (&p.live_revision != live.live).then(|| {
             format!(
                 "packet's live side is {}, but {} is live now: replay the candidate against the live revision (evidence against an earlier live revision is stale)",
@@ -310,20 +320,20 @@ fn live_side_problem(ctx: &CheckCtx, p: &Packet) -> Option<String> {
     }
     if p.live_revision == p.candidate_revision {
         return Some(format!(
-            "packet replays {} against itself, which shows nothing; a renewal's evidence replays the bounded revision against its trusted fallback {} (`scoregate replay --candidate <bounded profile> --live <trusted profile>`)",
+            "packet replays {} against itself, which shows nothing; a {action}'s evidence replays the bounded revision against its trusted fallback {} (`scoregate replay --candidate <bounded profile> --live <trusted profile>`)",
             p.candidate_revision, live.trusted
         ));
     }
     if &p.live_revision != live.trusted {
         return Some(format!(
-            "packet's live side is {}, but a renewal's live side is the trusted fallback {}",
+            "packet's live side is {}, but a {action}'s live side is the trusted fallback {}",
             p.live_revision, live.trusted
         ));
     }
     let since = live.bounded_since?;
     (p.history.window_start_max < since).then(|| {
         format!(
-            "packet's history ends {}, before the live window opened at {}: a renewal's evidence must reach into the live window",
+            "packet's history ends {}, before the live window opened at {}: a {action}'s evidence must reach into the live window",
             fmt_time(&p.history.window_start_max),
             fmt_time(&since)
         )
@@ -471,8 +481,12 @@ pub fn check_acknowledged_regressions(ctx: &CheckCtx) -> Check {
 /// Check 10 (SPEC §6.10): guardrails may tighten the pipeline's limits, never loosen them.
 pub fn check_guardrails(ctx: &CheckCtx) -> Check {
     let name = CheckName::Guardrails;
-    let g = match (&ctx.manifest.guardrails, ctx.is_revoke()) {
-        (None, true) => return Check::new(name, Outcome::NotApplicable, "a revoke sets no guardrails".into()),
+    let sets_none = matches!(ctx.manifest.action, Action::Revoke | Action::Promote);
+    let g = match (&ctx.manifest.guardrails, sets_none) {
+        (None, true) => {
+            let detail = format!("a {} sets no guardrails", ctx.manifest.action.as_str());
+            return Check::new(name, Outcome::NotApplicable, detail);
+        }
         (None, false) => return Check::new(name, Outcome::Failed, "no [guardrails] table".into()),
         (Some(g), _) => g,
     };
@@ -505,6 +519,82 @@ pub fn check_guardrails(ctx: &CheckCtx) -> Check {
         format!("looser than the pipeline: {}", looser.join("; "))
     };
     Check::passed_if(name, looser.is_empty(), detail)
+}
+
+/// Check 11 (SPEC §6.11; README "Outcome reports"): a renewal or promotion
+/// binds the outcome report of the current window: stored and hashing to
+/// `outcome_digest`, for this cohort, this revision and this window, no
+/// older than `max_evidence_age` (by its end), covering at least
+/// `min_live_items` live-window rows, and with no guardrail breached.
+pub fn check_outcome(ctx: &CheckCtx) -> Check {
+    let name = CheckName::Outcome;
+    if !ctx.extends_live() {
+        return Check::new(
+            name,
+            Outcome::NotApplicable,
+            "only a renewal or promotion binds an outcome report".into(),
+        );
+    }
+    let r = match &ctx.outcome {
+        Ok(r) => r,
+        Err(why) => return Check::new(name, Outcome::Failed, why.clone()),
+    };
+    let problems = outcome_problems(ctx, r);
+    let detail = match problems.is_empty() {
+        true => format!(
+            "report {} of {} live-window items from {} to {}, no guardrail breached",
+            ctx.manifest.outcome_digest.as_ref().map_or("?", |d| d.as_str()),
+            r.data.live_items,
+            fmt_time(&r.window.activated_at),
+            fmt_time(&r.window.end)
+        ),
+        false => problems.join("; "),
+    };
+    Check::passed_if(name, problems.is_empty(), detail)
+}
+
+/// Everything check 11 finds wrong with the report `r`, in words.
+fn outcome_problems(ctx: &CheckCtx, r: &OutcomeReport) -> Vec<String> {
+    let mut out = Vec::new();
+    if r.cohort != ctx.pipeline.cohort {
+        out.push(format!(
+            "report is for cohort \"{}\", the pipeline's is \"{}\"",
+            r.cohort, ctx.pipeline.cohort
+        ));
+    }
+    if Some(&r.revision) != ctx.live.bounded {
+        out.push(format!("report is about {}, not the live bounded revision", r.revision));
+    }
+    if Some(r.window.activated_at) != ctx.live.bounded_since {
+        out.push(format!(
+            "report covers a window activated at {}, not the live one",
+            fmt_time(&r.window.activated_at)
+        ));
+    }
+    let (age, max) = (ctx.now - r.window.end, ctx.pipeline.policy.max_evidence_age);
+    if age > max {
+        out.push(format!(
+            "report ends {}, {} before now; the pipeline allows {}",
+            fmt_time(&r.window.end),
+            fmt_duration(age),
+            fmt_duration(max)
+        ));
+    }
+    let min = ctx.pipeline.blindness.min_live_items;
+    if r.data.live_items < min {
+        out.push(format!(
+            "report covers {} live-window items, fewer than min_live_items {min}: the window is blind",
+            r.data.live_items
+        ));
+    }
+    for t in r.guardrails.iter().filter(|t| t.breached) {
+        let reading = t.reading.map_or("null".into(), |v| v.to_string());
+        out.push(format!(
+            "report shows {} breached: reading {reading} > threshold {}",
+            t.guardrail, t.threshold
+        ));
+    }
+    out
 }
 
 /// Check 12 (SPEC §6.12; README "The renewal budget"): a renewal only while
@@ -557,7 +647,7 @@ pub fn check_budget(ctx: &CheckCtx) -> Check {
 /// The checks whose failure `manifest draft` and `manifest submit` can
 /// already foresee (README "Early warnings"): they will not change by the
 /// time the window opens unless someone else acts first.
-const FORESEEABLE: [CheckName; 9] = [
+const FORESEEABLE: [CheckName; 10] = [
     CheckName::Cohort,
     CheckName::CandidateRevision,
     CheckName::Evidence,
@@ -566,6 +656,7 @@ const FORESEEABLE: [CheckName; 9] = [
     CheckName::ManifestId,
     CheckName::AcknowledgedRegressions,
     CheckName::Guardrails,
+    CheckName::Outcome,
     CheckName::Budget,
 ];
 
@@ -640,6 +731,27 @@ async fn stored_packet(store: &Store, cohort: &str, digest: &Digest) -> Result<R
     }
 }
 
+/// The outcome report a renewal or promotion names, or why there is none.
+async fn manifest_outcome(store: &Store, pipeline: &Pipeline, manifest: &Manifest) -> Result<Result<OutcomeReport, String>, Error> {
+    if !matches!(manifest.action, Action::Renew | Action::Promote) {
+        return Ok(Err(format!("a {} binds no outcome report", manifest.action.as_str())));
+    }
+    let Some(digest) = &manifest.outcome_digest else {
+        return Ok(Err(format!(
+            "no outcome_digest: a {} binds the outcome report of the current window (`scoregate manifest draft --action {}` makes and stores it)",
+            manifest.action.as_str(),
+            manifest.action.as_str()
+        )));
+    };
+    let path = layout::bound_report(&pipeline.cohort, digest);
+    let bytes = match store.get(&path).await {
+        Ok(b) => b,
+        Err(StoreError::NotFound { .. }) => return Ok(Err(format!("no outcome report stored at {path}"))),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(OutcomeReport::parse_stored(path.as_ref(), &bytes, digest).map_err(|e| e.to_string()))
+}
+
 /// The packet a manifest names, or why there is none.
 async fn manifest_packet(store: &Store, pipeline: &Pipeline, manifest: &Manifest) -> Result<Result<Packet, String>, Error> {
     match (&manifest.evidence_digest, manifest.action) {
@@ -672,6 +784,7 @@ pub async fn verify(
         signature_files: signatures.len(),
         candidate: stored_candidate(store, &manifest.candidate_revision).await?,
         packet: manifest_packet(store, pipeline, manifest).await?,
+        outcome: manifest_outcome(store, pipeline, manifest).await?,
     };
     let checks: Vec<Check> = CHECKS.iter().map(|check| check(&ctx)).collect();
     let waiting = now < manifest.not_before;

@@ -35,6 +35,8 @@ pub enum ManifestError {
 pub enum Action {
     Activate,
     Renew,
+    /// Make the live bounded revision the trusted one (no window after it).
+    Promote,
     Revoke,
 }
 
@@ -43,6 +45,7 @@ impl Action {
         match self {
             Action::Activate => "activate",
             Action::Renew => "renew",
+            Action::Promote => "promote",
             Action::Revoke => "revoke",
         }
     }
@@ -59,6 +62,9 @@ struct RawManifest {
     rollback_revision: String,
     #[serde(default)]
     evidence_digest: Option<String>,
+    /// Renew and promote: the outcome report of the current window.
+    #[serde(default)]
+    outcome_digest: Option<String>,
     approvers: Vec<String>,
     #[schemars(with = "chrono::DateTime<chrono::Utc>")]
     issued_at: toml::value::Datetime,
@@ -87,6 +93,8 @@ pub struct Manifest {
     pub candidate_revision: Digest,
     pub rollback_revision: Digest,
     pub evidence_digest: Option<Digest>,
+    /// Renew and promote: the outcome report of the current window (check 11).
+    pub outcome_digest: Option<Digest>,
     pub approvers: Vec<String>,
     pub issued_at: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
@@ -166,14 +174,15 @@ impl Manifest {
         let candidate_revision = digest("candidate_revision", &raw.candidate_revision)?;
         let rollback_revision = digest("rollback_revision", &raw.rollback_revision)?;
         let evidence_digest = raw.evidence_digest.as_deref().map(|s| digest("evidence_digest", s)).transpose()?;
+        let outcome_digest = raw.outcome_digest.as_deref().map(|s| digest("outcome_digest", s)).transpose()?;
         if raw.action != Action::Revoke {
             if evidence_digest.is_none() {
                 return Err(invalid(
                     "evidence_digest",
-                    "the digest of the evidence packet (required to activate or renew)",
+                    "the digest of the evidence packet (required to activate, renew or promote)",
                 ));
             }
-            if raw.guardrails.is_none() {
+            if raw.guardrails.is_none() && raw.action != Action::Promote {
                 return Err(invalid("guardrails", "a [guardrails] table (required to activate or renew)"));
             }
         }
@@ -207,6 +216,7 @@ impl Manifest {
             candidate_revision,
             rollback_revision,
             evidence_digest,
+            outcome_digest,
             approvers: raw.approvers,
             issued_at,
             not_before,
@@ -251,6 +261,7 @@ pub struct DraftInput {
     pub candidate_name: Option<String>,
     pub rollback_revision: Digest,
     pub evidence_digest: Option<Digest>,
+    pub outcome_digest: Option<Digest>,
     pub approvers: Vec<String>,
     pub issued_at: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
@@ -295,6 +306,10 @@ pub fn draft(d: &DraftInput) -> String {
             ));
         }
         Action::Renew => out.push_str(&format!("#   - a new window for the live revision {}\n", d.candidate_revision)),
+        Action::Promote => out.push_str(&format!(
+            "#   - making the live revision {} trusted: no window after it, and the rollback target of later approvals\n",
+            d.candidate_revision
+        )),
         Action::Revoke => out.push_str(&format!(
             "#   - ending the live revision {} now, restoring {}\n",
             d.candidate_revision, d.rollback_revision
@@ -303,11 +318,18 @@ pub fn draft(d: &DraftInput) -> String {
     if let Some(e) = &d.evidence_digest {
         out.push_str(&format!("#   - on the evidence packet {e}\n"));
     }
-    out.push_str(&format!(
-        "#   - live from {} until {} at the latest\n",
-        toml_time(&d.not_before),
-        toml_time(&d.not_after)
-    ));
+    if let Some(o) = &d.outcome_digest {
+        out.push_str(&format!("#   - on the outcome report {o} of the current window\n"));
+    }
+    let when = match d.action {
+        Action::Promote => "#   - applied by a cycle between {} and {}, or not at all\n",
+        _ => "#   - live from {} until {} at the latest\n",
+    };
+    out.push_str(
+        &when
+            .replacen("{}", &toml_time(&d.not_before), 1)
+            .replacen("{}", &toml_time(&d.not_after), 1),
+    );
     if d.guardrails.is_some() {
         out.push_str("#   - with the guardrails below; breaching any rolls back automatically\n");
     }
@@ -332,6 +354,9 @@ pub fn draft(d: &DraftInput) -> String {
     out.push_str(&format!("rollback_revision = {}\n", toml_str(d.rollback_revision.as_str())));
     if let Some(e) = &d.evidence_digest {
         out.push_str(&format!("evidence_digest = {}\n", toml_str(e.as_str())));
+    }
+    if let Some(o) = &d.outcome_digest {
+        out.push_str(&format!("outcome_digest = {}\n", toml_str(o.as_str())));
     }
     out.push_str(&format!(
         "approvers = [{}]\n",
@@ -370,6 +395,7 @@ mod tests {
             candidate_name: Some("cand".into()),
             rollback_revision: Digest::of(b"l"),
             evidence_digest: Some(Digest::of(b"e")),
+            outcome_digest: None,
             approvers: vec!["rm-alice@example.com".into()],
             issued_at: t("2026-11-20T10:00:00Z"),
             not_before: t("2026-11-20T12:00:00Z"),

@@ -9,8 +9,10 @@ use scoregate::approval::inbox::{read_local, submit};
 use scoregate::approval::manifest::{draft, new_manifest_id, signature_name, Action, DraftInput, Manifest};
 use scoregate::approval::signers::{tally, NAMESPACE};
 use scoregate::approval::{foreseeable_failures, load_allowed_signers, verify, Outcome, Verification};
+use scoregate::evidence::outcome::OutcomeReport;
 use scoregate::evidence::Packet;
-use scoregate::release::log::read_state;
+use scoregate::release::log::{read_log, read_state};
+use scoregate::release::outcome::{report_for, store_bound, window_at};
 use scoregate::store::{output_target, read_input, StoreError};
 use scoregate::{Error, ExitCode};
 use std::path::PathBuf;
@@ -55,6 +57,7 @@ pub enum ManifestCmd {
 pub enum ActionArg {
     Activate,
     Renew,
+    Promote,
     Revoke,
 }
 
@@ -65,6 +68,11 @@ pub struct DraftArgs {
     /// The evidence packet (JSON) the approval binds; not needed to revoke.
     #[arg(long)]
     packet: Option<String>,
+    /// Renew and promote: the outcome report (JSON, from `scoregate report
+    /// --out`) to bind; default: the draft makes the report of the live
+    /// window up to now and stores it.
+    #[arg(long)]
+    outcome: Option<String>,
     #[arg(long, value_enum, default_value = "activate")]
     action: ActionArg,
     /// How long the approval lasts, from not_before (e.g. 7d, 36h).
@@ -113,13 +121,14 @@ async fn draft_cmd(a: DraftArgs, g: &Global) -> Result<ExitCode> {
     let action = match a.action {
         ActionArg::Activate => Action::Activate,
         ActionArg::Renew => Action::Renew,
+        ActionArg::Promote => Action::Promote,
         ActionArg::Revoke => Action::Revoke,
     };
     let packet = draft_packet(a.packet.as_deref(), action, &pipeline).await?;
     let (candidate, rollback) = match (action, &packet, &state.bounded) {
         // Live-as-rollback: the trusted revision the packet was replayed against.
         (Action::Activate, Some(p), _) => (p.candidate_revision.clone(), p.live_revision.clone()),
-        (Action::Renew, Some(p), _) => (p.candidate_revision.clone(), state.trusted.clone()),
+        (Action::Renew | Action::Promote, Some(p), _) => (p.candidate_revision.clone(), state.trusted.clone()),
         (Action::Revoke, _, Some(b)) => (b.revision.clone(), state.trusted.clone()),
         (Action::Revoke, _, None) => {
             return Err(input(format!(
@@ -130,6 +139,7 @@ async fn draft_cmd(a: DraftArgs, g: &Global) -> Result<ExitCode> {
         }
         _ => unreachable!("packet presence checked above"),
     };
+    let outcome_digest = bound_outcome(a.outcome.as_deref(), action, &pipeline, &store, now).await?;
     let manifest_id = new_manifest_id();
     let out = a.out.clone().unwrap_or_else(|| format!("{manifest_id}.toml"));
     let d = DraftInput {
@@ -141,12 +151,13 @@ async fn draft_cmd(a: DraftArgs, g: &Global) -> Result<ExitCode> {
         candidate_name: packet.as_ref().map(|p| p.candidate_profile_name.clone()),
         rollback_revision: rollback,
         evidence_digest: packet.as_ref().map(Packet::digest),
+        outcome_digest,
         approvers: a.approvers.clone(),
         issued_at: now,
         not_before,
         not_after: not_before + window,
         regressions: packet.as_ref().map(|p| p.protected_regressions.clone()).unwrap_or_default(),
-        guardrails: (action != Action::Revoke).then_some(pipeline.guardrails),
+        guardrails: matches!(action, Action::Activate | Action::Renew).then_some(pipeline.guardrails),
     };
     let text = draft(&d);
     // Early warning: never hand out a manifest id for a predictable rejection.
@@ -206,7 +217,7 @@ async fn draft_packet(arg: Option<&str>, action: Action, pipeline: &scoregate::p
             Packet::parse(p, &bytes).map_err(Error::from)?
         }
         None if action == Action::Revoke => return Ok(None),
-        None => return Err(input("--packet: an evidence packet is needed to activate or renew".into()).into()),
+        None => return Err(input("--packet: an evidence packet is needed to activate, renew or promote".into()).into()),
     };
     if packet.cohort != pipeline.cohort {
         return Err(input(format!(
@@ -216,6 +227,46 @@ async fn draft_packet(arg: Option<&str>, action: Action, pipeline: &scoregate::p
         .into());
     }
     Ok(Some(packet))
+}
+
+/// The outcome report a renewal or promotion binds (README "Outcome
+/// reports"): the one given with `--outcome`, or the live window's up to
+/// `now`, made here. Either way it is stored digest-addressed, where check
+/// 11 looks for it.
+async fn bound_outcome(
+    arg: Option<&str>,
+    action: Action,
+    pipeline: &scoregate::pipeline::Pipeline,
+    store: &scoregate::store::Store,
+    now: DateTime<Utc>,
+) -> Result<Option<scoregate::canonical::Digest>> {
+    if !matches!(action, Action::Renew | Action::Promote) {
+        return Ok(None);
+    }
+    let report = match arg {
+        Some(f) => OutcomeReport::parse(f, &read_input(f).await.map_err(Error::from)?).map_err(Error::from)?,
+        None => {
+            let (_, commits) = read_log(pipeline, store).await.map_err(Error::from)?;
+            let w = window_at(pipeline, &commits, None, now)?;
+            if w.ended_by.is_some() {
+                return Err(input(format!(
+                    "nothing bounded is live in {}: there is no window to {}",
+                    pipeline.cohort,
+                    action.as_str()
+                ))
+                .into());
+            }
+            report_for(pipeline, store, &w).await?
+        }
+    };
+    if report.cohort != pipeline.cohort {
+        return Err(input(format!(
+            "--outcome: the report is for cohort {}, the pipeline for {}",
+            report.cohort, pipeline.cohort
+        ))
+        .into());
+    }
+    Ok(Some(store_bound(store, &report).await.map_err(Error::from)?))
 }
 
 /// Write a new file. Never overwrite a manifest someone may already have

@@ -21,6 +21,7 @@ mod cycle;
 mod manifest;
 mod profile;
 mod replay;
+mod report;
 mod rollback;
 mod sample_data;
 mod score;
@@ -59,6 +60,8 @@ pub enum Command {
     Rollback(rollback::RollbackArgs),
     /// What is live, until when, guardrail readings, waiting manifests.
     Status(status::StatusArgs),
+    /// The outcome report of a bounded window: live use against the reference period before it.
+    Report(report::ReportArgs),
     /// Read the decision log or verify its chain.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Cycle(a) => cycle::run(a, &cli.global).await,
             Command::Rollback(a) => rollback::run(a, &cli.global).await,
             Command::Status(a) => status::run(a, &cli.global).await,
+            Command::Report(a) => report::run(a, &cli.global).await,
             Command::Audit(c) => audit::run(c, &cli.global).await,
             Command::Active(a) => active::run(a, &cli.global).await,
             Command::Score(a) => score::run(a, &cli.global).await,

@@ -141,7 +141,7 @@ pub async fn run(a: StatusArgs, g: &Global) -> Result<ExitCode> {
         let rule = &pipeline.blindness;
         match &blindness {
             Some(why) => outln!(
-                "data      BLIND: {why}; it cannot be renewed{}",
+                "data      BLIND: {why}; it cannot be renewed or promoted{}",
                 if rule.blind_rollback {
                     ", and the next cycle rolls it back"
                 } else {

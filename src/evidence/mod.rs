@@ -6,6 +6,7 @@
 //! bytes, both revisions, settings): byte-identical on any machine and any
 //! thread count, with no wall-clock time inside it.
 
+pub mod outcome;
 pub mod packet;
 pub mod page;
 pub mod steward;

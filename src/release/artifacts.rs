@@ -10,6 +10,7 @@
 use crate::approval::signers::SignatureFile;
 use crate::canonical::{to_jcs, Digest};
 use crate::pipeline::Guardrails;
+pub use crate::pipeline::{triggers, Trigger};
 use crate::release::log::{Commit, Decision, FailedCheck, Readings};
 use crate::store::{layout, Store, StoreError};
 use bytes::Bytes;
@@ -41,15 +42,6 @@ pub struct ActiveProfile {
     /// active: the incident record that says what to do next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
-}
-
-/// A trigger value against its threshold (rollback and expiry artifacts).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Trigger {
-    pub guardrail: String,
-    pub reading: Option<f64>,
-    pub threshold: f64,
-    pub breached: bool,
 }
 
 /// The per-decision artifact.
@@ -107,30 +99,6 @@ impl KeptSignature {
             })
             .collect()
     }
-}
-
-/// Trigger values against thresholds, for every guardrail.
-pub fn triggers(r: &Readings, g: &Guardrails) -> Vec<Trigger> {
-    vec![
-        Trigger {
-            guardrail: "max_protected_misses".into(),
-            reading: Some(r.protected_misses as f64),
-            threshold: g.max_protected_misses as f64,
-            breached: r.protected_misses > g.max_protected_misses,
-        },
-        Trigger {
-            guardrail: "max_protected_signoff_p90_hours".into(),
-            reading: r.protected_signoff_p90_hours,
-            threshold: g.max_protected_signoff_p90_hours,
-            breached: r.protected_signoff_p90_hours.is_some_and(|h| h > g.max_protected_signoff_p90_hours),
-        },
-        Trigger {
-            guardrail: "max_canary_misses".into(),
-            reading: Some(r.canary_misses as f64),
-            threshold: g.max_canary_misses as f64,
-            breached: r.canary_misses > g.max_canary_misses,
-        },
-    ]
 }
 
 /// The decision artifact of `commit`, with the manifest text and signature files it acted on.

@@ -4,7 +4,8 @@
 //! 1. a breached guardrail rolls back ([`decide_rollback`]); then a blind
 //!    window rolls back when `blind_rollback` is set ([`decide_blind`]);
 //! 2. a lapsed window without a valid renewal expires ([`decide_expire`]);
-//! 3. a valid revoke ([`decide_revoke`]), else a valid renewal ([`decide_renew`]);
+//! 3. a valid revoke ([`decide_revoke`]), else a valid promotion
+//!    ([`decide_promote`]), else a valid renewal ([`decide_renew`]);
 //! 4. a valid activate replaces a live trusted revision ([`decide_activate`]);
 //! 5. a manifest that fails a check is rejected ([`decide_reject`]);
 //! 6. otherwise nothing changes.
@@ -78,6 +79,7 @@ impl Step {
         commit.manifest_id = Some(m.manifest_id.clone());
         commit.manifest_digest = Some(m.digest.clone());
         commit.evidence_digest = m.evidence_digest.clone();
+        commit.outcome_digest = m.outcome_digest.clone();
         commit.window = Some(ApprovalWindow {
             not_before: m.not_before,
             not_after: m.not_after,
@@ -164,6 +166,7 @@ pub fn base_commit(pipeline: &Pipeline, state: &LiveState, now: DateTime<Utc>, d
         manifest_id: None,
         manifest_digest: None,
         evidence_digest: None,
+        outcome_digest: None,
         signers: bounded.map(|b| b.signers.clone()).unwrap_or_default(),
         window: None,
         guardrails: bounded.map(|b| b.guardrails),
@@ -246,8 +249,10 @@ pub fn decide_blind(inp: &DecideInputs) -> Option<Step> {
 /// renewal → expire, restoring the rollback revision.
 pub fn decide_expire(inp: &DecideInputs) -> Option<Step> {
     let b = inp.state.bounded.as_ref()?;
-    // A valid renewal holds the expiry off only if it can apply: never over a blind window.
-    if !inp.lapsed() || (inp.valid(Action::Renew).is_some() && inp.blind().is_none()) {
+    // A valid renewal or promotion holds the expiry off only if it can
+    // apply: never over a blind window.
+    let held_off = inp.valid(Action::Renew).is_some() || inp.valid(Action::Promote).is_some();
+    if !inp.lapsed() || (held_off && inp.blind().is_none()) {
         return None;
     }
     let mut reasons = vec![format!("window ended at {} without a valid renewal", rfc3339(&b.not_after))];
@@ -286,6 +291,29 @@ pub fn decide_renew(inp: &DecideInputs) -> Option<Step> {
     )];
     let mut c = inp.ending_commit(Decision::Renew, reasons);
     approve(&mut c, m, v, inp);
+    Some(Step::with_manifest(c, cand, m))
+}
+
+/// Rule 3c (README "Promotion", SPEC §6 promote): live is bounded and a
+/// valid promotion is waiting → the bounded revision becomes the trusted
+/// one: no window after it, and the rollback target of later approvals.
+pub fn decide_promote(inp: &DecideInputs) -> Option<Step> {
+    let b = inp.state.bounded.as_ref()?;
+    // Never promote over guardrails that could not be read, nor a blind window.
+    inp.readings()?;
+    if inp.blind().is_some() {
+        return None;
+    }
+    let (cand, m, v) = inp.valid(Action::Promote)?;
+    let reasons = vec![format!(
+        "{} promoted to trusted by {}, replacing {}",
+        b.revision,
+        v.signers.signers.join(", "),
+        inp.state.trusted
+    )];
+    let mut c = inp.ending_commit(Decision::Promote, reasons);
+    restore(&mut c, &b.revision);
+    c.signers = v.signers.signers.clone();
     Some(Step::with_manifest(c, cand, m))
 }
 
@@ -333,11 +361,12 @@ pub fn decide_reject(inp: &DecideInputs) -> Option<Step> {
             detail: f.detail.clone(),
         })
         .collect();
+    let outcome_failed = c.failed_checks.iter().any(|f| f.check == "outcome");
     match (m.action, inp.blind()) {
-        // A blind window's renewal fails what check 11 `outcome` will check: live data.
-        (Action::Renew, Some(why)) => c.failed_checks.push(FailedCheck {
+        // A blind window cannot be renewed or promoted: check 11 `outcome` needs live data.
+        (Action::Renew | Action::Promote, Some(why)) if !outcome_failed => c.failed_checks.push(FailedCheck {
             check: "outcome".into(),
-            detail: format!("the live window is blind ({why}): it cannot be renewed"),
+            detail: format!("the live window is blind ({why}): it cannot be renewed or promoted"),
         }),
         // Valid, but not applicable to what is live (e.g. a renewal while a trusted revision is live).
         _ if c.failed_checks.is_empty() => c.failed_checks.push(FailedCheck {
@@ -355,10 +384,11 @@ pub fn decide_reject(inp: &DecideInputs) -> Option<Step> {
 }
 
 /// The rules after the guardrail check, in README order.
-const RULES_AFTER_GUARDRAILS: [fn(&DecideInputs) -> Option<Step>; 6] = [
+const RULES_AFTER_GUARDRAILS: [fn(&DecideInputs) -> Option<Step>; 7] = [
     decide_blind,
     decide_expire,
     decide_revoke,
+    decide_promote,
     decide_renew,
     decide_activate,
     decide_reject,
@@ -389,7 +419,8 @@ pub fn decide(inp: DecideInputs) -> Result<Plan, Error> {
     plan.reasons = inp.unreadable();
     if let Some(why) = inp.blind() {
         // Only reached when blind_rollback is false: say so, and that it cannot be renewed.
-        plan.reasons.push(format!("the live window is blind ({why}): it cannot be renewed"));
+        plan.reasons
+            .push(format!("the live window is blind ({why}): it cannot be renewed or promoted"));
     }
     if let Some(step) = RULES_AFTER_GUARDRAILS.iter().find_map(|rule| rule(&inp)) {
         for what in &plan.reasons {

@@ -11,6 +11,7 @@ use crate::pipeline::Pipeline;
 use crate::profile::stored::load_profile;
 use crate::release::artifacts::{decision_artifact, put_active, put_decision, read_active, ActiveProfile, ACTIVE_SCHEMA};
 use crate::release::log::{Commit, LiveState};
+use crate::release::outcome::write_window_end;
 use crate::store::{layout, Store, StoreError};
 use chrono::{DateTime, Utc};
 use object_store::path::Path as ObjPath;
@@ -103,7 +104,8 @@ async fn repair_decisions(store: &Store, pipeline: &Pipeline, commits: &[(Commit
 }
 
 /// Write what a new commit derives: its decision artifact, the active profile,
-/// and the handled manifest's removal from the inbox.
+/// the handled manifest's removal from the inbox, and (best effort) the
+/// outcome report of the window it ended.
 pub async fn after_commit(
     store: &Store,
     pipeline: &Pipeline,
@@ -118,6 +120,7 @@ pub async fn after_commit(
     if let Some(o) = &commit.inbox_object {
         inbox::remove(store, o).await?;
     }
+    write_window_end(store, pipeline, before, commit).await;
     Ok(())
 }
 

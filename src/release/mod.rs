@@ -2,7 +2,8 @@
 //! and commits ([`commit`]) at most one decision per run ([`cycle`]), the
 //! guardrail readings over the live window ([`readings`]), the commit log
 //! ([`log`]), the derived artifacts ([`artifacts`]), the audit
-//! ([`audit`]) and the lifecycle statistics ([`stats`]).
+//! ([`audit`]), the outcome reports of bounded windows ([`outcome`]) and the
+//! lifecycle statistics ([`stats`]).
 //!
 //! Architecture invariants:
 //! - the log is the truth; artifacts are derived from it and repaired from it;
@@ -17,6 +18,7 @@ pub mod cycle;
 pub mod decide;
 pub mod derive;
 pub mod log;
+pub mod outcome;
 pub mod readings;
 pub mod stats;
 pub mod trail;

@@ -3,7 +3,8 @@
 //! how it ended; how late each expiry was committed after its `not_after`;
 //! each guardrail rollback's latency from the arrival of the row that made
 //! the reading cross its threshold to the rollback commit; and over the log,
-//! the share of windows by how they ended.
+//! the share of windows by how they ended (on schedule, by renewal chains,
+//! by rollback or blindness, by promotion).
 //!
 //! [`windows_of`] is a pure function of the commits; [`rollback_latency`]
 //! also reads the history the readings were taken from.
@@ -28,6 +29,8 @@ pub enum Ending {
     RolledBackGuardrail,
     RolledBackBlind,
     BreakGlass,
+    /// A signed promotion made it the trusted revision.
+    Promoted,
     StillLive,
 }
 
@@ -40,6 +43,7 @@ impl Ending {
             Ending::RolledBackGuardrail => "rolled back (guardrail)",
             Ending::RolledBackBlind => "rolled back (insufficient live data)",
             Ending::BreakGlass => "break-glass",
+            Ending::Promoted => "promoted",
             Ending::StillLive => "still live",
         }
     }
@@ -87,7 +91,7 @@ pub fn windows_of(commits: &[Commit], now: DateTime<Utc>) -> Vec<BoundedWindow> 
                     w.not_after = c.valid_until.unwrap_or(w.not_after);
                 }
             }
-            Decision::Expire | Decision::Revoke | Decision::Rollback | Decision::BreakGlass => {
+            Decision::Expire | Decision::Revoke | Decision::Rollback | Decision::BreakGlass | Decision::Promote => {
                 if let Some(w) = out.last_mut().filter(|w| w.ended_seq.is_none()) {
                     close(w, c);
                 }
@@ -128,6 +132,7 @@ fn close(w: &mut BoundedWindow, c: &Commit) {
         Decision::Expire => Ending::RenewalChain,
         Decision::Revoke => Ending::Revoked,
         Decision::BreakGlass => Ending::BreakGlass,
+        Decision::Promote => Ending::Promoted,
         _ if c.reasons.iter().any(|r| r.starts_with("insufficient live data")) => Ending::RolledBackBlind,
         _ => Ending::RolledBackGuardrail,
     };

@@ -140,6 +140,13 @@ fn transition_problem(before: &LiveState, c: &Commit) -> Option<AuditProblem> {
             }
             _ => Some(bad(seq, "a renewal must extend the live bounded revision's window".into())),
         },
+        Decision::Promote => match &before.bounded {
+            Some(b) if c.live_revision == b.revision && c.trusted_revision == b.revision && c.valid_until.is_none() => None,
+            _ => Some(bad(
+                seq,
+                "a promotion must make the live bounded revision trusted, with no window".into(),
+            )),
+        },
         Decision::Revoke | Decision::Expire | Decision::Rollback | Decision::BreakGlass => {
             if before.bounded.is_none() {
                 Some(bad(seq, format!("a {} while nothing bounded is live", c.decision.as_str())))
@@ -242,10 +249,16 @@ fn manifest_disagreements(pipeline: &Pipeline, before: &LiveState, c: &Commit, m
         format!("rollback revision {} is not the trusted {}", m.rollback_revision, before.trusted),
     );
     expect(
-        Some(m.not_after) == c.valid_until,
-        "its window's end is not the commit's valid_until".into(),
+        m.outcome_digest == c.outcome_digest,
+        "its outcome_digest is not the commit's".into(),
     );
-    expect(m.guardrails == c.guardrails, "its guardrails are not the commit's".into());
+    // A promotion leaves no window and no guardrails behind it.
+    let (until, guardrails) = match m.action {
+        Action::Promote => (None, None),
+        _ => (Some(m.not_after), m.guardrails),
+    };
+    expect(until == c.valid_until, "its window's end is not the commit's valid_until".into());
+    expect(guardrails == c.guardrails, "its guardrails are not the commit's".into());
     expect(
         m.not_before <= c.now && c.now < m.not_after,
         "the commit's now is outside its window".into(),
@@ -311,6 +324,8 @@ fn signature_problem(
 #[derive(Clone, Debug, Default)]
 pub struct DerivedSnapshot {
     artifacts: Vec<String>,
+    /// Outcome reports named by the commit that ended their window.
+    reports: Vec<String>,
     active: Option<ActiveProfile>,
     active_path: String,
 }
@@ -323,8 +338,15 @@ pub async fn derived_snapshot(store: &Store, pipeline: &Pipeline) -> Result<Deri
         .into_iter()
         .map(|m| m.location.to_string())
         .collect();
+    let reports = store
+        .list(&layout::reports(&pipeline.cohort))
+        .await?
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect();
     Ok(DerivedSnapshot {
         artifacts,
+        reports,
         active: read_active(store, &pipeline.cohort).await?,
         active_path: layout::active(&pipeline.cohort).to_string(),
     })
@@ -354,6 +376,7 @@ pub fn check_derived(commits: &[(Commit, Digest)], derived: &DerivedSnapshot) ->
             });
         }
     }
+    problems.extend(reports_ahead(commits, derived));
     if let Some(a) = &derived.active {
         let path = derived.active_path.clone();
         let in_chain = match (a.seq, &a.commit_digest) {
@@ -371,6 +394,38 @@ pub fn check_derived(commits: &[(Commit, Digest)], derived: &DerivedSnapshot) ->
                 ),
             });
         }
+    }
+    problems
+}
+
+/// Outcome reports named by a commit the chain does not hold, or by one
+/// that ends no window: the log was cut back (and perhaps rewritten).
+fn reports_ahead(commits: &[(Commit, Digest)], derived: &DerivedSnapshot) -> Vec<AuditProblem> {
+    let head = commits.len() as u64;
+    let mut problems = Vec::new();
+    for path in &derived.reports {
+        let name = path.rsplit('/').next().unwrap_or_default();
+        let Some(stem) = name.strip_suffix(".json").or_else(|| name.strip_suffix(".html")) else {
+            continue;
+        };
+        let Some((seq, "outcome")) = artifact_name(&format!("{stem}.json")).as_ref().map(|(s, d)| (*s, d.as_str())) else {
+            continue;
+        };
+        let commit = commits.get((seq as usize).wrapping_sub(1)).map(|(c, _)| c.decision);
+        let detail = match commit {
+            None => format!("names commit {seq}, but the log ends at {head}: the log was cut back"),
+            Some(d) if !d.ends_window() => {
+                format!(
+                    "names commit {seq} as the end of a window, but it is a {}: the log was cut back and rewritten",
+                    d.as_str()
+                )
+            }
+            Some(_) => continue,
+        };
+        problems.push(AuditProblem::DerivedAhead {
+            path: path.clone(),
+            detail,
+        });
     }
     problems
 }
@@ -416,7 +471,10 @@ pub async fn check_approvals(
     let mut state = LiveState::initial(pipeline);
     let mut problems = Vec::new();
     for (i, (c, d)) in commits.iter().enumerate() {
-        let approval = matches!(c.decision, Decision::Activate | Decision::Renew | Decision::Revoke);
+        let approval = matches!(
+            c.decision,
+            Decision::Activate | Decision::Renew | Decision::Promote | Decision::Revoke
+        );
         if i >= from && approval {
             problems.extend(check_approval(pipeline, &state, c, &kept_for(store, c).await?, allowed));
         }

@@ -10,6 +10,8 @@
 //! active/<cohort>/profile.json               active-profile artifact
 //! artifacts/<cohort>/<seq>-<decision>.json   decision artifacts
 //! incidents/<cohort>/<time>-break-glass.json break-glass on a broken log
+//! reports/<cohort>/<seq>-outcome.json        outcome report at a window's end (+ .html)
+//! reports/<cohort>/sha256-<hex>.json         outcome report a manifest binds
 //! ```
 
 use crate::canonical::Digest;
@@ -63,6 +65,21 @@ pub fn incident(cohort: &str, now: chrono::DateTime<chrono::Utc>) -> ObjPath {
 /// The decision artifact of commit `seq`, named after its decision.
 pub fn artifact(cohort: &str, seq: u64, decision: &str) -> ObjPath {
     ObjPath::from(format!("artifacts/{cohort}/{seq:020}-{decision}.json"))
+}
+
+/// The cohort's outcome reports, as a listing prefix.
+pub fn reports(cohort: &str) -> ObjPath {
+    ObjPath::from(format!("reports/{cohort}"))
+}
+
+/// The outcome report written when commit `seq` ended a bounded window (`ext`: json or html).
+pub fn window_report(cohort: &str, seq: u64, ext: &str) -> ObjPath {
+    ObjPath::from(format!("reports/{cohort}/{seq:020}-outcome.{ext}"))
+}
+
+/// An outcome report a manifest binds, by its digest.
+pub fn bound_report(cohort: &str, digest: &Digest) -> ObjPath {
+    ObjPath::from(format!("reports/{cohort}/sha256-{}.json", digest.hex()))
 }
 
 #[cfg(test)]

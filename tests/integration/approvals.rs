@@ -171,6 +171,7 @@ impl Approvals {
             candidate_name: Some(p.candidate_profile_name.clone()),
             rollback_revision: p.live_revision.clone(),
             evidence_digest: Some(p.digest()),
+            outcome_digest: None,
             approvers: vec![ALICE.into()],
             issued_at: now() - Duration::hours(1),
             not_before: now() - Duration::hours(1),
@@ -273,10 +274,10 @@ fn valid_manifest_passes_every_check_and_openssh_agrees() {
     let file = a.signed(&a.input());
     let v = a.verify(&file);
     assert!(v.passed(), "{:#?}", v.checks);
-    assert_eq!(v.checks.len(), 11);
-    // Every check passes; the renewal budget does not apply to an activation.
+    assert_eq!(v.checks.len(), 12);
+    // Every check passes; the outcome report and the renewal budget do not apply to an activation.
     for c in &v.checks {
-        let expected = if c.name == CheckName::Budget {
+        let expected = if matches!(c.name, CheckName::Outcome | CheckName::Budget) {
             Outcome::NotApplicable
         } else {
             Outcome::Passed
@@ -705,7 +706,7 @@ fn malformed_toml() {
         Manifest::parse("m.toml", text.as_bytes()),
         Err(ManifestError::Toml { .. })
     ));
-    let text = draft(&a.input()).replace("action = \"activate\"", "action = \"promote\"");
+    let text = draft(&a.input()).replace("action = \"activate\"", "action = \"enlarge\"");
     assert!(matches!(
         Manifest::parse("m.toml", text.as_bytes()),
         Err(ManifestError::Toml { .. })
@@ -802,7 +803,7 @@ fn cli_draft_sign_verify_submit() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["valid"], true);
-    assert_eq!(v["verification"]["checks"].as_array().unwrap().len(), 11);
+    assert_eq!(v["verification"]["checks"].as_array().unwrap().len(), 12);
     assert_eq!(v["verification"]["checks"][3]["name"], "evidence");
 
     let o = scoregate(&a, &["manifest", "submit", "--pipeline", p, "--now", NOW, "m.toml"]);

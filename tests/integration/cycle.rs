@@ -93,10 +93,10 @@ impl Ops {
         if let Some(c) = candidate {
             cand = c.to_str().unwrap().to_string();
             let mut replay = vec!["replay", "--pipeline", &p, "--candidate", &cand, "--out", &packet];
-            // A renewal's evidence: the bounded revision against its trusted fallback.
+            // A renewal's or promotion's evidence: the bounded revision against its trusted fallback.
             let baseline = repo().join("data-samples/profiles/live.json");
             let baseline = baseline.to_str().unwrap().to_string();
-            if action == "renew" {
+            if action == "renew" || action == "promote" {
                 replay.extend(["--live", &baseline]);
             }
             self.ok(&replay, 0);
@@ -500,8 +500,8 @@ fn without_blind_rollback_a_blind_window_is_named_blind_cannot_be_renewed_and_ex
         "{evidence}"
     );
     let detail = r["failed_checks"][1]["detail"].as_str().unwrap();
-    assert!(
-        detail.starts_with("the live window is blind (0 live-window items") && detail.ends_with("it cannot be renewed"),
+    assert_eq!(
+        detail, "report covers 0 live-window items, fewer than min_live_items 1: the window is blind",
         "{detail}"
     );
     // Nothing else to do: the cycle names the blind window in its reasons.

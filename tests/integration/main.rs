@@ -10,6 +10,7 @@ mod consumer_example;
 mod consumers;
 mod cycle;
 mod naive_replay;
+mod outcome;
 mod page;
 mod readings;
 mod readme;

@@ -40,6 +40,7 @@ fn schema_for_path(path: &str) -> Option<&'static str> {
         "active" => "active.v1.schema.json",
         "artifacts" => "decision.v1.schema.json",
         "incidents" => "incident.v1.schema.json",
+        "reports" if path.ends_with(".json") => "outcome.v1.schema.json",
         _ => return None,
     })
 }
@@ -91,6 +92,7 @@ fn every_document_a_lifecycle_writes_validates_against_its_schema() {
         "active.v1.schema.json",
         "decision.v1.schema.json",
         "incident.v1.schema.json",
+        "outcome.v1.schema.json",
     ] {
         assert!(seen.get(name).copied().unwrap_or(0) > 0, "no {name} document written: {seen:?}");
     }

@@ -260,6 +260,7 @@ pub fn commit(seq: u64, reason: &str) -> scoregate::release::log::Commit {
         manifest_id: None,
         manifest_digest: None,
         evidence_digest: None,
+        outcome_digest: None,
         signers: vec![],
         window: None,
         guardrails: None,

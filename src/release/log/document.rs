@@ -5,6 +5,7 @@
 use crate::approval::manifest::Action;
 use crate::canonical::{to_jcs, Digest};
 use crate::pipeline::Guardrails;
+pub use crate::pipeline::Readings;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,8 @@ pub const SCHEMA: &str = "scoregate.commit/v1";
 pub enum Decision {
     Activate,
     Renew,
+    /// A signed promotion made the bounded revision the trusted one.
+    Promote,
     Revoke,
     /// A guardrail breach restored the trusted revision.
     Rollback,
@@ -33,12 +36,19 @@ impl Decision {
         match self {
             Decision::Activate => "activate",
             Decision::Renew => "renew",
+            Decision::Promote => "promote",
             Decision::Revoke => "revoke",
             Decision::Rollback => "rollback",
             Decision::Expire => "expire",
             Decision::Reject => "reject",
             Decision::BreakGlass => "break_glass",
         }
+    }
+
+    /// Does this decision end a bounded window (README "Outcome reports")?
+    /// A renewal ends one stretch of it and starts the next.
+    pub fn ends_window(self) -> bool {
+        self.restores() || matches!(self, Decision::Renew | Decision::Promote)
     }
 
     /// Does this decision restore the trusted revision?
@@ -53,21 +63,10 @@ impl Decision {
         match action {
             Action::Activate => Decision::Activate,
             Action::Renew => Decision::Renew,
+            Action::Promote => Decision::Promote,
             Action::Revoke => Decision::Revoke,
         }
     }
-}
-
-/// Guardrail readings over the live window (SPEC §7).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Readings {
-    /// Items in the live window (live_revision = the bounded revision, queued_at in [activation, now]).
-    pub items: u64,
-    pub protected_misses: u64,
-    /// Nearest-rank p90 of protected items' signoff hours; null when there are none.
-    pub protected_signoff_p90_hours: Option<f64>,
-    pub canary_misses: u64,
 }
 
 /// A manifest check that failed, as recorded in a rejection.
@@ -112,6 +111,9 @@ pub struct Commit {
     pub manifest_id: Option<String>,
     pub manifest_digest: Option<Digest>,
     pub evidence_digest: Option<Digest>,
+    /// The outcome report a renewal or promotion bound (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome_digest: Option<Digest>,
     pub signers: Vec<String>,
     pub window: Option<ApprovalWindow>,
     /// Guardrails in force after this commit (null when a trusted revision is live).
