@@ -84,7 +84,7 @@ fn print_table(r: &OutcomeReport) {
         outln!("          {n}");
     }
     for t in &r.guardrails {
-        let reading = t.reading.map_or("none".into(), |v| format!("{v}"));
+        let reading = t.reading.map_or("none".into(), |v| format!("{v:.2}"));
         let verdict = if t.breached { "BREACHED" } else { "ok" };
         outln!("guardrail {:<32} {reading:>8} ≤ {:<6} {verdict}", t.guardrail, t.threshold);
     }

@@ -1,6 +1,8 @@
 //! Evidence (README "The evidence packet"): the packet a release manager
-//! approves ([`packet`]), its HTML page ([`page`]), and the steward's job
-//! that turns a candidate profile into a stored packet ([`steward`]).
+//! approves ([`packet`]), its HTML page ([`page`]), the steward's job
+//! that turns a candidate profile into a stored packet ([`steward`]), and
+//! the outcome report of a live window that renewals and promotions bind
+//! ([`outcome`]).
 //!
 //! Architecture invariant: a packet is a pure function of its inputs (history
 //! bytes, both revisions, settings): byte-identical on any machine and any

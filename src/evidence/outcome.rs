@@ -122,7 +122,8 @@ pub struct RateChange {
     pub measure: String,
     /// Per 1,000 items; null when either period has no items.
     pub delta_per_1000: Option<f64>,
-    /// 95% interval over review windows; null with fewer than 2 windows in either period.
+    /// 95% interval over review windows; null with fewer than 2 windows in
+    /// either period, or with no spread between windows (no events at all).
     pub interval: Option<Interval>,
 }
 
@@ -322,8 +323,10 @@ pub fn rate_difference(live: &Clusters, reference: &Clusters, k: usize) -> Optio
     let (r0, v0, m0) = rate_and_variance(reference, k)?;
     let d = (r1 - r0) * 1000.0;
     let var = v1 + v0;
+    // No spread between windows (no events on either side): an interval
+    // of zero width would claim a certainty the data does not give.
     if var <= 0.0 {
-        return Some(Interval { low: d, high: d });
+        return None;
     }
     let df = var * var / (v1 * v1 / (m1 - 1) as f64 + v0 * v0 / (m0 - 1) as f64);
     let t = StudentsT::new(0.0, 1.0, df.max(1.0)).expect("df ≥ 1").inverse_cdf(0.975);

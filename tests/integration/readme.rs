@@ -1,5 +1,6 @@
 //! The README's walkthrough, run verbatim: a person copying it must get
-//! through activate → rollback → a clean audit.
+//! through activate → rollback → a clean audit, then activate → renew →
+//! promote → outcome report → lifecycle statistics.
 
 use crate::support::repo;
 use std::process::Command;
@@ -40,6 +41,12 @@ fn readme_walkthrough_runs_as_written() {
         "rollback (seq 2)",
         "BREACHED",
         "chain intact",
+        "renew (seq 4)",
+        "promote (seq 5)",
+        "(trusted)",
+        "ended by promote at commit 5",
+        "60 live items in 3 windows, 300 reference items in 8 windows: enough to judge",
+        "promoted                                  1   50.0%",
     ] {
         assert!(stdout.contains(needle), "walkthrough output lacks {needle:?}:\n{stdout}");
     }
