@@ -565,10 +565,23 @@ fn outcome_problems(ctx: &CheckCtx, r: &OutcomeReport) -> Vec<String> {
     if Some(&r.revision) != ctx.live.bounded {
         out.push(format!("report is about {}, not the live bounded revision", r.revision));
     }
+    if &r.trusted_revision != ctx.live.trusted {
+        out.push(format!(
+            "report compares with {}, not the trusted fallback {}",
+            r.trusted_revision, ctx.live.trusted
+        ));
+    }
     if Some(r.window.activated_at) != ctx.live.bounded_since {
         out.push(format!(
             "report covers a window activated at {}, not the live one",
             fmt_time(&r.window.activated_at)
+        ));
+    }
+    if r.window.end > ctx.now + ctx.pipeline.policy.clock_skew {
+        out.push(format!(
+            "report ends {}, after now {}: it reports on what has not happened yet",
+            fmt_time(&r.window.end),
+            fmt_time(&ctx.now)
         ));
     }
     let (age, max) = (ctx.now - r.window.end, ctx.pipeline.policy.max_evidence_age);
@@ -587,12 +600,16 @@ fn outcome_problems(ctx: &CheckCtx, r: &OutcomeReport) -> Vec<String> {
             r.data.live_items
         ));
     }
-    for t in r.guardrails.iter().filter(|t| t.breached) {
+    let breached: Vec<_> = r.guardrails.iter().filter(|t| t.breached).collect();
+    for t in &breached {
         let reading = t.reading.map_or("null".into(), |v| v.to_string());
         out.push(format!(
             "report shows {} breached: reading {reading} > threshold {}",
             t.guardrail, t.threshold
         ));
+    }
+    if r.breached && breached.is_empty() {
+        out.push("report marks a guardrail breached".into());
     }
     out
 }

@@ -96,7 +96,15 @@ async fn stats_cmd(pipeline: PathBuf, now: Option<String>, g: &Global) -> Result
         .any(|w| w.ending == scoregate::release::stats::Ending::RolledBackGuardrail)
     {
         let h = scoregate::release::readings::live_history(&pipeline, &store).await?;
-        rollback_latency(&pipeline, &h, &mut windows);
+        let prefix = object_store::path::Path::from(pipeline.history.as_str());
+        let arrivals = store
+            .list(&prefix)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .map(|m| (m.location.to_string(), m.last_modified))
+            .collect();
+        rollback_latency(&pipeline, &h, &arrivals, &mut windows);
     }
     let shares = shares(&windows);
     if g.json {
@@ -112,7 +120,7 @@ async fn stats_cmd(pipeline: PathBuf, now: Option<String>, g: &Global) -> Result
     outln!("{}: {} bounded window(s)", pipeline.cohort, windows.len());
     for w in &windows {
         outln!(
-            "#{:<4} {}  from {}  renewals {}  bounded {:.1} h  {}  expiry late {}  rollback latency {}",
+            "#{:<4} {}  from {}  renewals {}  bounded {:.1} h  {}  expiry late {}  rollback latency {} (from the object's arrival {})",
             w.activated_seq,
             short(&w.revision),
             t(&w.activated_at),
@@ -120,7 +128,8 @@ async fn stats_cmd(pipeline: PathBuf, now: Option<String>, g: &Global) -> Result
             w.bounded_seconds as f64 / 3600.0,
             w.ending.as_str(),
             secs(w.expiry_lateness_seconds),
-            secs(w.rollback_latency_seconds)
+            secs(w.rollback_latency_seconds),
+            secs(w.rollback_latency_from_object_seconds)
         );
     }
     for (ending, (n, share)) in &shares {

@@ -66,8 +66,12 @@ pub struct BoundedWindow {
     /// For an expiry: how long after `not_after` the expiry was committed.
     pub expiry_lateness_seconds: Option<i64>,
     /// For a guardrail rollback: from the arrival of the row that made a
-    /// count guardrail cross its threshold to the rollback commit.
+    /// count guardrail cross its threshold (its `queued_at`) to the rollback commit.
     pub rollback_latency_seconds: Option<i64>,
+    /// The same, from when the history object holding that row arrived in
+    /// the store (its last-modified time), where the store gives one and it
+    /// is not later than the rollback.
+    pub rollback_latency_from_object_seconds: Option<i64>,
     #[serde(skip)]
     pub(crate) breach: Option<Breach>,
 }
@@ -119,6 +123,7 @@ fn opened(c: &Commit) -> BoundedWindow {
         bounded_seconds: 0,
         expiry_lateness_seconds: None,
         rollback_latency_seconds: None,
+        rollback_latency_from_object_seconds: None,
         breach: None,
     }
 }
@@ -153,9 +158,16 @@ fn close(w: &mut BoundedWindow, c: &Commit) {
 /// Fill each guardrail rollback's latency from `h` (read with live columns):
 /// the rows of the window that count toward a breached count guardrail,
 /// ordered by `queued_at`; the one that made the count exceed its threshold
-/// arrived at its `queued_at`. A rollback for signoff aging alone has no
-/// single arrival and keeps a null latency.
-pub fn rollback_latency(pipeline: &Pipeline, h: &History, windows: &mut [BoundedWindow]) {
+/// arrived at its `queued_at`, and its object at its last-modified time in
+/// `object_arrivals` (by object path, where the store gives one). A
+/// rollback for signoff aging alone has no single arrival and keeps a null
+/// latency.
+pub fn rollback_latency(
+    pipeline: &Pipeline,
+    h: &History,
+    object_arrivals: &BTreeMap<String, DateTime<Utc>>,
+    windows: &mut [BoundedWindow],
+) {
     let Some(live) = h.live.as_ref() else { return };
     let protected: Vec<bool> = h.classes.iter().map(|c| pipeline.policy.protected_classes.contains(c)).collect();
     let canary = crate::profile::kind_index("canary_finding").expect("a known kind");
@@ -167,7 +179,7 @@ pub fn rollback_latency(pipeline: &Pipeline, h: &History, windows: &mut [Bounded
             continue;
         };
         let (from, to) = (w.activated_at.timestamp_micros(), ended.timestamp_micros());
-        let mut arrivals: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        let mut arrivals: BTreeMap<&str, Vec<(i64, usize)>> = BTreeMap::new();
         for i in 0..h.len() {
             let Some(q) = live.queued_at[i].filter(|q| (from..=to).contains(q)) else {
                 continue;
@@ -176,10 +188,10 @@ pub fn rollback_latency(pipeline: &Pipeline, h: &History, windows: &mut [Bounded
                 continue;
             }
             if protected[h.class[i] as usize] {
-                arrivals.entry("protected").or_default().push(q);
+                arrivals.entry("protected").or_default().push((q, i));
             }
             if h.kind[i] == canary {
-                arrivals.entry("canary").or_default().push(q);
+                arrivals.entry("canary").or_default().push((q, i));
             }
         }
         let crossed = |key: &str, threshold: Option<u64>| {
@@ -194,7 +206,9 @@ pub fn rollback_latency(pipeline: &Pipeline, h: &History, windows: &mut [Bounded
         .into_iter()
         .flatten()
         .min();
-        w.rollback_latency_seconds = first.map(|us| (to - us) / 1_000_000);
+        w.rollback_latency_seconds = first.map(|(us, _)| (to - us) / 1_000_000);
+        let object_arrived = first.and_then(|(_, i)| object_arrivals.get(h.origin(i).0)).filter(|t| **t <= ended);
+        w.rollback_latency_from_object_seconds = object_arrived.map(|t| (ended - *t).num_seconds());
     }
 }
 

@@ -1170,6 +1170,16 @@ fn audit_stats_reports_each_window_its_ending_lateness_and_rollback_latency() {
     arrivals.sort_unstable();
     let latency = (to - arrivals[2]) / 1_000_000;
 
+    // When each live history object arrived in the store (its last-modified
+    // time): window 1's rows at 12:00, window 2's at 18:00 on 2026-11-05.
+    let live_dir = o.a.path("store/history/payments-platform/live");
+    for (file, at) in [
+        ("20261103T000000Z-20261104T000000Z.parquet", "2026-11-05 12:00:00Z"),
+        ("20261105T000000Z-20261106T000000Z.parquet", "2026-11-05 18:00:00Z"),
+    ] {
+        let touched = Command::new("touch").arg("-d").arg(at).arg(live_dir.join(file)).status().unwrap();
+        assert!(touched.success());
+    }
     let stats: serde_json::Value = serde_json::from_str(&o.ok(
         &["audit", "stats", "--json", "--pipeline", &o.p(), "--now", "2026-11-08T00:00:00Z"],
         0,
@@ -1185,6 +1195,9 @@ fn audit_stats_reports_each_window_its_ending_lateness_and_rollback_latency() {
     assert_eq!(w[0]["bounded_seconds"], 2 * 86_400);
     assert_eq!(w[1]["ending"], "rolled_back_guardrail");
     assert_eq!(w[1]["rollback_latency_seconds"], latency);
+    // The crossing row's object arrived at 18:00; the rollback came at midnight.
+    assert_eq!(w[1]["rollback_latency_from_object_seconds"], 6 * 3600);
+    assert!(w[0]["rollback_latency_from_object_seconds"].is_null());
     assert!(latency > 0 && latency < 86_400, "{latency}");
     assert_eq!(w[2]["ending"], "rolled_back_blind");
     assert!(w[2]["rollback_latency_seconds"].is_null());

@@ -392,11 +392,37 @@ fn check_11_fails_a_report_about_another_revision_or_window() {
     let o = activated_with_history();
     let mut r = report_json(&o, &["--now", AT]);
     r["revision"] = BASELINE_REV.into();
+    r["trusted_revision"] = CANDIDATE_REV.into();
     r["window"]["activated_at"] = "2026-11-01T00:00:00Z".into();
     std::fs::write(o.a.path("other.json"), r.to_string()).unwrap();
     let check = check_11(&o, AT, AT, &["--outcome", "other.json"], &|t| t);
     failed_with(&check, "not the live bounded revision");
     failed_with(&check, "report covers a window activated at 2026-11-01T00:00:00Z, not the live one");
+    failed_with(
+        &check,
+        &format!("report compares with {CANDIDATE_REV}, not the trusted fallback {BASELINE_REV}"),
+    );
+}
+
+#[test]
+fn check_11_fails_a_report_from_the_future() {
+    let o = activated_with_history();
+    let r = report_json(&o, &["--now", "2026-11-04T12:00:00Z"]);
+    std::fs::write(o.a.path("future.json"), r.to_string()).unwrap();
+    let check = check_11(&o, AT, AT, &["--outcome", "future.json"], &|t| t);
+    failed_with(&check, "report ends 2026-11-04T12:00:00Z, after now 2026-11-04T00:00:00Z");
+}
+
+#[test]
+fn check_11_fails_a_report_marked_breached_without_a_reading() {
+    let o = activated_with_history();
+    let mut r = report_json(&o, &["--now", AT]);
+    r["breached"] = true.into();
+    std::fs::write(o.a.path("marked.json"), r.to_string()).unwrap();
+    failed_with(
+        &check_11(&o, AT, AT, &["--outcome", "marked.json"], &|t| t),
+        "report marks a guardrail breached",
+    );
 }
 
 #[test]
