@@ -18,8 +18,9 @@ use crate::release::commit::{commit_with_retry, refuse_backwards, Attempt, Cycle
 use crate::release::decide::{base_commit, decide, restore, Candidate, DecideInputs, Plan};
 use crate::release::derive::{incident, repair, Incident};
 use crate::release::log::{append, read_log, Commit, Decision, FailedCheck, LiveState, LogError, Readings};
-use crate::release::readings::live_readings;
+use crate::release::readings::{live_history, readings_of};
 use crate::release::trail::{check_before_acting, derived_snapshot};
+use crate::replay::history::History;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -122,26 +123,32 @@ async fn read_inbox(
     Ok(out)
 }
 
-/// Read what the rules need (readings, inbox), then decide.
+/// Read what the rules need (readings, inbox), then decide. The history
+/// read for the readings comes back too: a commit that ends the window
+/// makes its outcome report from it instead of reading it again.
 async fn plan(
     pipeline: &Pipeline,
     store: &Store,
     state: &LiveState,
     now: DateTime<Utc>,
     allowed: Result<AllowedSigners, Error>,
-) -> Result<Plan, Error> {
-    let readings = match &state.bounded {
-        Some(b) => Some(live_readings(pipeline, store, b, now).await),
-        None => None,
+) -> Result<(Plan, Option<History>), Error> {
+    let (readings, history) = match &state.bounded {
+        None => (None, None),
+        Some(b) => match live_history(pipeline, store).await {
+            Ok(h) => (Some(Ok(readings_of(pipeline, &h, b, now))), Some(h)),
+            Err(e) => (Some(Err(e)), None),
+        },
     };
     let inbox = read_inbox(pipeline, store, state, now, allowed).await;
-    decide(DecideInputs {
+    let plan = decide(DecideInputs {
         pipeline,
         state,
         now,
         readings,
         inbox,
-    })
+    })?;
+    Ok((plan, history))
 }
 
 /// Decide and commit one step for `now`; the decision, if any, is only
@@ -150,7 +157,7 @@ async fn plan(
 pub async fn commit_only(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>) -> Result<Option<Commit>, Error> {
     let (state, _) = read_log(pipeline, store).await?;
     refuse_backwards(pipeline, &state, now)?;
-    let plan = plan(pipeline, store, &state, now, load_allowed_signers(pipeline).await).await?;
+    let (plan, _) = plan(pipeline, store, &state, now, load_allowed_signers(pipeline).await).await?;
     if let Some(c) = &plan.commit {
         append(store, c).await?;
     }
@@ -170,7 +177,7 @@ pub async fn run(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, mode: M
             Mode::DryRun => vec![],
             Mode::Commit => repair(store, pipeline, &state, &commits).await?,
         };
-        let plan = plan(pipeline, store, &state, now, allowed).await?;
+        let (plan, history) = plan(pipeline, store, &state, now, allowed).await?;
         let mut report = CycleReport::new(pipeline, &state, &plan, now, attempt, mode);
         report.repaired = repaired;
         match (plan.commit, mode) {
@@ -181,6 +188,7 @@ pub async fn run(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, mode: M
                     manifest_text: plan.manifest_text,
                     signatures: plan.signatures,
                     before: state,
+                    history,
                 };
                 Ok(Attempt::Commit(Box::new(prepared), report))
             }
@@ -256,6 +264,8 @@ async fn restore_by_commit(pipeline: &Pipeline, store: &Store, now: DateTime<Utc
                 manifest_text: None,
                 signatures: vec![],
                 before: state,
+                // Break-glass never waits on the history: its report reads it after the commit.
+                history: None,
             }),
             answer,
         ))

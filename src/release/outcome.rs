@@ -30,6 +30,20 @@ pub struct WindowRef {
     pub ended_by: Option<(String, u64)>,
 }
 
+impl WindowRef {
+    /// The window commit `c` ended, on top of the state `before` it; `None`
+    /// when `c` ends no bounded window.
+    pub fn ended_by(before: &LiveState, c: &Commit) -> Option<WindowRef> {
+        let b = before.bounded.as_ref().filter(|_| c.decision.ends_window())?;
+        Some(WindowRef {
+            bounded: b.clone(),
+            trusted: before.trusted.clone(),
+            end: c.now,
+            ended_by: Some((c.decision.as_str().to_string(), c.seq)),
+        })
+    }
+}
+
 /// The report over an already-read history (read with live columns).
 pub fn report_over(pipeline: &Pipeline, h: &History, w: &WindowRef) -> OutcomeReport {
     let readings = readings_of(pipeline, h, &w.bounded, w.end);
@@ -62,12 +76,7 @@ pub fn window_at(pipeline: &Pipeline, commits: &[(Commit, Digest)], seq: Option<
     let mut state = LiveState::initial(pipeline);
     let mut last_ended = None;
     for (c, d) in commits {
-        let ended = state.bounded.as_ref().filter(|_| c.decision.ends_window()).map(|b| WindowRef {
-            bounded: b.clone(),
-            trusted: state.trusted.clone(),
-            end: c.now,
-            ended_by: Some((c.decision.as_str().to_string(), c.seq)),
-        });
+        let ended = WindowRef::ended_by(&state, c);
         if seq == Some(c.seq) {
             return ended.ok_or_else(|| {
                 Error::Input(format!(
@@ -113,24 +122,22 @@ pub async fn store_bound(store: &Store, r: &OutcomeReport) -> Result<Digest, Sto
 }
 
 /// Write the report of the window `commit` ended, beside the commit (best
-/// effort: a failure is logged, never returned).
-pub async fn write_window_end(store: &Store, pipeline: &Pipeline, before: &LiveState, commit: &Commit) {
-    let Some(b) = before.bounded.as_ref().filter(|_| commit.decision.ends_window()) else {
+/// effort: a failure is logged, never returned). `history` is the one the
+/// decision was taken on, when the cycle read it; else it is read here.
+pub async fn write_window_end(store: &Store, pipeline: &Pipeline, before: &LiveState, commit: &Commit, history: Option<&History>) {
+    let Some(w) = WindowRef::ended_by(before, commit) else {
         return;
     };
-    let w = WindowRef {
-        bounded: b.clone(),
-        trusted: before.trusted.clone(),
-        end: commit.now,
-        ended_by: Some((commit.decision.as_str().to_string(), commit.seq)),
-    };
-    if let Err(e) = write(store, pipeline, &w, commit.seq).await {
+    if let Err(e) = write(store, pipeline, &w, commit.seq, history).await {
         tracing::warn!(error = %e, seq = commit.seq, "outcome report not written; `scoregate report --seq` makes it again");
     }
 }
 
-async fn write(store: &Store, pipeline: &Pipeline, w: &WindowRef, seq: u64) -> Result<(), Error> {
-    let r = report_for(pipeline, store, w).await?;
+async fn write(store: &Store, pipeline: &Pipeline, w: &WindowRef, seq: u64, history: Option<&History>) -> Result<(), Error> {
+    let r = match history {
+        Some(h) => report_over(pipeline, h, w),
+        None => report_for(pipeline, store, w).await?,
+    };
     let html = render_html(&r)?;
     store
         .put(&layout::window_report(&pipeline.cohort, seq, "json"), r.to_bytes())
