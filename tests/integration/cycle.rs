@@ -159,25 +159,21 @@ impl Ops {
         assert_eq!(o.cycle(NOW, 0)["decision"], "activate");
         o
     }
-    /// `manifest draft` of a renewal at `at` that the early checks refuse
-    /// (exit 4, nothing written): its message.
-    pub fn refused_renewal_draft(&self, at: &str, window: &str) -> String {
+    /// Honest renewal evidence, written to `out`: the sample candidate (the
+    /// bounded revision) replayed against its trusted fallback, the baseline.
+    pub fn honest_packet(&self, out: &str) {
         let (p, cand) = (self.p(), self.candidate().to_str().unwrap().to_string());
         let live = repo().join("data-samples/profiles/live.json").to_str().unwrap().to_string();
         self.ok(
-            &[
-                "replay",
-                "--pipeline",
-                &p,
-                "--candidate",
-                &cand,
-                "--live",
-                &live,
-                "--out",
-                "refused-packet.json",
-            ],
+            &["replay", "--pipeline", &p, "--candidate", &cand, "--live", &live, "--out", out],
             0,
         );
+    }
+    /// `manifest draft` of a renewal at `at` that the early checks refuse
+    /// (exit 4, nothing written): its message.
+    pub fn refused_renewal_draft(&self, at: &str, window: &str) -> String {
+        let p = self.p();
+        self.honest_packet("refused-packet.json");
         let draft = renewal_draft(&p, at, window, "refused-packet.json", "refused.toml");
         let draft: Vec<&str> = draft.iter().map(String::as_str).collect();
         let o = self.run(&draft);

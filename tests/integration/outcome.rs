@@ -251,22 +251,7 @@ fn promote_makes_the_bounded_revision_trusted_and_the_rollback_target_of_later_a
 /// before Alice signs it, then `manifest verify` at `verify_at`: check 11.
 fn check_11(o: &Ops, at: &str, verify_at: &str, extra: &[&str], edit: &dyn Fn(String) -> String) -> serde_json::Value {
     let p = o.p();
-    let cand = o.candidate().to_str().unwrap().to_string();
-    let live = repo().join("data-samples/profiles/live.json").to_str().unwrap().to_string();
-    o.ok(
-        &[
-            "replay",
-            "--pipeline",
-            &p,
-            "--candidate",
-            &cand,
-            "--live",
-            &live,
-            "--out",
-            "r-packet.json",
-        ],
-        0,
-    );
+    o.honest_packet("r-packet.json");
     let mut draft = vec![
         "manifest",
         "draft",
