@@ -134,6 +134,17 @@ impl DecideInputs<'_> {
         })
     }
 
+    /// The first valid renewal or promotion, which rests on the live
+    /// window's record: never over guardrails that could not be read, nor
+    /// over a blind window.
+    fn valid_on_record(&self, action: Action) -> Option<(&Candidate, &Manifest, &Verification)> {
+        self.readings()?;
+        if self.blind().is_some() {
+            return None;
+        }
+        self.valid(action)
+    }
+
     fn base_commit(&self, decision: Decision) -> Commit {
         base_commit(self.pipeline, self.state, self.now, decision)
     }
@@ -278,12 +289,7 @@ pub fn decide_revoke(inp: &DecideInputs) -> Option<Step> {
 /// extend the window.
 pub fn decide_renew(inp: &DecideInputs) -> Option<Step> {
     inp.state.bounded.as_ref()?;
-    // Never extend a window whose guardrails could not be read, nor a blind one.
-    inp.readings()?;
-    if inp.blind().is_some() {
-        return None;
-    }
-    let (cand, m, v) = inp.valid(Action::Renew)?;
+    let (cand, m, v) = inp.valid_on_record(Action::Renew)?;
     let reasons = vec![format!(
         "window extended to {} by {}",
         rfc3339(&m.not_after),
@@ -299,12 +305,7 @@ pub fn decide_renew(inp: &DecideInputs) -> Option<Step> {
 /// one: no window after it, and the rollback target of later approvals.
 pub fn decide_promote(inp: &DecideInputs) -> Option<Step> {
     let b = inp.state.bounded.as_ref()?;
-    // Never promote over guardrails that could not be read, nor a blind window.
-    inp.readings()?;
-    if inp.blind().is_some() {
-        return None;
-    }
-    let (cand, m, v) = inp.valid(Action::Promote)?;
+    let (cand, m, v) = inp.valid_on_record(Action::Promote)?;
     let reasons = vec![format!(
         "{} promoted to trusted by {}, replacing {}",
         b.revision,
