@@ -438,6 +438,8 @@ fn sufficiency(live: &PeriodCounts, reference: &PeriodCounts, min_live_items: u6
 }
 
 const PAGE: &str = include_str!("templates/outcome.html");
+/// The style the outcome and sweep pages share.
+pub(crate) const STYLE: &str = include_str!("templates/style.html");
 
 /// One measure's row on the page.
 #[derive(Serialize)]
@@ -510,6 +512,7 @@ pub fn render_html(r: &OutcomeReport) -> Result<String, OutcomeError> {
     let mut env = minijinja::Environment::new();
     let fail = |e: minijinja::Error| OutcomeError::Render(e.to_string());
     env.add_template("outcome.html", PAGE).map_err(fail)?;
+    env.add_template("style.html", STYLE).map_err(fail)?;
     // Protected together and * first, then each class.
     let mut groups: Vec<&OutcomeGroup> = r.groups.iter().collect();
     groups.sort_by_key(|g| !matches!(g.group.as_str(), "protected" | "*"));

@@ -35,6 +35,8 @@ pub enum EvidenceError {
         store: String,
         pipeline: String,
     },
+    #[error("candidates {first} and {second} of the sweep are one revision, {revision}: give each candidate once")]
+    DuplicateCandidate { revision: Digest, first: usize, second: usize },
 }
 
 /// Replay settings as recorded in the packet.
@@ -212,12 +214,7 @@ impl Packet {
             protected_regressions,
             significant_regressions: Some(significant_regressions),
             data_quality: DataQuality {
-                null_features: history
-                    .feature_names
-                    .iter()
-                    .cloned()
-                    .zip(history.null_features.iter().copied())
-                    .collect(),
+                null_features: null_features(history, live, candidate),
                 other_cohort_rows: history.other_cohort_rows,
             },
             uncertainty_method: Some(Method::new(settings.alpha, seed)),
@@ -273,6 +270,21 @@ fn seed(history: &History, live: &Profile, candidate: &Profile, settings: &Packe
         "settings": settings,
     });
     Digest::of(&to_jcs(&inputs))
+}
+
+/// Nulls per feature column the two profiles read. A sweep reads every
+/// candidate's columns at once; a packet still names only its own two
+/// profiles' columns, so it equals the packet of a single replay.
+fn null_features(history: &History, live: &Profile, candidate: &Profile) -> BTreeMap<String, u64> {
+    let mut used = live.feature_columns();
+    used.extend(candidate.feature_columns());
+    history
+        .feature_names
+        .iter()
+        .zip(&history.null_features)
+        .filter(|(name, _)| used.contains(name))
+        .map(|(name, &nulls)| (name.clone(), nulls))
+        .collect()
 }
 
 /// Per class, sorted by name bytes; a protected class with no history still

@@ -7,7 +7,7 @@
 //! later bind them. Nothing is written until every input has been validated.
 
 use crate::canonical::Digest;
-use crate::evidence::Packet;
+use crate::evidence::{EvidenceError, Packet};
 use crate::pipeline::Pipeline;
 use crate::profile::stored::put_profile;
 use crate::profile::{Profile, Transform};
@@ -53,6 +53,20 @@ pub struct ReplayOutcome {
     pub digest: Digest,
 }
 
+/// One candidate's packet in a sweep: the packet, its bytes and digest.
+pub struct Evidence {
+    pub packet: Packet,
+    pub packet_bytes: Vec<u8>,
+    pub digest: Digest,
+}
+
+/// A sweep: the history decoded once, and one packet per candidate in the
+/// order given, each byte-identical to a single replay of that candidate.
+pub struct Sweep {
+    pub history: History,
+    pub packets: Vec<Evidence>,
+}
+
 /// Replay `candidate` against `live` over the pipeline's history and build
 /// the packet. Writes nothing.
 pub async fn replay_packet(
@@ -64,15 +78,62 @@ pub async fn replay_packet(
 ) -> Result<ReplayOutcome, Error> {
     let query = query_for(&pipeline.cohort, &[live, candidate]);
     let history = History::read(store, &pipeline.history, &query, progress).await?;
+    let (replay, evidence) = tokio::task::block_in_place(|| evidence_for(pipeline, &history, live, candidate))?;
+    Ok(ReplayOutcome {
+        history,
+        replay,
+        packet: evidence.packet,
+        packet_bytes: evidence.packet_bytes,
+        digest: evidence.digest,
+    })
+}
+
+/// Replay several candidates against `live` over one read of the history
+/// (the columns every profile needs), one packet each. Writes nothing. A
+/// revision given twice is refused: both packets would be one object.
+pub async fn replay_sweep(
+    pipeline: &Pipeline,
+    store: &Store,
+    live: &Profile,
+    candidates: &[Profile],
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<Sweep, Error> {
+    for (k, c) in candidates.iter().enumerate() {
+        if let Some(first) = candidates[..k].iter().position(|o| o.revision() == c.revision()) {
+            return Err(EvidenceError::DuplicateCandidate {
+                revision: c.revision().clone(),
+                first: first + 1,
+                second: k + 1,
+            }
+            .into());
+        }
+    }
+    let mut profiles: Vec<&Profile> = vec![live];
+    profiles.extend(candidates);
+    let query = query_for(&pipeline.cohort, &profiles);
+    let history = History::read(store, &pipeline.history, &query, progress).await?;
+    let packets = tokio::task::block_in_place(|| {
+        // One candidate at a time: its replay is dropped once its packet is
+        // built, so memory stays that of one replay.
+        candidates
+            .iter()
+            .map(|c| evidence_for(pipeline, &history, live, c).map(|(_, e)| e))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(Sweep { history, packets })
+}
+
+/// Replay one candidate over a history already read, and build its packet.
+fn evidence_for(pipeline: &Pipeline, history: &History, live: &Profile, candidate: &Profile) -> Result<(Replay, Evidence), Error> {
     let started = std::time::Instant::now();
-    let replay = tokio::task::block_in_place(|| replay(&history, live, candidate, &pipeline.replay))?;
+    let replay = replay(history, live, candidate, &pipeline.replay)?;
     tracing::info!(elapsed = ?started.elapsed(), "windows ranked under both revisions");
     let started = std::time::Instant::now();
     let packet = Packet::build(
         &pipeline.cohort,
         &pipeline.replay,
         &pipeline.policy.protected_classes,
-        &history,
+        history,
         &replay,
         live,
         candidate,
@@ -80,19 +141,26 @@ pub async fn replay_packet(
     tracing::info!(elapsed = ?started.elapsed(), "packet built with its statistics");
     let packet_bytes = packet.to_bytes();
     let digest = Digest::of(&packet_bytes);
-    Ok(ReplayOutcome {
-        history,
+    Ok((
         replay,
-        packet,
-        packet_bytes,
-        digest,
-    })
+        Evidence {
+            packet,
+            packet_bytes,
+            digest,
+        },
+    ))
 }
 
-/// Store the candidate profile and the packet, content-addressed.
-pub async fn store_evidence(store: &Store, cohort: &str, candidate: &Profile, outcome: &ReplayOutcome) -> Result<ObjPath, Error> {
+/// Store the candidate profile and its packet, content-addressed.
+pub async fn store_evidence(
+    store: &Store,
+    cohort: &str,
+    candidate: &Profile,
+    packet_bytes: &[u8],
+    digest: &Digest,
+) -> Result<ObjPath, Error> {
     put_profile(store, candidate).await?;
-    let path = layout::evidence(cohort, &outcome.digest);
-    store.put_immutable(&path, Bytes::copy_from_slice(&outcome.packet_bytes)).await?;
+    let path = layout::evidence(cohort, digest);
+    store.put_immutable(&path, Bytes::copy_from_slice(packet_bytes)).await?;
     Ok(path)
 }

@@ -19,5 +19,6 @@ mod s3_cli;
 mod schemas;
 mod store_suite;
 mod support;
+mod sweep;
 mod tamper;
 mod writers;

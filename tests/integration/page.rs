@@ -1,7 +1,7 @@
 //! The evidence page in a real browser: Debian's headless Chromium renders
 //! the sample page without console errors, takes a screenshot, and the
 //! rendered document holds the digest, the protected verdicts in words and
-//! their intervals.
+//! their intervals; the same for a sweep's comparison page.
 //!
 //! Needs `chromium` (or `SCOREGATE_CHROMIUM` naming one). Without it the test
 //! says why it skipped; with `SCOREGATE_REQUIRE_CHROMIUM=1` (set by
@@ -113,4 +113,57 @@ fn the_sample_page_renders_in_headless_chromium_with_digest_verdicts_and_interva
     ] {
         assert!(text.contains(needle), "rendered text lacks {needle:?}:\n{text}");
     }
+}
+
+#[test]
+fn the_sweep_comparison_page_renders_in_headless_chromium_with_every_candidate_in_order() {
+    let Some(bin) = chromium() else { return };
+    let (dir, pipeline) = crate::support::sample_copy();
+    let candidates = crate::sweep::three_candidates(dir.path());
+    let mut args = vec![
+        "replay",
+        "--json",
+        "--no-store",
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+        "--out",
+        "s/packet.json",
+    ];
+    for c in &candidates {
+        args.extend(["--candidate", c.to_str().unwrap()]);
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_scoregate"))
+        .args(&args)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let page = dir.path().join(report["compare"].as_str().unwrap());
+
+    let o = headless(&bin, &dir.path().join("p1"), &page, &["--dump-dom"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.lines().any(|l| l.contains("CONSOLE") || l.contains("Uncaught")), "{stderr}");
+    let text = visible_text(&String::from_utf8_lossy(&o.stdout));
+    // The sample candidate's own figures, as its packet page shows them.
+    for needle in [
+        "3 candidates against live",
+        "2 payments-review-2026-11",
+        "1 fewer-columns",
+        "1032 → 655",
+        "152 -17 [-37.9, +3.9]",
+        "regressed (significant)",
+    ] {
+        assert!(text.contains(needle), "rendered text lacks {needle:?}:\n{text}");
+    }
+    // Candidates appear in the comparison's order in the summary table.
+    let names: Vec<&str> = report["comparison"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["profile_name"].as_str().unwrap())
+        .collect();
+    let at: Vec<usize> = names.iter().map(|n| text.find(n).unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{names:?} at {at:?}");
 }

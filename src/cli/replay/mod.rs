@@ -1,11 +1,18 @@
 //! `scoregate replay`: the steward's command. Replays a candidate against the
 //! live profile, writes the evidence packet (JSON) and its HTML page, stores
 //! the candidate and the packet in the pipeline's store, and optionally
-//! writes the per-item parquet table.
+//! writes the per-item parquet table. With several `--candidate`s it is a
+//! sweep ([`sweep`]): one read of the history, one packet per candidate and
+//! one comparison page.
+
+mod args;
+mod sweep;
+
+use args::stem;
+pub use args::ReplayArgs;
 
 use super::common::{open_pipeline, print_json, progress, Global};
 use anyhow::Result;
-use clap::Args;
 use scoregate::canonical::Digest;
 use scoregate::evidence::page::PageContext;
 use scoregate::evidence::steward::{replay_packet, store_evidence, ReplayOutcome};
@@ -20,53 +27,6 @@ use scoregate::replay::Delta;
 use scoregate::store::StoreError;
 use scoregate::store::{read_input, write_output, Store};
 use scoregate::ExitCode;
-use std::path::PathBuf;
-
-#[derive(Args, Debug)]
-pub struct ReplayArgs {
-    /// Pipeline file (cohort, store, history prefix, replay settings).
-    #[arg(long)]
-    pipeline: PathBuf,
-    /// Candidate profile: a JSON file, or a revision id `sha256:…` in the store.
-    #[arg(long)]
-    candidate: String,
-    /// Live profile to compare against (file or revision id); default: the cohort's live revision.
-    #[arg(long)]
-    live: Option<String>,
-    /// Where to write the packet JSON (path or URL).
-    #[arg(long, default_value = "scoregate-out/packet.json")]
-    out: String,
-    /// Where to write the HTML page; default: beside the packet, `.html`.
-    #[arg(long)]
-    html: Option<String>,
-    /// Also write one parquet row per item with scores, ranks and surfaced flags.
-    #[arg(long)]
-    items: Option<String>,
-    /// Do not store the candidate profile and the packet in the pipeline's store.
-    #[arg(long)]
-    no_store: bool,
-    /// Exit 4 when a protected class regressed (`regressed`), or regressed
-    /// with `significant` true (`significant`); everything is still written.
-    #[arg(long, value_enum)]
-    fail_on: Option<FailOn>,
-}
-
-/// What `--fail-on` gates a candidate on.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailOn {
-    Regressed,
-    Significant,
-}
-
-impl FailOn {
-    /// The protected classes that fail the gate: the packet's own lists.
-    fn failing(self, p: &Packet) -> Vec<String> {
-        match self {
-            FailOn::Regressed => p.protected_regressions.clone(),
-            FailOn::Significant => p.significant_regressions.clone().unwrap_or_default(),
-        }
-    }
-}
 
 /// The cohort's live profile (the log head's live revision, or the
 /// pipeline's baseline before the first commit), with advice when it was
@@ -100,22 +60,29 @@ async fn profile_arg(arg: &str, store: &Store) -> Result<Profile, scoregate::Err
 }
 
 pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
+    if let Some(code) = sweep::refuse_single_file_options(&a) {
+        return Ok(code);
+    }
     let (pipeline, store) = open_pipeline(&a.pipeline)?;
-    let candidate = profile_arg(&a.candidate, &store).await?;
+    let mut candidates = Vec::with_capacity(a.candidate.len());
+    for c in &a.candidate {
+        candidates.push(profile_arg(c, &store).await?);
+    }
     let live = match &a.live {
         Some(l) => profile_arg(l, &store).await?,
         None => live_profile(&pipeline, &a.pipeline, &store).await?,
     };
+    if candidates.len() > 1 {
+        return sweep::run(&a, g, &pipeline, &store, &live, &candidates).await;
+    }
+    let candidate = candidates.pop().expect("clap requires one candidate");
     let pb = progress("reading history");
     let outcome = replay_packet(&pipeline, &store, &live, &candidate, pb.as_ref()).await?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
     // Everything is validated: now write.
-    let html_target = a.html.clone().unwrap_or_else(|| match a.out.strip_suffix(".json") {
-        Some(stem) => format!("{stem}.html"),
-        None => format!("{}.html", a.out),
-    });
+    let html_target = a.html.clone().unwrap_or_else(|| format!("{}.html", stem(&a.out)));
     // Everything that can fail short of writing is done first; then the
     // steward's files, and the store last: a failed write leaves no packet
     // stored without its page and table.
@@ -137,7 +104,7 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
     let stored = if a.no_store {
         None
     } else {
-        Some(store_evidence(&store, &pipeline.cohort, &candidate, &outcome).await?)
+        Some(store_evidence(&store, &pipeline.cohort, &candidate, &outcome.packet_bytes, &outcome.digest).await?)
     };
 
     let p = &outcome.packet;
