@@ -176,6 +176,7 @@ pub fn score_items(profile: &Profile, parquet: &[u8], cohort: &str, default_capa
     let bad = |e: &dyn std::fmt::Display| ConsumerError::BadItems(e.to_string());
     let query = HistoryQuery {
         outcomes_optional: true,
+        live_window: None,
         ..query_for(cohort, &[profile])
     };
     let objects = [("items.parquet".to_string(), bytes::Bytes::copy_from_slice(parquet))];

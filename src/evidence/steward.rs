@@ -41,6 +41,7 @@ pub fn query_for(cohort: &str, profiles: &[&Profile]) -> HistoryQuery {
         nonnegative,
         live_columns: false,
         outcomes_optional: false,
+        live_window: None,
     }
 }
 

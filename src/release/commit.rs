@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::pipeline::Pipeline;
 use crate::release::derive::after_commit;
 use crate::release::log::{append, Commit, LiveState, LogError};
-use crate::replay::history::History;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -42,9 +41,6 @@ pub struct Prepared {
     pub signatures: Vec<SignatureFile>,
     /// The live state the commit was decided on.
     pub before: LiveState,
-    /// The history the decision's readings were taken from, if it was read
-    /// (a window's outcome report is made from it).
-    pub history: Option<History>,
 }
 
 /// What one attempt produced: a commit to append, or a final answer.
@@ -91,12 +87,10 @@ where
             manifest_text,
             signatures,
             before,
-            history,
         } = *prepared;
         match append(store, &commit).await {
             Ok(digest) => {
-                let decided = (&before, history.as_ref());
-                after_commit(store, pipeline, &commit, &digest, (manifest_text, &signatures), decided).await?;
+                after_commit(store, pipeline, &commit, &digest, (manifest_text, &signatures), &before).await?;
                 return Ok(answer);
             }
             Err(LogError::VersionExists { .. }) => {

@@ -18,9 +18,8 @@ use crate::release::commit::{commit_with_retry, refuse_backwards, Attempt, Cycle
 use crate::release::decide::{base_commit, decide, restore, Candidate, DecideInputs, Plan};
 use crate::release::derive::{incident, repair, Incident};
 use crate::release::log::{append, read_log, Commit, Decision, FailedCheck, LiveState, LogError, Readings};
-use crate::release::readings::{live_history, readings_of};
+use crate::release::readings::live_readings;
 use crate::release::trail::{check_before_acting, derived_snapshot};
-use crate::replay::history::History;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -123,22 +122,20 @@ async fn read_inbox(
     Ok(out)
 }
 
-/// Read what the rules need (readings, inbox), then decide. The history
-/// read for the readings comes back too: a commit that ends the window
-/// makes its outcome report from it instead of reading it again.
+/// Read what the rules need (readings, inbox), then decide. The readings
+/// read only the row groups that can hold live-window rows
+/// ([`live_readings`]); a commit that ends the window reads the whole history
+/// for its outcome report after the commit.
 async fn plan(
     pipeline: &Pipeline,
     store: &Store,
     state: &LiveState,
     now: DateTime<Utc>,
     allowed: Result<AllowedSigners, Error>,
-) -> Result<(Plan, Option<History>), Error> {
-    let (readings, history) = match &state.bounded {
-        None => (None, None),
-        Some(b) => match live_history(pipeline, store).await {
-            Ok(h) => (Some(Ok(readings_of(pipeline, &h, b, now))), Some(h)),
-            Err(e) => (Some(Err(e)), None),
-        },
+) -> Result<Plan, Error> {
+    let readings = match &state.bounded {
+        None => None,
+        Some(b) => Some(live_readings(pipeline, store, b, now).await),
     };
     let inbox = read_inbox(pipeline, store, state, now, allowed).await;
     let plan = decide(DecideInputs {
@@ -148,7 +145,7 @@ async fn plan(
         readings,
         inbox,
     })?;
-    Ok((plan, history))
+    Ok(plan)
 }
 
 /// Decide and commit one step for `now`; the decision, if any, is only
@@ -157,7 +154,7 @@ async fn plan(
 pub async fn commit_only(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>) -> Result<Option<Commit>, Error> {
     let (state, _) = read_log(pipeline, store).await?;
     refuse_backwards(pipeline, &state, now)?;
-    let (plan, _) = plan(pipeline, store, &state, now, load_allowed_signers(pipeline).await).await?;
+    let plan = plan(pipeline, store, &state, now, load_allowed_signers(pipeline).await).await?;
     if let Some(c) = &plan.commit {
         append(store, c).await?;
     }
@@ -177,7 +174,7 @@ pub async fn run(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, mode: M
             Mode::DryRun => vec![],
             Mode::Commit => repair(store, pipeline, &state, &commits).await?,
         };
-        let (plan, history) = plan(pipeline, store, &state, now, allowed).await?;
+        let plan = plan(pipeline, store, &state, now, allowed).await?;
         let mut report = CycleReport::new(pipeline, &state, &plan, now, attempt, mode);
         report.repaired = repaired;
         match (plan.commit, mode) {
@@ -188,7 +185,6 @@ pub async fn run(pipeline: &Pipeline, store: &Store, now: DateTime<Utc>, mode: M
                     manifest_text: plan.manifest_text,
                     signatures: plan.signatures,
                     before: state,
-                    history,
                 };
                 Ok(Attempt::Commit(Box::new(prepared), report))
             }
@@ -264,8 +260,6 @@ async fn restore_by_commit(pipeline: &Pipeline, store: &Store, now: DateTime<Utc
                 manifest_text: None,
                 signatures: vec![],
                 before: state,
-                // Break-glass never waits on the history: its report reads it after the commit.
-                history: None,
             }),
             answer,
         ))

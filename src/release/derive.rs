@@ -12,7 +12,6 @@ use crate::profile::stored::load_profile;
 use crate::release::artifacts::{decision_artifact, put_active, put_decision, read_active, ActiveProfile, ACTIVE_SCHEMA};
 use crate::release::log::{Commit, LiveState};
 use crate::release::outcome::write_window_end;
-use crate::replay::history::History;
 use crate::store::{layout, Store, StoreError};
 use chrono::{DateTime, Utc};
 use object_store::path::Path as ObjPath;
@@ -113,7 +112,7 @@ pub async fn after_commit(
     commit: &Commit,
     digest: &Digest,
     (manifest, signatures): (Option<String>, &[SignatureFile]),
-    (before, history): (&LiveState, Option<&History>),
+    before: &LiveState,
 ) -> Result<(), Error> {
     put_decision(store, &decision_artifact(commit, digest, manifest, signatures)).await?;
     let state = before.apply(commit, digest.clone());
@@ -121,7 +120,7 @@ pub async fn after_commit(
     if let Some(o) = &commit.inbox_object {
         inbox::remove(store, o).await?;
     }
-    write_window_end(store, pipeline, before, commit, history).await;
+    write_window_end(store, pipeline, before, commit).await;
     Ok(())
 }
 

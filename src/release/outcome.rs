@@ -124,20 +124,17 @@ pub async fn store_bound(store: &Store, r: &OutcomeReport) -> Result<Digest, Sto
 /// Write the report of the window `commit` ended, beside the commit (best
 /// effort: a failure is logged, never returned). `history` is the one the
 /// decision was taken on, when the cycle read it; else it is read here.
-pub async fn write_window_end(store: &Store, pipeline: &Pipeline, before: &LiveState, commit: &Commit, history: Option<&History>) {
+pub async fn write_window_end(store: &Store, pipeline: &Pipeline, before: &LiveState, commit: &Commit) {
     let Some(w) = WindowRef::ended_by(before, commit) else {
         return;
     };
-    if let Err(e) = write(store, pipeline, &w, commit.seq, history).await {
+    if let Err(e) = write(store, pipeline, &w, commit.seq).await {
         tracing::warn!(error = %e, seq = commit.seq, "outcome report not written; `scoregate report --seq` makes it again");
     }
 }
 
-async fn write(store: &Store, pipeline: &Pipeline, w: &WindowRef, seq: u64, history: Option<&History>) -> Result<(), Error> {
-    let r = match history {
-        Some(h) => report_over(pipeline, h, w),
-        None => report_for(pipeline, store, w).await?,
-    };
+async fn write(store: &Store, pipeline: &Pipeline, w: &WindowRef, seq: u64) -> Result<(), Error> {
+    let r = report_for(pipeline, store, w).await?;
     let html = render_html(&r)?;
     store
         .put(&layout::window_report(&pipeline.cohort, seq, "json"), r.to_bytes())

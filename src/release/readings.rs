@@ -6,6 +6,7 @@
 use crate::error::Error;
 use crate::pipeline::{Guardrails, Pipeline};
 use crate::release::log::{Bounded, LiveState, Readings};
+use crate::replay::history::prune::LiveWindow;
 use crate::replay::history::{History, HistoryQuery};
 use crate::replay::nearest_rank_f64;
 use crate::store::Store;
@@ -14,20 +15,38 @@ use chrono::{DateTime, Utc};
 /// Guardrail readings over the live window: items whose `live_revision` is
 /// the live bounded revision and whose `queued_at` is in [activation, now].
 pub async fn live_readings(pipeline: &Pipeline, store: &Store, bounded: &Bounded, now: DateTime<Utc>) -> Result<Readings, Error> {
-    let h = live_history(pipeline, store).await?;
+    let h = window_history(pipeline, store, bounded, now).await?;
     Ok(readings_of(pipeline, &h, bounded, now))
 }
 
 /// The cohort's history with the live-use columns, no features.
 pub async fn live_history(pipeline: &Pipeline, store: &Store) -> Result<History, Error> {
-    let query = HistoryQuery {
+    Ok(History::read(store, &pipeline.history, &live_query(pipeline, None), None).await?)
+}
+
+/// What [`live_history`] reads, pruned to the row groups whose statistics
+/// allow rows of the bounded window up to `now` (README "Incremental
+/// cycles"): its readings are those of the whole history, but only footers
+/// and those row groups are fetched. Outcome reports, which also need the
+/// reference period, read the whole history.
+pub async fn window_history(pipeline: &Pipeline, store: &Store, bounded: &Bounded, now: DateTime<Utc>) -> Result<History, Error> {
+    let window = LiveWindow {
+        revision: bounded.revision.to_string(),
+        queued_from_us: bounded.activated_at.timestamp_micros(),
+        queued_to_us: now.timestamp_micros(),
+    };
+    Ok(History::read(store, &pipeline.history, &live_query(pipeline, Some(window)), None).await?)
+}
+
+fn live_query(pipeline: &Pipeline, live_window: Option<LiveWindow>) -> HistoryQuery {
+    HistoryQuery {
         cohort: pipeline.cohort.clone(),
         features: vec![],
         nonnegative: vec![],
         live_columns: true,
         outcomes_optional: false,
-    };
-    Ok(History::read(store, &pipeline.history, &query, None).await?)
+        live_window,
+    }
 }
 
 /// The readings over an already-read history (read with live columns).

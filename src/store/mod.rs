@@ -308,6 +308,33 @@ impl Store {
         Ok((meta, bytes))
     }
 
+    /// Bytes `range` of an object, with its metadata as read. With `e_tag`,
+    /// an object that no longer has it is [`StoreError::Changed`].
+    pub async fn get_range(
+        &self,
+        path: &ObjPath,
+        range: object_store::GetRange,
+        e_tag: Option<&str>,
+    ) -> Result<(ObjectMeta, Bytes), StoreError> {
+        let options = object_store::GetOptions {
+            range: Some(range),
+            if_match: e_tag.map(str::to_string),
+            ..Default::default()
+        };
+        let changed = |detail: String| StoreError::Changed {
+            store: self.name.clone(),
+            path: path.to_string(),
+            detail,
+        };
+        let res = match self.inner.get_opts(path, options).await {
+            Err(object_store::Error::Precondition { source, .. }) => return Err(changed(source.to_string())),
+            other => other.map_err(|e| self.io("read", path, e))?,
+        };
+        let meta = res.meta.clone();
+        let bytes = res.bytes().await.map_err(|e| self.io("read", path, e))?;
+        Ok((meta, bytes))
+    }
+
     pub async fn get(&self, path: &ObjPath) -> Result<Bytes, StoreError> {
         Ok(self.get_with_meta(path).await?.1)
     }

@@ -137,6 +137,7 @@ fn history(seed: u64) -> History {
         nonnegative: vec![],
         live_columns: false,
         outcomes_optional: false,
+        live_window: None,
     };
     History::from_objects(&[(format!("sim-{seed}.parquet"), bytes.into())], "", &query).unwrap()
 }

@@ -6,28 +6,32 @@
 //! misses. Then each threshold's strict `>`: equal holds, one more rolls back.
 
 use crate::cycle::{Ops, BASELINE_REV, CANDIDATE_REV};
-use arrow::array::{ArrayRef, BooleanArray, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, BooleanArray, DictionaryArray, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    TimestampSecondArray,
+};
+use arrow::datatypes::Int32Type;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Duration, Utc};
 use parquet::arrow::ArrowWriter;
 use std::sync::Arc;
 
-const ACTIVATED: &str = "2026-11-03T00:00:00Z";
+pub const ACTIVATED: &str = "2026-11-03T00:00:00Z";
 const PROTECTED: &str = "signing-surface";
 
 /// One live-use row.
 #[derive(Clone)]
-struct LiveRow {
-    revision: Option<&'static str>,
-    queued: Option<DateTime<Utc>>,
-    signed: Option<DateTime<Utc>>,
-    protected: bool,
-    canary: bool,
-    missed: bool,
+pub struct LiveRow {
+    pub revision: Option<&'static str>,
+    pub queued: Option<DateTime<Utc>>,
+    pub signed: Option<DateTime<Utc>>,
+    pub protected: bool,
+    pub canary: bool,
+    pub missed: bool,
 }
 
-fn t(s: &str) -> DateTime<Utc> {
+pub fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
@@ -44,34 +48,69 @@ fn row(revision: &'static str, queued: DateTime<Utc>) -> LiveRow {
 
 /// Write `rows` as the cohort's only live-use history object (replacing any before).
 fn write_live(o: &Ops, rows: &[LiveRow]) {
+    let batch = live_batch("guard", rows, TimeUnit::Microsecond, Some("UTC"), false);
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let dir = o.a.path("store/history/payments-platform/live");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("guardrails.parquet"), out).unwrap();
+}
+
+/// `rows` as one batch, item ids `<ids>-NNNN`: timestamps in `unit` (naive without `tz`),
+/// `live_revision` plain or dictionary-encoded.
+pub fn live_batch(ids: &str, rows: &[LiveRow], unit: TimeUnit, tz: Option<&str>, dictionary: bool) -> RecordBatch {
     let n = rows.len();
+    let scale = match unit {
+        TimeUnit::Second => 1_000_000,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1,
+        TimeUnit::Nanosecond => -1,
+    };
+    let value = |t: DateTime<Utc>| match scale {
+        -1 => t.timestamp_micros() * 1_000,
+        s => t.timestamp_micros() / s,
+    };
     let ts = |f: &dyn Fn(&LiveRow) -> Option<DateTime<Utc>>| -> ArrayRef {
-        Arc::new(
-            TimestampMicrosecondArray::from(rows.iter().map(|r| f(r).map(|t| t.timestamp_micros())).collect::<Vec<_>>())
-                .with_timezone("UTC"),
-        )
+        let v: Vec<Option<i64>> = rows.iter().map(|r| f(r).map(value)).collect();
+        let a: ArrayRef = match unit {
+            TimeUnit::Second => Arc::new(TimestampSecondArray::from(v).with_timezone_opt(tz)),
+            TimeUnit::Millisecond => Arc::new(TimestampMillisecondArray::from(v).with_timezone_opt(tz)),
+            TimeUnit::Microsecond => Arc::new(TimestampMicrosecondArray::from(v).with_timezone_opt(tz)),
+            TimeUnit::Nanosecond => Arc::new(TimestampNanosecondArray::from(v).with_timezone_opt(tz)),
+        };
+        a
     };
     let strs = |v: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
     let bools = |f: &dyn Fn(&LiveRow) -> bool| -> ArrayRef { Arc::new(BooleanArray::from(rows.iter().map(f).collect::<Vec<_>>())) };
-    let utc = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let time = || DataType::Timestamp(unit, tz.map(Into::into));
+    let revisions: Vec<Option<&str>> = rows.iter().map(|r| r.revision).collect();
+    let (revision_type, revision_col): (DataType, ArrayRef) = match dictionary {
+        true => (
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            Arc::new(revisions.into_iter().collect::<DictionaryArray<Int32Type>>()),
+        ),
+        false => (DataType::Utf8, Arc::new(StringArray::from(revisions))),
+    };
     let schema = Schema::new(vec![
         Field::new("item_id", DataType::Utf8, false),
         Field::new("cohort", DataType::Utf8, false),
         Field::new("window_id", DataType::Utf8, false),
-        Field::new("window_start", utc(), false),
+        Field::new("window_start", time(), false),
         Field::new("kind", DataType::Utf8, false),
         Field::new("signoff_class", DataType::Utf8, false),
         Field::new("actionable", DataType::Boolean, false),
         Field::new("board_override", DataType::Boolean, false),
         Field::new("missed", DataType::Boolean, false),
-        Field::new("live_revision", DataType::Utf8, true),
-        Field::new("queued_at", utc(), true),
-        Field::new("signed_off_at", utc(), true),
+        Field::new("live_revision", revision_type, true),
+        Field::new("queued_at", time(), true),
+        Field::new("signed_off_at", time(), true),
     ]);
     let cols: Vec<ArrayRef> = vec![
-        strs((0..n).map(|i| Some(format!("guard-{i:04}"))).collect()),
+        strs((0..n).map(|i| Some(format!("{ids}-{i:04}"))).collect()),
         strs(vec![Some("payments-platform".into()); n]),
-        strs((0..n).map(|i| Some(format!("guard-w{}", i / 10))).collect()),
+        strs((0..n).map(|i| Some(format!("{ids}-w{}", i / 10))).collect()),
         ts(&|_| Some(t(ACTIVATED))),
         strs(
             rows.iter()
@@ -86,18 +125,11 @@ fn write_live(o: &Ops, rows: &[LiveRow]) {
         bools(&|r| r.missed),
         bools(&|_| false),
         bools(&|r| r.missed),
-        strs(rows.iter().map(|r| r.revision.map(String::from)).collect()),
+        revision_col,
         ts(&|r| r.queued),
         ts(&|r| r.signed),
     ];
-    let batch = RecordBatch::try_new(Arc::new(schema), cols).unwrap();
-    let mut out = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-    let dir = o.a.path("store/history/payments-platform/live");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("guardrails.parquet"), out).unwrap();
+    RecordBatch::try_new(Arc::new(schema), cols).unwrap()
 }
 
 /// The readings, computed from the README's definitions.
@@ -145,7 +177,7 @@ fn readings_of(report: &serde_json::Value) -> (u64, u64, Option<f64>, u64) {
 }
 
 /// Every kind of row the window must include or leave out.
-fn mixed_rows(now: DateTime<Utc>) -> Vec<LiveRow> {
+pub fn mixed_rows(now: DateTime<Utc>) -> Vec<LiveRow> {
     let act = t(ACTIVATED);
     let mut rows = Vec::new();
     let queued_at = [

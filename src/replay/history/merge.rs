@@ -351,6 +351,7 @@ pub fn merge(
             queued_at: cols.queued_at,
             signed_off_at: cols.signed_off_at,
         }),
+        pruned_row_groups: 0,
         origins,
     };
     tracing::debug!(elapsed = ?started.elapsed(), "chunks merged");

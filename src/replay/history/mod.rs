@@ -16,7 +16,7 @@
 //! order is reported, naming the object, the row, the item id and the column.
 //!
 //! The table itself is [`table`]. By step: [`fetch`] (listing and fetching), [`plan`] (footers, column
-//! checks, one task per row group), [`decode`] (row groups into columns),
+//! checks, one task per row group, [`prune`] for guardrail readings), [`decode`] (row groups into columns),
 //! [`validate`] (values the replay relies on), [`merge`] (chunks into one
 //! history, names unified, ids checked unique).
 
@@ -24,6 +24,7 @@ pub mod decode;
 pub mod fetch;
 pub mod merge;
 pub mod plan;
+pub mod prune;
 pub mod table;
 pub mod validate;
 
@@ -77,11 +78,15 @@ impl History {
             pb.set_length(listed.iter().map(|m| m.size).sum());
         }
         let started = std::time::Instant::now();
-        let fetched = fetch::fetch_all(store, &listed, progress).await?;
+        let fetched = match &query.live_window {
+            None => fetch::fetch_all(store, &listed, progress).await?,
+            Some(w) => fetch::fetch_for_window(store, &listed, w).await?,
+        };
         tracing::info!(objects = fetched.len(), elapsed = ?started.elapsed(), "history objects fetched");
         let history = tokio::task::block_in_place(|| decode_all(&fetched, prefix, query))?;
-        tracing::info!(items = history.len(), elapsed = ?started.elapsed(), "history decoded and validated");
-        if history.is_empty() {
+        tracing::info!(items = history.len(), pruned_row_groups = history.pruned_row_groups, elapsed = ?started.elapsed(), "history decoded and validated");
+        // A pruned read may rightly find no row: the window has none yet.
+        if history.is_empty() && history.pruned_row_groups == 0 {
             return Err(empty(format!("no rows for cohort \"{}\"", query.cohort)));
         }
         Ok(history)
@@ -97,18 +102,27 @@ impl History {
     }
 }
 
+/// One object's snapshot entry, its row-group plans and how many it pruned.
+type Planned<'a> = (SnapshotObject, (Vec<Plan<'a>>, usize));
+
 /// Hash every object and plan its row groups, decode them in parallel,
 /// then merge the chunks into one history.
 fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -> Result<History, HistoryError> {
     // Hash objects and read their footers in parallel.
-    let per_object: Vec<Result<(SnapshotObject, Vec<Plan>), HistoryError>> = fetched
+    // A pruned read fetched only some byte ranges: there is nothing to hash,
+    // and its snapshot is never written anywhere.
+    let hash = |bytes: &Bytes| match query.live_window {
+        None => sha256_hex(bytes),
+        Some(_) => NOT_HASHED.to_string(),
+    };
+    let per_object: Vec<Result<Planned, HistoryError>> = fetched
         .par_iter()
         .enumerate()
         .map(|(object, (path, bytes))| {
             let snap = SnapshotObject {
                 path: path.clone(),
                 size: bytes.len() as u64,
-                sha256: sha256_hex(bytes),
+                sha256: hash(bytes),
             };
             let plans = guarded(path, || plan_object(object, path, bytes, query))?;
             Ok((snap, plans))
@@ -116,14 +130,16 @@ fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -
         .collect();
     let mut objects = Vec::with_capacity(fetched.len());
     let mut plans = Vec::new();
+    let mut pruned = 0;
     // The first object that failed its footer or column checks; later ones
     // are not decoded (their errors could not come first).
     let mut plan_error = None;
     for r in per_object {
         match r {
-            Ok((snap, p)) => {
+            Ok((snap, (p, skipped))) => {
                 objects.push(snap);
                 plans.extend(p);
+                pruned += skipped;
             }
             Err(e) => {
                 plan_error = Some(e);
@@ -141,8 +157,13 @@ fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -
     if let Some(e) = plan_error {
         return Err(e);
     }
-    merge(chunks, objects, fetched, prefix, query)
+    let mut history = merge(chunks, objects, fetched, prefix, query)?;
+    history.pruned_row_groups = pruned;
+    Ok(history)
 }
+
+/// The `sha256` of an object in the snapshot of a pruned read.
+pub const NOT_HASHED: &str = "not hashed: a pruned read of the live window";
 
 /// Decode inside the panic boundary: a panic of the parquet/arrow stack on
 /// malformed bytes is the corrupt-object error naming the object.

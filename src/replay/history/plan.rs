@@ -72,18 +72,30 @@ fn dictionary_hint(schema: &SchemaRef) -> Option<SchemaRef> {
     changed.then(|| std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
 }
 
-/// Check an object's columns and plan one task per row group.
-pub fn plan_object<'a>(object: usize, path: &'a str, bytes: &'a Bytes, query: &HistoryQuery) -> Result<Vec<Plan<'a>>, HistoryError> {
+/// The object's footer, with low-cardinality string columns read as
+/// dictionaries (no per-row string copies).
+fn load_footer(path: &str, bytes: &Bytes) -> Result<ArrowReaderMetadata, HistoryError> {
     let corrupt = |e: parquet::errors::ParquetError| HistoryError::Corrupt {
         object: path.to_string(),
         message: e.to_string(),
     };
     let meta = ArrowReaderMetadata::load(bytes, ArrowReaderOptions::new()).map_err(corrupt)?;
-    // Read low-cardinality string columns as dictionaries: no per-row string copies.
-    let meta = match dictionary_hint(meta.schema()) {
+    Ok(match dictionary_hint(meta.schema()) {
         Some(hint) => ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(hint)).unwrap_or(meta),
         None => meta,
-    };
+    })
+}
+
+/// Check an object's columns and plan one task per row group; with a
+/// [`HistoryQuery::live_window`], only the row groups that may hold its rows
+/// ([`super::prune`]). Returns the plans and how many row groups were pruned.
+pub fn plan_object<'a>(
+    object: usize,
+    path: &'a str,
+    bytes: &'a Bytes,
+    query: &HistoryQuery,
+) -> Result<(Vec<Plan<'a>>, usize), HistoryError> {
+    let meta = load_footer(path, bytes)?;
     let schema: SchemaRef = meta.schema().clone();
     let find = |name: &str| schema.fields().iter().position(|f| f.name() == name);
     let mut roots = Vec::new();
@@ -145,7 +157,15 @@ pub fn plan_object<'a>(object: usize, path: &'a str, bytes: &'a Bytes, query: &H
     let mask = ProjectionMask::roots(meta.parquet_schema(), roots);
     let mut first_row = 0u64;
     let mut plans = Vec::new();
+    let mut pruned = 0;
     for (rg, g) in meta.metadata().row_groups().iter().enumerate() {
+        if let Some(w) = &query.live_window {
+            if !super::prune::may_hold(meta.metadata(), rg, w) {
+                pruned += 1;
+                first_row += g.num_rows() as u64;
+                continue;
+            }
+        }
         plans.push(Plan {
             object,
             path,
@@ -160,5 +180,5 @@ pub fn plan_object<'a>(object: usize, path: &'a str, bytes: &'a Bytes, query: &H
         });
         first_row += g.num_rows() as u64;
     }
-    Ok(plans)
+    Ok((plans, pruned))
 }

@@ -115,6 +115,9 @@ pub struct HistoryQuery {
     /// Items to score, not history to replay: `actionable`, `board_override`
     /// and `missed` may be absent or null (read as false).
     pub outcomes_optional: bool,
+    /// Guardrail readings: only row groups whose statistics allow rows of
+    /// this live window are fetched and decoded ([`super::prune`]).
+    pub live_window: Option<super::prune::LiveWindow>,
 }
 
 /// One object of the snapshot: what was read, byte for byte.
@@ -224,6 +227,8 @@ pub struct History {
     pub null_features: Vec<u64>,
     pub other_cohort_rows: u64,
     pub live: Option<LiveColumns>,
+    /// Row groups skipped by [`HistoryQuery::live_window`] (0 for a full read).
+    pub pruned_row_groups: usize,
     pub(super) origins: Vec<Origin>,
 }
 
