@@ -12,7 +12,7 @@ use crate::pipeline::Pipeline;
 use crate::profile::stored::put_profile;
 use crate::profile::{Profile, Transform};
 use crate::replay::history::{History, HistoryQuery};
-use crate::replay::{replay, Replay};
+use crate::replay::{live_side, replay, replay_candidate, Batching, Log1pCache, Replay};
 use crate::store::{layout, Store};
 use crate::Error;
 use bytes::Bytes;
@@ -114,12 +114,22 @@ pub async fn replay_sweep(
     let query = query_for(&pipeline.cohort, &profiles);
     let history = History::read(store, &pipeline.history, &query, progress).await?;
     let packets = tokio::task::block_in_place(|| {
-        // One candidate at a time: its replay is dropped once its packet is
-        // built, so memory stays that of one replay.
+        // The live side is ranked once; then one candidate at a time, its
+        // replay dropped once its packet is built.
+        let started = std::time::Instant::now();
+        let side = live_side(&history, live, &pipeline.replay, Batching::default())?;
+        let refs: Vec<&Profile> = candidates.iter().collect();
+        let cache = Log1pCache::shared_by(&history, &refs);
+        tracing::info!(elapsed = ?started.elapsed(), "windows ranked under the live revision, shared log1p terms computed");
         candidates
             .iter()
-            .map(|c| evidence_for(pipeline, &history, live, c).map(|(_, e)| e))
-            .collect::<Result<Vec<_>, _>>()
+            .map(|c| {
+                let started = std::time::Instant::now();
+                let replay = replay_candidate(&history, &side, c, &pipeline.replay, Some(&cache))?;
+                tracing::info!(elapsed = ?started.elapsed(), candidate = %c.revision(), "windows ranked under the candidate");
+                Ok(evidence_of(pipeline, &history, &replay, live, c))
+            })
+            .collect::<Result<Vec<_>, Error>>()
     })?;
     Ok(Sweep { history, packets })
 }
@@ -129,27 +139,30 @@ fn evidence_for(pipeline: &Pipeline, history: &History, live: &Profile, candidat
     let started = std::time::Instant::now();
     let replay = replay(history, live, candidate, &pipeline.replay)?;
     tracing::info!(elapsed = ?started.elapsed(), "windows ranked under both revisions");
+    let evidence = evidence_of(pipeline, history, &replay, live, candidate);
+    Ok((replay, evidence))
+}
+
+/// The packet of one replay, its bytes and digest.
+fn evidence_of(pipeline: &Pipeline, history: &History, replay: &Replay, live: &Profile, candidate: &Profile) -> Evidence {
     let started = std::time::Instant::now();
     let packet = Packet::build(
         &pipeline.cohort,
         &pipeline.replay,
         &pipeline.policy.protected_classes,
         history,
-        &replay,
+        replay,
         live,
         candidate,
     );
     tracing::info!(elapsed = ?started.elapsed(), "packet built with its statistics");
     let packet_bytes = packet.to_bytes();
     let digest = Digest::of(&packet_bytes);
-    Ok((
-        replay,
-        Evidence {
-            packet,
-            packet_bytes,
-            digest,
-        },
-    ))
+    Evidence {
+        packet,
+        packet_bytes,
+        digest,
+    }
 }
 
 /// Store the candidate profile and its packet, content-addressed.

@@ -340,6 +340,92 @@ impl CompiledProfile {
             Err(ScoreFault::NonFinite)
         }
     }
+
+    /// The `log1p` terms, as (column, cap): what a sweep may compute once
+    /// for several profiles ([`CompiledProfile::score_columns`]).
+    pub fn log1p_terms(&self) -> Vec<(usize, f64)> {
+        self.terms.iter().filter(|t| t.log1p).map(|t| (t.column, t.cap)).collect()
+    }
+
+    /// `log1p(min(x, cap))` of one column, NaN where `min(x, cap)` is below 0:
+    /// the transformed values [`CompiledProfile::score_columns`] accepts.
+    pub fn log1p_column(values: &[f64], cap: f64) -> Vec<f64> {
+        values
+            .iter()
+            .map(|&x| {
+                let x = x.min(cap);
+                if x < 0.0 {
+                    f64::NAN
+                } else {
+                    libm::log1p(x)
+                }
+            })
+            .collect()
+    }
+
+    /// [`CompiledProfile::score`] for every item of a feature segment at
+    /// once, column by column: `columns[c][j]` is feature `c` of item `j`.
+    /// Each item's arithmetic is the same operations in the same order, so
+    /// the scores are bit for bit those of `score`. `log1p_of(column, cap)`
+    /// may give a term's [`CompiledProfile::log1p_column`] computed before.
+    /// The error is that of the first item `score` fails on.
+    pub fn score_columns<'a>(
+        &self,
+        columns: &[Vec<f64>],
+        log1p_of: impl Fn(usize, f64) -> Option<&'a [f64]>,
+        class: &[u16],
+        kind: &[u8],
+        out: &mut [f64],
+    ) -> Result<(), (usize, ScoreFault)> {
+        out.fill(0.0);
+        // The first term (in term order) each item failed log1p on.
+        let mut negative: Option<Vec<u32>> = None;
+        for (ti, t) in self.terms.iter().enumerate() {
+            let col = &columns[t.column][..out.len()];
+            let owned;
+            let v: &[f64] = match (t.log1p, log1p_of(t.column, t.cap)) {
+                (false, _) => col,
+                (true, Some(cached)) => cached,
+                (true, None) => {
+                    owned = Self::log1p_column(col, t.cap);
+                    &owned
+                }
+            };
+            if t.log1p && v.iter().any(|x| x.is_nan()) {
+                let first = negative.get_or_insert_with(|| vec![u32::MAX; out.len()]);
+                for (f, x) in first.iter_mut().zip(v) {
+                    if x.is_nan() && *f == u32::MAX {
+                        *f = ti as u32;
+                    }
+                }
+            }
+            match t.log1p {
+                true => out.iter_mut().zip(v).for_each(|(o, &x)| *o += t.weight * x),
+                false => out.iter_mut().zip(v).for_each(|(o, &x)| *o += t.weight * x.min(t.cap)),
+            }
+        }
+        for ((o, &c), &k) in out.iter_mut().zip(class).zip(kind) {
+            *o += self.class_boost[c as usize];
+            *o += self.kind_boost[k as usize];
+        }
+        for r in &self.rules {
+            for (o, &x) in out.iter_mut().zip(&columns[r.column]) {
+                if r.op.holds(x, r.value) {
+                    *o *= r.multiply;
+                }
+            }
+        }
+        let fault = |j: usize| match negative.as_ref().map(|n| n[j]) {
+            Some(ti) if ti != u32::MAX => Some(ScoreFault::NegativeLog1p {
+                column: self.terms[ti as usize].column,
+            }),
+            _ => (!out[j].is_finite()).then_some(ScoreFault::NonFinite),
+        };
+        match (0..out.len()).find_map(|j| fault(j).map(|f| (j, f))) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -443,5 +529,67 @@ mod tests {
         assert_eq!(c.score(|i| y[i], 0, 0).unwrap(), 0.5 * 10.0 * 1.5);
         let neg = [-0.5, 0.0, 0.0, 0.0];
         assert_eq!(c.score(|i| neg[i], 0, 0), Err(ScoreFault::NegativeLog1p { column: 0 }));
+    }
+    /// Column-wise scoring is bit for bit the per-item definition, errors
+    /// included: on random features with negative values (log1p faults),
+    /// huge values (non-finite sums), rules and both class and kind boosts,
+    /// with and without precomputed log1p columns.
+    #[test]
+    fn column_scoring_equals_item_scoring_bit_for_bit() {
+        use rand::{RngExt, SeedableRng};
+        let doc = r#"{"schema": "scoregate.profile/v1", "name": "x",
+            "features": {"a": {"weight": 3.0, "cap": 50.0, "transform": "log1p"}, "b": {"weight": -0.7},
+                         "c": {"weight": 1e300, "transform": "log1p"}, "d": {"weight": 1e300}},
+            "class_boost": {"k1": 2.5}, "kind_boost": {"canary_finding": 1.0},
+            "rules": [{"feature": "b", "op": "gte", "value": 3.0, "multiply": 1.5}]}"#;
+        let p = Profile::parse("x", doc.as_bytes()).unwrap();
+        let names = ["a", "b", "c", "d"].map(String::from);
+        let compiled = p.compile(&names, &["k0".into(), "k1".into()]);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let mut seen = [0; 3];
+        for round in 0..200 {
+            let n = rng.random_range(1..40);
+            let mut col = |neg: f64, big: f64| -> Vec<f64> {
+                (0..n)
+                    .map(|_| match rng.random::<f64>() {
+                        u if u < neg => -rng.random::<f64>(),
+                        u if u < neg + big => 1e308,
+                        _ => rng.random::<f64>() * 100.0,
+                    })
+                    .collect()
+            };
+            let columns = vec![col(0.02, 0.0), col(0.0, 0.0), col(0.02, 0.02), col(0.0, 0.02)];
+            let class: Vec<u16> = (0..n).map(|_| rng.random_range(0..2)).collect();
+            let kind: Vec<u8> = (0..n).map(|_| rng.random_range(0..4)).collect();
+            let by_item: Vec<_> = (0..n)
+                .map(|j| compiled.score(|c| columns[c][j], class[j] as usize, kind[j] as usize))
+                .collect();
+            let want = by_item.iter().enumerate().find_map(|(j, r)| r.as_ref().err().map(|e| (j, *e)));
+            seen[match want {
+                None => 0,
+                Some((_, ScoreFault::NonFinite)) => 1,
+                Some(_) => 2,
+            }] += 1;
+            let cached: Vec<Vec<f64>> = compiled
+                .log1p_terms()
+                .iter()
+                .map(|&(c, cap)| CompiledProfile::log1p_column(&columns[c], cap))
+                .collect();
+            let terms = compiled.log1p_terms();
+            for use_cache in [false, true] {
+                let mut out = vec![0.0; n];
+                let of = |c: usize, cap: f64| {
+                    let k = terms.iter().position(|&t| t == (c, cap))?;
+                    use_cache.then(|| cached[k].as_slice())
+                };
+                let got = compiled.score_columns(&columns, of, &class, &kind, &mut out);
+                assert_eq!(got.err(), want, "round {round}");
+                if want.is_none() {
+                    let bits: Vec<u64> = by_item.iter().map(|r| r.as_ref().unwrap().to_bits()).collect();
+                    assert_eq!(out.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), bits, "round {round}");
+                }
+            }
+        }
+        assert!(seen.iter().all(|&k| k > 10), "scored, non-finite and negative rounds: {seen:?}");
     }
 }

@@ -9,10 +9,11 @@
 //! thread count.
 
 use crate::pipeline::ReplaySettings;
-use crate::profile::{Profile, ScoreFault};
+use crate::profile::{CompiledProfile, Profile, ScoreFault};
 use crate::replay::history::{split_lens, History};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -344,13 +345,60 @@ pub fn nearest_rank_f64(values: &mut [f64], percent: u64) -> Option<f64> {
 /// position `pos`; windows occupy `window_offsets[w]..window_offsets[w+1]`.
 #[derive(Clone, Debug)]
 pub struct Ranking {
-    pub order: Vec<u32>,
-    pub window_offsets: Vec<usize>,
+    pub order: Arc<Vec<u32>>,
+    pub window_offsets: Arc<Vec<usize>>,
     /// `score[side][pos]`, `rank[side][pos]` for side 0 = live, 1 = candidate.
-    pub score: [Vec<f64>; 2],
-    pub rank: [Vec<u32>; 2],
+    /// The live side is shared by every candidate of a sweep.
+    pub score: [Arc<Vec<f64>>; 2],
+    pub rank: [Arc<Vec<u32>>; 2],
     /// Capacity of each window after the pipeline default is applied.
-    pub capacity: Vec<u32>,
+    pub capacity: Arc<Vec<u32>>,
+}
+
+/// The live side of a replay: windows grouped into batches, and every item's
+/// live score and rank. A sweep computes it once and replays each candidate
+/// against it ([`replay_candidate`]); a single replay is the same two steps.
+pub struct LiveSide {
+    capacity: Arc<Vec<u32>>,
+    order: Arc<Vec<u32>>,
+    window_offsets: Arc<Vec<usize>>,
+    bounds: Vec<usize>,
+    /// Live score and rank, aligned with `order`.
+    score: Arc<Vec<f64>>,
+    rank: Arc<Vec<u32>>,
+    /// Each item's class and outcomes packed ([`Attrs`]), aligned with
+    /// `order`: counting reads them in sequence, not scattered by item.
+    attrs: Vec<Attrs>,
+}
+
+/// An item's class (low 16 bits) and outcome flags, packed in one word.
+#[derive(Clone, Copy, Default)]
+struct Attrs(u32);
+
+impl Attrs {
+    const ACTIONABLE: u32 = 1 << 16;
+    const UNJUDGED: u32 = 1 << 17;
+    const OVERRIDE: u32 = 1 << 18;
+    const MISSED: u32 = 1 << 19;
+
+    fn of(h: &History, i: usize) -> Attrs {
+        let flag = |b: bool, f: u32| if b { f } else { 0 };
+        Attrs(
+            h.class[i] as u32
+                | flag(h.actionable[i], Self::ACTIONABLE)
+                | flag(h.unjudged[i], Self::UNJUDGED)
+                | flag(h.board_override[i], Self::OVERRIDE)
+                | flag(h.missed[i], Self::MISSED),
+        )
+    }
+    #[inline]
+    fn class(self) -> u16 {
+        self.0 as u16
+    }
+    #[inline]
+    fn has(self, f: u32) -> bool {
+        self.0 & f != 0
+    }
 }
 
 /// The replay of one history under two revisions.
@@ -397,6 +445,12 @@ pub fn replay_with(
     settings: &ReplaySettings,
     batching: Batching,
 ) -> Result<Replay, ReplayError> {
+    let side = live_side(history, live, settings, batching)?;
+    replay_candidate(history, &side, candidate, settings, None)
+}
+
+/// Group the windows, score every item under `live` and rank each window.
+pub fn live_side(history: &History, live: &Profile, settings: &ReplaySettings, batching: Batching) -> Result<LiveSide, ReplayError> {
     let capacity: Vec<u32> = history
         .windows
         .iter()
@@ -404,15 +458,36 @@ pub fn replay_with(
         .collect();
     let (order, window_offsets) = group_by_window(history);
     let bounds = batch_bounds(&window_offsets, history.len(), batching);
-    let score_item = score_all(history, [live, candidate])?;
+    let score_item = score_side(history, live, 0, None)?;
+    let (score, rank) = rank_side(history, &order, &window_offsets, &bounds, &score_item);
+    let attrs = order.par_iter().map(|&i| Attrs::of(history, i as usize)).collect();
+    Ok(LiveSide {
+        capacity: Arc::new(capacity),
+        order: Arc::new(order),
+        window_offsets: Arc::new(window_offsets),
+        bounds,
+        score: Arc::new(score),
+        rank: Arc::new(rank),
+        attrs,
+    })
+}
+
+/// Replay `candidate` against a live side already ranked: score and rank
+/// the candidate, then count every window under both.
+pub fn replay_candidate(
+    history: &History,
+    live: &LiveSide,
+    candidate: &Profile,
+    settings: &ReplaySettings,
+    cache: Option<&Log1pCache>,
+) -> Result<Replay, ReplayError> {
+    let score_item = score_side(history, candidate, 1, cache)?;
     let grouped = Grouped {
         history,
-        order: &order,
-        window_offsets: &window_offsets,
-        capacity: &capacity,
+        live,
         score_item: &score_item,
     };
-    let ranked = rank_batches(&grouped, &bounds);
+    let ranked = rank_batches(&grouped);
     let mut all = Acc::default();
     for a in &ranked.per_class {
         all.absorb(a.clone());
@@ -433,11 +508,11 @@ pub fn replay_with(
         .collect();
     Ok(Replay {
         ranking: Ranking {
-            order,
-            window_offsets,
-            score: ranked.score,
-            rank: ranked.rank,
-            capacity,
+            order: live.order.clone(),
+            window_offsets: live.window_offsets.clone(),
+            score: [live.score.clone(), Arc::new(ranked.score)],
+            rank: [live.rank.clone(), Arc::new(ranked.rank)],
+            capacity: live.capacity.clone(),
         },
         classes,
         all: [all.metrics(0, t), all.metrics(1, t)],
@@ -490,60 +565,116 @@ pub fn batch_bounds(window_offsets: &[usize], n: usize, batching: Batching) -> V
     bounds
 }
 
-/// Score every item under both revisions in one streaming pass over the
-/// feature segments, in parallel. `out[side][item]`.
-fn score_all(history: &History, profiles: [&Profile; 2]) -> Result<[Vec<f64>; 2], ReplayError> {
-    let n = history.len();
-    let compiled = profiles.map(|p| p.compile(&history.feature_names, &history.classes));
-    let mut score_l = vec![0f64; n];
-    let mut score_c = vec![0f64; n];
+/// Score every item under one revision (`side` 0 = live, 1 = candidate, for
+/// messages), column by column over the feature segments, in parallel.
+fn score_side(history: &History, profile: &Profile, side: usize, cache: Option<&Log1pCache>) -> Result<Vec<f64>, ReplayError> {
+    let compiled = profile.compile(&history.feature_names, &history.classes);
+    let mut scores = vec![0f64; history.len()];
     let seg_lens: Vec<usize> = history.features.iter().map(|s| s.len).collect();
     let scored: Vec<Result<(), ReplayError>> = history
         .features
         .par_iter()
-        .zip(
-            split_lens(&mut score_l, &seg_lens)
-                .into_par_iter()
-                .zip(split_lens(&mut score_c, &seg_lens)),
-        )
-        .map(|(seg, (out_l, out_c))| {
-            for j in 0..seg.len {
-                let i = seg.start + j;
-                let (class, kind) = (history.class[i] as usize, history.kind[i] as usize);
-                let feature = |c: usize| seg.columns[c][j];
-                for (side, out) in [(0usize, &mut *out_l), (1, &mut *out_c)] {
-                    out[j] = compiled[side]
-                        .score(feature, class, kind)
-                        .map_err(|fault| score_error(history, i, fault, side, profiles[side]))?;
-                }
-            }
-            Ok(())
+        .enumerate()
+        .zip(split_lens(&mut scores, &seg_lens).into_par_iter())
+        .map(|((k, seg), out)| {
+            let items = seg.start..seg.start + seg.len;
+            let cached = |column, cap| cache.and_then(|c| c.get(k, column, cap));
+            compiled
+                .score_columns(&seg.columns, cached, &history.class[items.clone()], &history.kind[items], out)
+                .map_err(|(j, fault)| score_error(history, seg.start + j, fault, side, profile))
         })
         .collect();
     scored.into_iter().collect::<Result<(), _>>()?;
-    Ok([score_l, score_c])
+    Ok(scores)
 }
 
-/// What ranking reads: the history, its window grouping and both sides' scores.
+/// `log1p(min(x, cap))` columns that several candidates of a sweep share,
+/// computed once per feature segment (the most expensive part of scoring).
+#[derive(Default)]
+pub struct Log1pCache {
+    columns: std::collections::HashMap<(usize, u64), Vec<Vec<f64>>>,
+}
+
+impl Log1pCache {
+    /// The `log1p` terms at least two of `profiles` have.
+    pub fn shared_by(history: &History, profiles: &[&Profile]) -> Log1pCache {
+        let mut seen = std::collections::HashMap::<(usize, u64), usize>::new();
+        for p in profiles {
+            let mut terms = p.compile(&history.feature_names, &history.classes).log1p_terms();
+            terms.sort_by_key(|&(c, cap)| (c, cap.to_bits()));
+            terms.dedup_by_key(|&mut (c, cap)| (c, cap.to_bits()));
+            for (c, cap) in terms {
+                *seen.entry((c, cap.to_bits())).or_default() += 1;
+            }
+        }
+        let columns = seen
+            .into_iter()
+            .filter(|&(_, n)| n >= 2)
+            .map(|((c, cap), _)| {
+                let per_segment = history
+                    .features
+                    .par_iter()
+                    .map(|seg| CompiledProfile::log1p_column(&seg.columns[c], f64::from_bits(cap)))
+                    .collect();
+                ((c, cap), per_segment)
+            })
+            .collect();
+        Log1pCache { columns }
+    }
+
+    fn get(&self, segment: usize, column: usize, cap: f64) -> Option<&[f64]> {
+        self.columns.get(&(column, cap.to_bits())).map(|s| s[segment].as_slice())
+    }
+}
+
+/// Rank every window under one side's scores, in parallel batches: the
+/// scores and ranks aligned with `order`.
+fn rank_side(history: &History, order: &[u32], window_offsets: &[usize], bounds: &[usize], score_item: &[f64]) -> (Vec<f64>, Vec<u32>) {
+    let n = order.len();
+    let (mut score, mut rank) = (vec![0f64; n], vec![0u32; n]);
+    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| window_offsets[b[1]] - window_offsets[b[0]]).collect();
+    bounds
+        .windows(2)
+        .zip(split_lens(&mut score, &batch_lens))
+        .zip(split_lens(&mut rank, &batch_lens))
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .for_each(|((b, score), rank)| {
+            let base = window_offsets[b[0]];
+            let mut keyed = Vec::new();
+            for w in b[0]..b[1] {
+                let (lo, hi) = (window_offsets[w], window_offsets[w + 1]);
+                rank_window(
+                    history,
+                    &order[lo..hi],
+                    score_item,
+                    &mut score[lo - base..hi - base],
+                    &mut rank[lo - base..hi - base],
+                    &mut keyed,
+                );
+            }
+        });
+    (score, rank)
+}
+
+/// What counting reads: the history, the live side and the candidate's scores.
 struct Grouped<'a> {
     history: &'a History,
-    order: &'a [u32],
-    window_offsets: &'a [usize],
-    capacity: &'a [u32],
-    score_item: &'a [Vec<f64>; 2],
+    live: &'a LiveSide,
+    score_item: &'a [f64],
 }
 
-/// One batch's outputs, aligned with `order`: scores and ranks per side.
+/// One batch's candidate outputs, aligned with `order`.
 struct BatchOut<'a> {
-    score: [&'a mut [f64]; 2],
-    rank: [&'a mut [u32]; 2],
+    score: &'a mut [f64],
+    rank: &'a mut [u32],
 }
 
-/// What ranking returns: outputs aligned with `order`, per-class counts,
-/// per-window counts in window order, and the kept churn examples.
+/// What ranking returns: the candidate's outputs aligned with `order`,
+/// per-class counts, per-window counts in window order, and the kept churn examples.
 struct Ranked {
-    score: [Vec<f64>; 2],
-    rank: [Vec<u32>; 2],
+    score: Vec<f64>,
+    rank: Vec<u32>,
     per_class: Vec<Acc>,
     window_counts: Vec<WindowCounts>,
     examples: Vec<Discordant>,
@@ -557,30 +688,19 @@ struct BatchCounts {
     examples: Vec<Discordant>,
 }
 
-/// Rank windows in parallel batches; outputs are aligned with `order`, and
-/// per-class counts are summed over batches (in batch order, so every
-/// result is the same on any thread count).
-fn rank_batches(g: &Grouped, bounds: &[usize]) -> Ranked {
-    let n = g.order.len();
-    let (mut pos_score_l, mut pos_score_c) = (vec![0f64; n], vec![0f64; n]);
-    let (mut rank_l, mut rank_c) = (vec![0u32; n], vec![0u32; n]);
-    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| g.window_offsets[b[1]] - g.window_offsets[b[0]]).collect();
+/// Rank the candidate in parallel batches and count every window; outputs
+/// are aligned with `order`, and per-class counts are summed over batches
+/// (in batch order, so every result is the same on any thread count).
+fn rank_batches(g: &Grouped) -> Ranked {
+    let (offsets, bounds) = (&g.live.window_offsets, &g.live.bounds);
+    let n = g.live.order.len();
+    let (mut pos_score, mut rank) = (vec![0f64; n], vec![0u32; n]);
+    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| offsets[b[1]] - offsets[b[0]]).collect();
     let pieces: Vec<_> = bounds
         .windows(2)
-        .zip(split_lens(&mut pos_score_l, &batch_lens))
-        .zip(split_lens(&mut pos_score_c, &batch_lens))
-        .zip(split_lens(&mut rank_l, &batch_lens))
-        .zip(split_lens(&mut rank_c, &batch_lens))
-        .map(|((((b, sl), sc), rl), rc)| {
-            (
-                b[0],
-                b[1],
-                BatchOut {
-                    score: [sl, sc],
-                    rank: [rl, rc],
-                },
-            )
-        })
+        .zip(split_lens(&mut pos_score, &batch_lens))
+        .zip(split_lens(&mut rank, &batch_lens))
+        .map(|((b, score), rank)| (b[0], b[1], BatchOut { score, rank }))
         .collect();
     let nclasses = g.history.classes.len();
     let results: Vec<BatchCounts> = pieces
@@ -599,8 +719,8 @@ fn rank_batches(g: &Grouped, bounds: &[usize]) -> Ranked {
     }
     keep_examples(g.history, &mut examples);
     Ranked {
-        score: [pos_score_l, pos_score_c],
-        rank: [rank_l, rank_c],
+        score: pos_score,
+        rank,
         per_class,
         window_counts,
         examples,
@@ -628,38 +748,32 @@ fn keep_examples(h: &History, examples: &mut Vec<Discordant>) {
     });
 }
 
-/// Rank windows `w0..w1` under both sides and count them per class and per window.
+/// Rank windows `w0..w1` under the candidate and count them, under both
+/// sides, per class and per window.
 fn rank_batch(g: &Grouped, w0: usize, w1: usize, out: &mut BatchOut) -> BatchCounts {
-    let h = g.history;
+    let (h, live) = (g.history, g.live);
     let mut counts = BatchCounts {
         accs: vec![Acc::default(); h.classes.len()],
         ..BatchCounts::default()
     };
     let mut per_window = vec![WindowCounts::default(); h.classes.len()];
     let mut present = Vec::new();
-    let base = g.window_offsets[w0];
+    let base = live.window_offsets[w0];
     let mut keyed: Vec<(u64, u32)> = Vec::new();
     for w in w0..w1 {
-        let (lo, hi) = (g.window_offsets[w] - base, g.window_offsets[w + 1] - base);
-        let items = &g.order[lo + base..hi + base];
-        for side in 0..2 {
-            rank_window(
-                h,
-                items,
-                &g.score_item[side],
-                &mut out.score[side][lo..hi],
-                &mut out.rank[side][lo..hi],
-                &mut keyed,
-            );
-        }
+        let (lo, hi) = (live.window_offsets[w], live.window_offsets[w + 1]);
+        let items = &live.order[lo..hi];
+        let (cs, cr) = (&mut out.score[lo - base..hi - base], &mut out.rank[lo - base..hi - base]);
+        rank_window(h, items, g.score_item, cs, cr, &mut keyed);
         let window = WindowView {
             index: w as u32,
             items,
-            score: [&out.score[0][lo..hi], &out.score[1][lo..hi]],
-            rank: [&out.rank[0][lo..hi], &out.rank[1][lo..hi]],
-            capacity: g.capacity[w],
+            attrs: &live.attrs[lo..hi],
+            score: [&live.score[lo..hi], cs],
+            rank: [&live.rank[lo..hi], cr],
+            capacity: live.capacity[w],
         };
-        count_window(h, &window, &mut counts, &mut per_window, &mut present);
+        count_window(&window, &mut counts, &mut per_window, &mut present);
     }
     keep_examples(h, &mut counts.examples);
     counts
@@ -669,6 +783,7 @@ fn rank_batch(g: &Grouped, w0: usize, w1: usize, out: &mut BatchOut) -> BatchCou
 struct WindowView<'a> {
     index: u32,
     items: &'a [u32],
+    attrs: &'a [Attrs],
     score: [&'a [f64]; 2],
     rank: [&'a [u32]; 2],
     capacity: u32,
@@ -711,18 +826,18 @@ fn rank_window(h: &History, items: &[u32], score_item: &[f64], scores: &mut [f64
 /// indexed by class; an entry belongs to this window when its `window` is
 /// this window's index + 1).
 #[inline]
-fn count_window(h: &History, win: &WindowView, counts: &mut BatchCounts, per_window: &mut [WindowCounts], present: &mut Vec<u16>) {
+fn count_window(win: &WindowView, counts: &mut BatchCounts, per_window: &mut [WindowCounts], present: &mut Vec<u16>) {
     present.clear();
-    for (k, &item) in win.items.iter().enumerate() {
-        let i = item as usize;
-        let class = h.class[i];
-        let (actionable, unjudged) = (h.actionable[i], h.unjudged[i]);
+    for (k, (&item, &at)) in win.items.iter().zip(win.attrs).enumerate() {
+        let class = at.class();
+        let (actionable, unjudged) = (at.has(Attrs::ACTIONABLE), at.has(Attrs::UNJUDGED));
+        let (board_override, missed) = (at.has(Attrs::OVERRIDE), at.has(Attrs::MISSED));
         let a = &mut counts.accs[class as usize];
         a.items += 1;
         a.actionable += actionable as u64;
         a.unjudged += unjudged as u64;
-        a.overrides += h.board_override[i] as u64;
-        a.misses += h.missed[i] as u64;
+        a.overrides += board_override as u64;
+        a.misses += missed as u64;
         let wc = &mut per_window[class as usize];
         if wc.window != win.index + 1 {
             *wc = WindowCounts {
@@ -741,8 +856,8 @@ fn count_window(h: &History, win: &WindowView, counts: &mut BatchCounts, per_win
                 s.surfaced += 1;
                 s.tp += actionable as u64;
                 s.unjudged_surfaced += unjudged as u64;
-                s.overrides_surfaced += h.board_override[i] as u64;
-                s.misses_surfaced += h.missed[i] as u64;
+                s.overrides_surfaced += board_override as u64;
+                s.misses_surfaced += missed as u64;
                 wc.tp[side] += actionable as u32;
                 wc.fp[side] += (!actionable && !unjudged) as u32;
             }

@@ -110,7 +110,7 @@ pub fn items_parquet(history: &History, replay: &Replay, metadata: &[(String, St
         push(feature_column(name), false, Arc::new(values));
     }
     for (s, side) in ["live", "candidate"].into_iter().enumerate() {
-        push(format!("{side}_score"), false, Arc::new(Float64Array::from(r.score[s].clone())));
+        push(format!("{side}_score"), false, Arc::new(Float64Array::from(r.score[s].to_vec())));
         push(
             format!("{side}_rank"),
             false,
