@@ -114,20 +114,23 @@ pub async fn replay_sweep(
     let query = query_for(&pipeline.cohort, &profiles);
     let history = History::read(store, &pipeline.history, &query, progress).await?;
     let packets = tokio::task::block_in_place(|| {
-        // The live side is ranked once; then one candidate at a time, its
-        // replay dropped once its packet is built.
+        // The live side is ranked once; then one candidate at a time.
         let started = std::time::Instant::now();
         let side = live_side(&history, live, &pipeline.replay, Batching::default())?;
         let refs: Vec<&Profile> = candidates.iter().collect();
         let cache = Log1pCache::shared_by(&history, &refs);
         tracing::info!(elapsed = ?started.elapsed(), "windows ranked under the live revision, shared log1p terms computed");
+        let mut spare = None;
         candidates
             .iter()
             .map(|c| {
                 let started = std::time::Instant::now();
-                let replay = replay_candidate(&history, &side, c, &pipeline.replay, Some(&cache))?;
+                let replay = replay_candidate(&history, &side, c, &pipeline.replay, Some(&cache), spare.take())?;
                 tracing::info!(elapsed = ?started.elapsed(), candidate = %c.revision(), "windows ranked under the candidate");
-                Ok(evidence_of(pipeline, &history, &replay, live, c))
+                let evidence = evidence_of(pipeline, &history, &replay, live, c);
+                // The next candidate reuses this replay's buffers.
+                spare = Some(replay);
+                Ok(evidence)
             })
             .collect::<Result<Vec<_>, Error>>()
     })?;

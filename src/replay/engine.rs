@@ -369,6 +369,9 @@ pub struct LiveSide {
     /// Each item's class and outcomes packed ([`Attrs`]), aligned with
     /// `order`: counting reads them in sequence, not scattered by item.
     attrs: Vec<Attrs>,
+    /// Per batch, what every candidate's counts start from: the items' own
+    /// counts, live's side, and each window's per-class entries.
+    counts: Vec<BatchCounts>,
 }
 
 /// An item's class (low 16 bits) and outcome flags, packed in one word.
@@ -418,6 +421,15 @@ pub struct Replay {
     pub window_counts: Vec<WindowCounts>,
 }
 
+impl Replay {
+    /// The candidate's score and rank buffers, when nothing else holds them.
+    fn into_candidate_buffers(self) -> Option<(Vec<f64>, Vec<u32>)> {
+        let [_, score] = self.ranking.score;
+        let [_, rank] = self.ranking.rank;
+        Some((Arc::try_unwrap(score).ok()?, Arc::try_unwrap(rank).ok()?))
+    }
+}
+
 /// How windows are cut into parallel ranking batches: whole windows, about
 /// `max(items / (threads · 16), min_items)` items per batch. Results never
 /// depend on it; tests shrink it to put many batch boundaries in small data.
@@ -446,7 +458,7 @@ pub fn replay_with(
     batching: Batching,
 ) -> Result<Replay, ReplayError> {
     let side = live_side(history, live, settings, batching)?;
-    replay_candidate(history, &side, candidate, settings, None)
+    replay_candidate(history, &side, candidate, settings, None, None)
 }
 
 /// Group the windows, score every item under `live` and rank each window.
@@ -459,8 +471,15 @@ pub fn live_side(history: &History, live: &Profile, settings: &ReplaySettings, b
     let (order, window_offsets) = group_by_window(history);
     let bounds = batch_bounds(&window_offsets, history.len(), batching);
     let score_item = score_side(history, live, 0, None)?;
-    let (score, rank) = rank_side(history, &order, &window_offsets, &bounds, &score_item);
-    let attrs = order.par_iter().map(|&i| Attrs::of(history, i as usize)).collect();
+    let attrs: Vec<Attrs> = order.par_iter().map(|&i| Attrs::of(history, i as usize)).collect();
+    let grouping = Grouping {
+        history,
+        order: &order,
+        window_offsets: &window_offsets,
+        capacity: &capacity,
+        attrs: &attrs,
+    };
+    let (score, rank, counts) = rank_live(&grouping, &bounds, &score_item);
     Ok(LiveSide {
         capacity: Arc::new(capacity),
         order: Arc::new(order),
@@ -469,25 +488,31 @@ pub fn live_side(history: &History, live: &Profile, settings: &ReplaySettings, b
         score: Arc::new(score),
         rank: Arc::new(rank),
         attrs,
+        counts,
     })
 }
 
 /// Replay `candidate` against a live side already ranked: score and rank
-/// the candidate, then count every window under both.
+/// the candidate, then count every window under both. A sweep passes the
+/// previous candidate's replay as `spare`: its buffers are reused.
 pub fn replay_candidate(
     history: &History,
     live: &LiveSide,
     candidate: &Profile,
     settings: &ReplaySettings,
     cache: Option<&Log1pCache>,
+    spare: Option<Replay>,
 ) -> Result<Replay, ReplayError> {
+    let started = std::time::Instant::now();
     let score_item = score_side(history, candidate, 1, cache)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "candidate scored");
     let grouped = Grouped {
         history,
         live,
         score_item: &score_item,
     };
-    let ranked = rank_batches(&grouped);
+    let ranked = rank_batches(&grouped, spare.and_then(Replay::into_candidate_buffers));
+    tracing::debug!(elapsed = ?started.elapsed(), "candidate ranked and counted");
     let mut all = Acc::default();
     for a in &ranked.per_class {
         all.absorb(a.clone());
@@ -627,34 +652,53 @@ impl Log1pCache {
     }
 }
 
-/// Rank every window under one side's scores, in parallel batches: the
-/// scores and ranks aligned with `order`.
-fn rank_side(history: &History, order: &[u32], window_offsets: &[usize], bounds: &[usize], score_item: &[f64]) -> (Vec<f64>, Vec<u32>) {
-    let n = order.len();
+/// The windows as the live pass sees them.
+struct Grouping<'a> {
+    history: &'a History,
+    order: &'a [u32],
+    window_offsets: &'a [usize],
+    capacity: &'a [u32],
+    attrs: &'a [Attrs],
+}
+
+/// Rank every window under live's scores and count it under live, in
+/// parallel batches: scores and ranks aligned with `order`, counts per batch.
+fn rank_live(g: &Grouping, bounds: &[usize], score_item: &[f64]) -> (Vec<f64>, Vec<u32>, Vec<BatchCounts>) {
+    let offsets = g.window_offsets;
+    let n = g.order.len();
     let (mut score, mut rank) = (vec![0f64; n], vec![0u32; n]);
-    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| window_offsets[b[1]] - window_offsets[b[0]]).collect();
-    bounds
+    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| offsets[b[1]] - offsets[b[0]]).collect();
+    let nclasses = g.history.classes.len();
+    let counts = bounds
         .windows(2)
         .zip(split_lens(&mut score, &batch_lens))
         .zip(split_lens(&mut rank, &batch_lens))
         .collect::<Vec<_>>()
         .into_par_iter()
-        .for_each(|((b, score), rank)| {
-            let base = window_offsets[b[0]];
+        .map(|((b, score), rank)| {
+            let base = offsets[b[0]];
             let mut keyed = Vec::new();
+            let mut counts = BatchCounts {
+                accs: vec![Acc::default(); nclasses],
+                ..BatchCounts::default()
+            };
+            let (mut per_window, mut present) = (vec![WindowCounts::default(); nclasses], Vec::new());
             for w in b[0]..b[1] {
-                let (lo, hi) = (window_offsets[w], window_offsets[w + 1]);
-                rank_window(
-                    history,
-                    &order[lo..hi],
-                    score_item,
-                    &mut score[lo - base..hi - base],
-                    &mut rank[lo - base..hi - base],
-                    &mut keyed,
-                );
+                let (lo, hi) = (offsets[w], offsets[w + 1]);
+                let (s, r) = (&mut score[lo - base..hi - base], &mut rank[lo - base..hi - base]);
+                rank_window(g.history, &g.order[lo..hi], score_item, s, r, &mut keyed);
+                let window = LiveWindow {
+                    index: w as u32,
+                    attrs: &g.attrs[lo..hi],
+                    rank: r,
+                    capacity: g.capacity[w],
+                };
+                count_live(&window, &mut counts, &mut per_window, &mut present);
             }
-        });
-    (score, rank)
+            counts
+        })
+        .collect();
+    (score, rank, counts)
 }
 
 /// What counting reads: the history, the live side and the candidate's scores.
@@ -681,7 +725,7 @@ struct Ranked {
 }
 
 /// One batch's counts.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct BatchCounts {
     accs: Vec<Acc>,
     window_counts: Vec<WindowCounts>,
@@ -691,21 +735,26 @@ struct BatchCounts {
 /// Rank the candidate in parallel batches and count every window; outputs
 /// are aligned with `order`, and per-class counts are summed over batches
 /// (in batch order, so every result is the same on any thread count).
-fn rank_batches(g: &Grouped) -> Ranked {
+fn rank_batches(g: &Grouped, spare: Option<(Vec<f64>, Vec<u32>)>) -> Ranked {
     let (offsets, bounds) = (&g.live.window_offsets, &g.live.bounds);
     let n = g.live.order.len();
-    let (mut pos_score, mut rank) = (vec![0f64; n], vec![0u32; n]);
+    // Every position is written: a spare pair of the right length is reused as is.
+    let (mut pos_score, mut rank) = match spare {
+        Some((s, r)) if s.len() == n && r.len() == n => (s, r),
+        _ => (vec![0f64; n], vec![0u32; n]),
+    };
     let batch_lens: Vec<usize> = bounds.windows(2).map(|b| offsets[b[1]] - offsets[b[0]]).collect();
     let pieces: Vec<_> = bounds
         .windows(2)
         .zip(split_lens(&mut pos_score, &batch_lens))
         .zip(split_lens(&mut rank, &batch_lens))
-        .map(|((b, score), rank)| (b[0], b[1], BatchOut { score, rank }))
+        .enumerate()
+        .map(|(k, ((b, score), rank))| (k, b[0], b[1], BatchOut { score, rank }))
         .collect();
     let nclasses = g.history.classes.len();
     let results: Vec<BatchCounts> = pieces
         .into_par_iter()
-        .map(|(w0, w1, mut out)| rank_batch(g, w0, w1, &mut out))
+        .map(|(k, w0, w1, mut out)| rank_batch(g, k, w0, w1, &mut out))
         .collect();
     let mut per_class = vec![Acc::default(); nclasses];
     let mut window_counts = Vec::new();
@@ -730,12 +779,7 @@ fn rank_batches(g: &Grouped) -> Ranked {
 /// Keep the first [`CHURN_EXAMPLES`] per class and direction, ordered by
 /// (class, direction, largest score change, item id bytes).
 fn keep_examples(h: &History, examples: &mut Vec<Discordant>) {
-    examples.sort_unstable_by(|a, b| {
-        (a.class, a.direction)
-            .cmp(&(b.class, b.direction))
-            .then(b.change.total_cmp(&a.change))
-            .then_with(|| h.item_ids.get(a.item as usize).cmp(h.item_ids.get(b.item as usize)))
-    });
+    examples.sort_unstable_by(|a, b| example_order(h, a, b));
     let mut kept = 0;
     let mut last = None;
     examples.retain(|e| {
@@ -748,16 +792,53 @@ fn keep_examples(h: &History, examples: &mut Vec<Discordant>) {
     });
 }
 
-/// Rank windows `w0..w1` under the candidate and count them, under both
-/// sides, per class and per window.
-fn rank_batch(g: &Grouped, w0: usize, w1: usize, out: &mut BatchOut) -> BatchCounts {
+/// The order of the churn examples: class, direction, largest score change,
+/// item id bytes (a total order: item ids are unique).
+fn example_order(h: &History, a: &Discordant, b: &Discordant) -> std::cmp::Ordering {
+    (a.class, a.direction)
+        .cmp(&(b.class, b.direction))
+        .then(b.change.total_cmp(&a.change))
+        .then_with(|| h.item_ids.get(a.item as usize).cmp(h.item_ids.get(b.item as usize)))
+}
+
+/// The best [`CHURN_EXAMPLES`] so far of each (class, direction), in
+/// [`example_order`]: an item that cannot make its list costs one comparison.
+struct ExampleLists {
+    lists: Vec<[Vec<Discordant>; 2]>,
+}
+
+impl ExampleLists {
+    fn new(classes: usize) -> ExampleLists {
+        ExampleLists {
+            lists: vec![[Vec::new(), Vec::new()]; classes],
+        }
+    }
+
+    #[inline]
+    fn offer(&mut self, h: &History, d: Discordant) {
+        let list = &mut self.lists[d.class as usize][d.direction as usize];
+        if list.len() == CHURN_EXAMPLES && example_order(h, &d, &list[CHURN_EXAMPLES - 1]).is_gt() {
+            return;
+        }
+        let at = list.partition_point(|e| example_order(h, e, &d).is_lt());
+        list.insert(at, d);
+        list.truncate(CHURN_EXAMPLES);
+    }
+
+    /// Every list, in (class, direction) order: what [`keep_examples`] keeps.
+    fn into_kept(self) -> Vec<Discordant> {
+        self.lists.into_iter().flat_map(|[a, b]| a.into_iter().chain(b)).collect()
+    }
+}
+
+/// Rank windows `w0..w1` (batch `k`) under the candidate and add its side
+/// and the churn to the live pass's counts of the batch.
+fn rank_batch(g: &Grouped, k: usize, w0: usize, w1: usize, out: &mut BatchOut) -> BatchCounts {
     let (h, live) = (g.history, g.live);
-    let mut counts = BatchCounts {
-        accs: vec![Acc::default(); h.classes.len()],
-        ..BatchCounts::default()
-    };
-    let mut per_window = vec![WindowCounts::default(); h.classes.len()];
-    let mut present = Vec::new();
+    let mut counts = live.counts[k].clone();
+    let mut lists = ExampleLists::new(h.classes.len());
+    let mut slot = vec![0usize; h.classes.len()];
+    let mut cursor = 0;
     let base = live.window_offsets[w0];
     let mut keyed: Vec<(u64, u32)> = Vec::new();
     for w in w0..w1 {
@@ -765,23 +846,28 @@ fn rank_batch(g: &Grouped, w0: usize, w1: usize, out: &mut BatchOut) -> BatchCou
         let items = &live.order[lo..hi];
         let (cs, cr) = (&mut out.score[lo - base..hi - base], &mut out.rank[lo - base..hi - base]);
         rank_window(h, items, g.score_item, cs, cr, &mut keyed);
+        // This window's per-class entries: the run the live pass wrote for it.
+        let start = cursor;
+        while cursor < counts.window_counts.len() && counts.window_counts[cursor].window == w as u32 {
+            slot[counts.window_counts[cursor].class as usize] = cursor - start;
+            cursor += 1;
+        }
         let window = WindowView {
-            index: w as u32,
             items,
             attrs: &live.attrs[lo..hi],
             score: [&live.score[lo..hi], cs],
             rank: [&live.rank[lo..hi], cr],
             capacity: live.capacity[w],
         };
-        count_window(&window, &mut counts, &mut per_window, &mut present);
+        let run = &mut counts.window_counts[start..cursor];
+        count_candidate(h, &window, &mut counts.accs, &mut lists, run, &slot);
     }
-    keep_examples(h, &mut counts.examples);
+    counts.examples = lists.into_kept();
     counts
 }
 
 /// One ranked window: its items with both sides' scores and ranks.
 struct WindowView<'a> {
-    index: u32,
     items: &'a [u32],
     attrs: &'a [Attrs],
     score: [&'a [f64]; 2],
@@ -821,14 +907,22 @@ fn rank_window(h: &History, items: &[u32], score_item: &[f64], scores: &mut [f64
     }
 }
 
-/// Count one ranked window: per-class metrics for both sides, churn and its
-/// examples, and the window's per-class counts (`per_window` is scratch
+/// One window as the live pass counts it.
+struct LiveWindow<'a> {
+    index: u32,
+    attrs: &'a [Attrs],
+    rank: &'a [u32],
+    capacity: u32,
+}
+
+/// Count one window under live: the items' own per-class counts, live's
+/// side, and the window's per-class entries (`per_window` is scratch
 /// indexed by class; an entry belongs to this window when its `window` is
-/// this window's index + 1).
+/// this window's index + 1), pushed in ascending class order.
 #[inline]
-fn count_window(win: &WindowView, counts: &mut BatchCounts, per_window: &mut [WindowCounts], present: &mut Vec<u16>) {
+fn count_live(win: &LiveWindow, counts: &mut BatchCounts, per_window: &mut [WindowCounts], present: &mut Vec<u16>) {
     present.clear();
-    for (k, (&item, &at)) in win.items.iter().zip(win.attrs).enumerate() {
+    for (&at, &rank) in win.attrs.iter().zip(win.rank) {
         let class = at.class();
         let (actionable, unjudged) = (at.has(Attrs::ACTIONABLE), at.has(Attrs::UNJUDGED));
         let (board_override, missed) = (at.has(Attrs::OVERRIDE), at.has(Attrs::MISSED));
@@ -848,23 +942,45 @@ fn count_window(win: &WindowView, counts: &mut BatchCounts, per_window: &mut [Wi
             present.push(class);
         }
         wc.actionable += actionable as u32;
+        count_side(&mut a.side[0], &mut wc.tp[0], &mut wc.fp[0], at, rank, rank <= win.capacity);
+    }
+    present.sort_unstable();
+    for &c in present.iter() {
+        let wc = &mut per_window[c as usize];
+        counts.window_counts.push(WindowCounts { window: win.index, ..*wc });
+    }
+}
+
+/// One item's counts on one side.
+#[inline]
+fn count_side(s: &mut SideAcc, tp: &mut u32, fp: &mut u32, at: Attrs, rank: u32, surfaced: bool) {
+    let (actionable, unjudged) = (at.has(Attrs::ACTIONABLE), at.has(Attrs::UNJUDGED));
+    if surfaced {
+        s.surfaced += 1;
+        s.tp += actionable as u64;
+        s.unjudged_surfaced += unjudged as u64;
+        s.overrides_surfaced += at.has(Attrs::OVERRIDE) as u64;
+        s.misses_surfaced += at.has(Attrs::MISSED) as u64;
+        *tp += actionable as u32;
+        *fp += (!actionable && !unjudged) as u32;
+    }
+    if actionable {
+        s.count_rank(rank);
+    }
+}
+
+/// Count one ranked window's candidate side and churn, on top of the live
+/// pass's counts: `run` is the window's per-class entries, `slot[class]`
+/// an entry's place in it.
+#[inline]
+fn count_candidate(h: &History, win: &WindowView, accs: &mut [Acc], lists: &mut ExampleLists, run: &mut [WindowCounts], slot: &[usize]) {
+    for (k, (&item, &at)) in win.items.iter().zip(win.attrs).enumerate() {
+        let class = at.class();
+        let (actionable, unjudged) = (at.has(Attrs::ACTIONABLE), at.has(Attrs::UNJUDGED));
+        let a = &mut accs[class as usize];
+        let wc = &mut run[slot[class as usize]];
         let surfaced = [0, 1].map(|side| win.rank[side][k] <= win.capacity);
-        for (side, &is_surfaced) in surfaced.iter().enumerate() {
-            let rank = win.rank[side][k];
-            let s = &mut a.side[side];
-            if is_surfaced {
-                s.surfaced += 1;
-                s.tp += actionable as u64;
-                s.unjudged_surfaced += unjudged as u64;
-                s.overrides_surfaced += board_override as u64;
-                s.misses_surfaced += missed as u64;
-                wc.tp[side] += actionable as u32;
-                wc.fp[side] += (!actionable && !unjudged) as u32;
-            }
-            if actionable {
-                s.count_rank(rank);
-            }
-        }
+        count_side(&mut a.side[1], &mut wc.tp[1], &mut wc.fp[1], at, win.rank[1][k], surfaced[1]);
         if surfaced[0] != surfaced[1] {
             let c = &mut a.churn;
             if surfaced[1] {
@@ -876,19 +992,19 @@ fn count_window(win: &WindowView, counts: &mut BatchCounts, per_window: &mut [Wi
                 c.left_actionable += actionable as u64;
             }
             if actionable {
-                counts.examples.push(Discordant {
-                    class,
-                    direction: surfaced[0] as u8,
-                    change: (win.score[1][k] - win.score[0][k]).abs(),
-                    item,
-                });
+                let change = (win.score[1][k] - win.score[0][k]).abs();
+                let direction = surfaced[0] as u8;
+                lists.offer(
+                    h,
+                    Discordant {
+                        class,
+                        direction,
+                        change,
+                        item,
+                    },
+                );
             }
         }
-    }
-    present.sort_unstable();
-    for &c in present.iter() {
-        let wc = &mut per_window[c as usize];
-        counts.window_counts.push(WindowCounts { window: win.index, ..*wc });
     }
 }
 
