@@ -3,7 +3,7 @@
 use crate::support::{list_files, repo, sample_copy};
 use std::process::{Command, Output};
 
-fn scoregate(args: &[&str], cwd: &std::path::Path) -> Output {
+pub fn scoregate(args: &[&str], cwd: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scoregate"))
         .args(args)
         .current_dir(cwd)
@@ -12,7 +12,7 @@ fn scoregate(args: &[&str], cwd: &std::path::Path) -> Output {
         .unwrap()
 }
 
-fn code(o: &Output) -> i32 {
+pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap()
 }
 

@@ -3,22 +3,9 @@
 //! candidate alone, and one comparison page ordered by protected missed
 //! items.
 
+use crate::cli::{code, scoregate};
 use crate::support::{repo, sample_copy};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn scoregate(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scoregate"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
 
 /// The sample candidate with `edit` applied to its JSON, written to `dir/name.json`.
 fn variant(dir: &Path, name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
