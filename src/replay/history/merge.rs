@@ -1,6 +1,7 @@
-//! Merging: row-group chunks into one [`History`]. Names are unified
-//! sequentially (once per distinct window, class and revision, checking that
-//! a window keeps one capacity across objects), classes are ordered by bytes
+//! Merging: row-group chunks into one [`History`]. Names are unified once
+//! per distinct window, class and revision (windows in parallel shards, in
+//! an order that does not depend on it; checking that a window keeps one
+//! capacity across objects), classes are ordered by bytes
 //! so output never depends on read order, then every column is copied into
 //! place in parallel and item ids are checked unique.
 
@@ -45,9 +46,6 @@ struct Dest<'a> {
 #[derive(Default)]
 struct Names {
     windows: Vec<Window>,
-    window_ids: HashMap<String, u32>,
-    /// First row that set each global window's capacity: (object index, row).
-    window_origin: Vec<(usize, u64)>,
     class_ids: HashMap<String, u32>,
     classes: Vec<String>,
     revision_ids: HashMap<String, u32>,
@@ -98,48 +96,154 @@ fn intern(names: &[String], global: &mut HashMap<String, u32>, all: &mut Vec<Str
 /// Unify window, class and revision names across chunks, in chunk order.
 fn unify_names(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Names, HistoryError> {
     let mut n = Names::default();
+    let windows = unify_windows(chunks, fetched)?;
+    n.windows = windows.windows;
+    n.window_maps = windows.maps;
     for c in chunks {
-        let mut wmap = Vec::with_capacity(c.window_names.len());
-        for ((name, &(cap, row)), &start) in c.window_names.iter().zip(&c.window_caps).zip(&c.window_starts) {
-            let id = match n.window_ids.get(name) {
-                Some(&id) => {
-                    let known = n.windows[id as usize].capacity;
-                    if known != cap {
-                        let (fo, fr) = n.window_origin[id as usize];
-                        return Err(HistoryError::WindowCapacity {
-                            window_id: name.clone(),
-                            first: Capacity(known),
-                            first_object: fetched[fo].0.clone(),
-                            first_row: fr,
-                            second: Capacity(cap),
-                            second_object: fetched[c.object].0.clone(),
-                            second_row: row,
-                        });
-                    }
-                    let earliest = &mut n.windows[id as usize].start_us;
-                    *earliest = (*earliest).min(start);
-                    id
-                }
-                None => {
-                    let id = n.windows.len() as u32;
-                    n.window_ids.insert(name.clone(), id);
-                    n.windows.push(Window {
-                        id: name.clone(),
-                        capacity: cap,
-                        start_us: start,
-                    });
-                    n.window_origin.push((c.object, row));
-                    id
-                }
-            };
-            wmap.push(id);
-        }
-        n.window_maps.push(wmap);
         n.class_maps.push(intern(&c.class_names, &mut n.class_ids, &mut n.classes));
         n.revision_maps
             .push(intern(&c.revision_names, &mut n.revision_ids, &mut n.revisions));
     }
     Ok(n)
+}
+
+/// Window ids unified across chunks: global windows in order of first
+/// appearance (chunk, then name), and per chunk its map into them.
+struct UnifiedWindows {
+    windows: Vec<Window>,
+    maps: Vec<Vec<u32>>,
+}
+
+/// How many shards window names are unified in, in parallel.
+const SHARDS: usize = 64;
+
+/// One shard's windows: each first seen at (chunk, local index), and the
+/// shard-local id of every name it was given, in its visiting order.
+#[derive(Default)]
+struct Shard {
+    first: Vec<(u32, u32)>,
+    windows: Vec<Window>,
+    origin: Vec<(usize, u64)>,
+    assigned: Vec<u32>,
+    /// The first occurrence whose capacity differs from its window's first:
+    /// (chunk, local index, shard-local id).
+    conflict: Option<(u32, u32, u32)>,
+}
+
+/// [`unify_names`] for windows, the one name set that is large: names are
+/// split into shards by a (randomly seeded) hash, each shard is unified in
+/// chunk order on its own thread, and global ids follow first appearance,
+/// so the result and the first capacity conflict reported are those of a
+/// sequential pass, on any thread count.
+fn unify_windows(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<UnifiedWindows, HistoryError> {
+    use std::hash::BuildHasher;
+    let hasher = std::collections::hash_map::RandomState::new();
+    // Per chunk, per shard: the local indices of its names, ascending.
+    let buckets: Vec<Vec<Vec<u32>>> = chunks
+        .par_iter()
+        .map(|c| {
+            let mut b = vec![Vec::new(); SHARDS];
+            for (j, name) in c.window_names.iter().enumerate() {
+                b[hasher.hash_one(name) as usize % SHARDS].push(j as u32);
+            }
+            b
+        })
+        .collect();
+    let shards: Vec<Shard> = (0..SHARDS).into_par_iter().map(|s| unify_shard(chunks, &buckets, s)).collect();
+    if let Some(e) = first_conflict(chunks, fetched, &shards) {
+        return Err(e);
+    }
+    // Global ids in order of first appearance.
+    let mut order: Vec<(u32, u32, u32, u32)> = shards
+        .iter()
+        .enumerate()
+        .flat_map(|(s, sh)| sh.first.iter().enumerate().map(move |(l, &(k, j))| (k, j, s as u32, l as u32)))
+        .collect();
+    order.par_sort_unstable();
+    let mut global: Vec<Vec<u32>> = shards.iter().map(|sh| vec![0; sh.windows.len()]).collect();
+    for (g, &(_, _, s, l)) in order.iter().enumerate() {
+        global[s as usize][l as usize] = g as u32;
+    }
+    let windows = order
+        .iter()
+        .map(|&(_, _, s, l)| shards[s as usize].windows[l as usize].clone())
+        .collect();
+    // Where each chunk's names start in each shard's visiting order.
+    let mut starts = vec![vec![0usize; SHARDS]; chunks.len()];
+    for s in 0..SHARDS {
+        let mut at = 0;
+        for (k, b) in buckets.iter().enumerate() {
+            starts[k][s] = at;
+            at += b[s].len();
+        }
+    }
+    let maps = (0..chunks.len())
+        .into_par_iter()
+        .map(|k| {
+            let mut map = vec![0u32; chunks[k].window_names.len()];
+            for s in 0..SHARDS {
+                let assigned = &shards[s].assigned[starts[k][s]..starts[k][s] + buckets[k][s].len()];
+                for (&j, &l) in buckets[k][s].iter().zip(assigned) {
+                    map[j as usize] = global[s][l as usize];
+                }
+            }
+            map
+        })
+        .collect();
+    Ok(UnifiedWindows { windows, maps })
+}
+
+/// Unify shard `s`'s names in chunk order.
+fn unify_shard(chunks: &[Chunk], buckets: &[Vec<Vec<u32>>], s: usize) -> Shard {
+    let mut sh = Shard::default();
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    for (k, c) in chunks.iter().enumerate() {
+        for &j in &buckets[k][s] {
+            let name = c.window_names[j as usize].as_str();
+            let (cap, row) = c.window_caps[j as usize];
+            let start = c.window_starts[j as usize];
+            let id = *ids.entry(name).or_insert_with(|| {
+                sh.first.push((k as u32, j));
+                sh.windows.push(Window {
+                    id: name.to_string(),
+                    capacity: cap,
+                    start_us: start,
+                });
+                sh.origin.push((c.object, row));
+                sh.windows.len() as u32 - 1
+            });
+            let w = &mut sh.windows[id as usize];
+            if w.capacity != cap && sh.conflict.is_none() {
+                sh.conflict = Some((k as u32, j, id));
+            }
+            w.start_us = w.start_us.min(start);
+            sh.assigned.push(id);
+        }
+    }
+    sh
+}
+
+/// The capacity conflict a sequential pass meets first: the earliest in
+/// (chunk, name) order over the shards' first conflicts.
+fn first_conflict(chunks: &[Chunk], fetched: &[(String, Bytes)], shards: &[Shard]) -> Option<HistoryError> {
+    let (s, (k, j, id)) = shards
+        .iter()
+        .enumerate()
+        .filter_map(|(s, sh)| sh.conflict.map(|c| (s, c)))
+        .min_by_key(|&(_, (k, j, _))| (k, j))?;
+    let (sh, c) = (&shards[s], &chunks[k as usize]);
+    let w = &sh.windows[id as usize];
+    let (fo, fr) = sh.origin[id as usize];
+    let (cap, row) = c.window_caps[j as usize];
+    Some(HistoryError::WindowCapacity {
+        window_id: w.id.clone(),
+        first: Capacity(w.capacity),
+        first_object: fetched[fo].0.clone(),
+        first_row: fr,
+        second: Capacity(cap),
+        second_object: fetched[c.object].0.clone(),
+        second_row: row,
+    })
 }
 
 /// Class ids in ascending byte order of names, so output never depends on
@@ -313,9 +417,11 @@ pub fn merge(
     let started = std::time::Instant::now();
     let totals = totals(&chunks, query.features.len());
     let mut names = unify_names(&chunks, fetched)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "names unified");
     let (classes, class_maps) = sort_classes(&names.classes, std::mem::take(&mut names.class_maps))?;
     let live = query.live_columns;
     let cols = copy_columns(&chunks, &names, &class_maps, live);
+    tracing::debug!(elapsed = ?started.elapsed(), "columns copied");
     let (features, origins) = take_segments(&mut chunks, fetched);
     drop(chunks);
     let n = cols.window.len();
@@ -358,4 +464,99 @@ pub fn merge(
     check_unique_ids(&h)?;
     tracing::debug!(elapsed = ?started.elapsed(), "item ids checked unique");
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    /// A capacity conflict: window id, first row, second row.
+    type Conflict = (String, u64, u64);
+
+    /// The sequential definition: chunks in order, names in order.
+    fn sequential(chunks: &[Chunk]) -> Result<(Vec<Window>, Vec<Vec<u32>>), Conflict> {
+        let (mut ids, mut windows, mut maps) = (HashMap::<&str, u32>::new(), Vec::<Window>::new(), Vec::new());
+        let mut first_row = Vec::new();
+        for c in chunks {
+            let mut map = Vec::new();
+            for (j, name) in c.window_names.iter().enumerate() {
+                let (cap, row) = c.window_caps[j];
+                let id = match ids.get(name.as_str()) {
+                    Some(&id) if windows[id as usize].capacity != cap => return Err((name.clone(), first_row[id as usize], row)),
+                    Some(&id) => id,
+                    None => {
+                        windows.push(Window {
+                            id: name.clone(),
+                            capacity: cap,
+                            start_us: i64::MAX,
+                        });
+                        first_row.push(row);
+                        ids.insert(name, windows.len() as u32 - 1);
+                        windows.len() as u32 - 1
+                    }
+                };
+                let w = &mut windows[id as usize];
+                w.start_us = w.start_us.min(c.window_starts[j]);
+                map.push(id);
+            }
+            maps.push(map);
+        }
+        Ok((windows, maps))
+    }
+
+    /// Sharded unification equals the sequential pass: the same windows in
+    /// the same order, the same maps, and the same first capacity conflict.
+    #[test]
+    fn sharded_window_unification_equals_the_sequential_pass() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let mut conflicts = 0;
+        for round in 0..300 {
+            let pool = rng.random_range(1..400);
+            let chunks: Vec<Chunk> = (0..rng.random_range(1..12))
+                .map(|k| {
+                    let mut names: Vec<u32> = (0..rng.random_range(0..200)).map(|_| rng.random_range(0..pool)).collect();
+                    names.sort_unstable();
+                    names.dedup();
+                    let n = names.len();
+                    let cap = |rng: &mut rand_chacha::ChaCha20Rng, w: u32| match rng.random_range(0..400) {
+                        0 => Some(999),
+                        _ => (w % 3 != 0).then_some(w % 7 + 1),
+                    };
+                    Chunk {
+                        object: k,
+                        window_caps: names
+                            .iter()
+                            .enumerate()
+                            .map(|(j, &w)| (cap(&mut rng, w), (k * 1000 + j) as u64))
+                            .collect(),
+                        window_starts: (0..n).map(|_| rng.random_range(0..1_000_000)).collect(),
+                        window_names: names.iter().map(|w| format!("window-{w}")).collect(),
+                        ..Chunk::default()
+                    }
+                })
+                .collect();
+            let fetched: Vec<(String, Bytes)> = (0..chunks.len()).map(|k| (format!("o{k}.parquet"), Bytes::new())).collect();
+            match (sequential(&chunks), unify_windows(&chunks, &fetched)) {
+                (Ok((windows, maps)), Ok(u)) => {
+                    assert_eq!(u.windows, windows, "round {round}");
+                    assert_eq!(u.maps, maps, "round {round}");
+                }
+                (
+                    Err((name, first_row, second_row)),
+                    Err(HistoryError::WindowCapacity {
+                        window_id,
+                        first_row: f,
+                        second_row: s,
+                        ..
+                    }),
+                ) => {
+                    assert_eq!((window_id, f, s), (name, first_row, second_row), "round {round}");
+                    conflicts += 1;
+                }
+                (a, b) => panic!("round {round}: sequential {:?}, sharded {:?}", a.map(|_| ()), b.map(|_| ())),
+            }
+        }
+        assert!(conflicts > 30 && conflicts < 270, "{conflicts} rounds with a conflict");
+    }
 }
