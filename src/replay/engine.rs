@@ -667,25 +667,20 @@ fn rank_live(g: &Grouping, bounds: &[usize], score_item: &[f64]) -> (Vec<f64>, V
     let offsets = g.window_offsets;
     let n = g.order.len();
     let (mut score, mut rank) = (vec![0f64; n], vec![0u32; n]);
-    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| offsets[b[1]] - offsets[b[0]]).collect();
     let nclasses = g.history.classes.len();
-    let counts = bounds
-        .windows(2)
-        .zip(split_lens(&mut score, &batch_lens))
-        .zip(split_lens(&mut rank, &batch_lens))
-        .collect::<Vec<_>>()
+    let counts = batch_outs(bounds, offsets, &mut score, &mut rank)
         .into_par_iter()
-        .map(|((b, score), rank)| {
-            let base = offsets[b[0]];
+        .map(|out| {
+            let base = offsets[out.windows.start];
             let mut keyed = Vec::new();
             let mut counts = BatchCounts {
                 accs: vec![Acc::default(); nclasses],
                 ..BatchCounts::default()
             };
             let (mut per_window, mut present) = (vec![WindowCounts::default(); nclasses], Vec::new());
-            for w in b[0]..b[1] {
+            for w in out.windows {
                 let (lo, hi) = (offsets[w], offsets[w + 1]);
-                let (s, r) = (&mut score[lo - base..hi - base], &mut rank[lo - base..hi - base]);
+                let (s, r) = (&mut out.score[lo - base..hi - base], &mut out.rank[lo - base..hi - base]);
                 rank_window(g.history, &g.order[lo..hi], score_item, s, r, &mut keyed);
                 let window = LiveWindow {
                     index: w as u32,
@@ -708,10 +703,31 @@ struct Grouped<'a> {
     score_item: &'a [f64],
 }
 
-/// One batch's candidate outputs, aligned with `order`.
+/// One batch of whole windows: its index, its windows, and its slices of
+/// one side's scores and ranks aligned with `order`.
 struct BatchOut<'a> {
+    index: usize,
+    windows: std::ops::Range<usize>,
     score: &'a mut [f64],
     rank: &'a mut [u32],
+}
+
+/// Cut one side's `score` and `rank` (aligned with `order`) into the
+/// batches `bounds` make, for the live pass and the candidate pass alike.
+fn batch_outs<'a>(bounds: &[usize], offsets: &[usize], score: &'a mut [f64], rank: &'a mut [u32]) -> Vec<BatchOut<'a>> {
+    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| offsets[b[1]] - offsets[b[0]]).collect();
+    bounds
+        .windows(2)
+        .zip(split_lens(score, &batch_lens))
+        .zip(split_lens(rank, &batch_lens))
+        .enumerate()
+        .map(|(index, ((b, score), rank))| BatchOut {
+            index,
+            windows: b[0]..b[1],
+            score,
+            rank,
+        })
+        .collect()
 }
 
 /// What ranking returns: the candidate's outputs aligned with `order`,
@@ -743,18 +759,10 @@ fn rank_batches(g: &Grouped, spare: Option<(Vec<f64>, Vec<u32>)>) -> Ranked {
         Some((s, r)) if s.len() == n && r.len() == n => (s, r),
         _ => (vec![0f64; n], vec![0u32; n]),
     };
-    let batch_lens: Vec<usize> = bounds.windows(2).map(|b| offsets[b[1]] - offsets[b[0]]).collect();
-    let pieces: Vec<_> = bounds
-        .windows(2)
-        .zip(split_lens(&mut pos_score, &batch_lens))
-        .zip(split_lens(&mut rank, &batch_lens))
-        .enumerate()
-        .map(|(k, ((b, score), rank))| (k, b[0], b[1], BatchOut { score, rank }))
-        .collect();
     let nclasses = g.history.classes.len();
-    let results: Vec<BatchCounts> = pieces
+    let results: Vec<BatchCounts> = batch_outs(bounds, offsets, &mut pos_score, &mut rank)
         .into_par_iter()
-        .map(|(k, w0, w1, mut out)| rank_batch(g, k, w0, w1, &mut out))
+        .map(|mut out| rank_batch(g, &mut out))
         .collect();
     let mut per_class = vec![Acc::default(); nclasses];
     let mut window_counts = Vec::new();
@@ -831,17 +839,17 @@ impl ExampleLists {
     }
 }
 
-/// Rank windows `w0..w1` (batch `k`) under the candidate and add its side
+/// Rank one batch's windows under the candidate and add its side
 /// and the churn to the live pass's counts of the batch.
-fn rank_batch(g: &Grouped, k: usize, w0: usize, w1: usize, out: &mut BatchOut) -> BatchCounts {
+fn rank_batch(g: &Grouped, out: &mut BatchOut) -> BatchCounts {
     let (h, live) = (g.history, g.live);
-    let mut counts = live.counts[k].clone();
+    let mut counts = live.counts[out.index].clone();
     let mut lists = ExampleLists::new(h.classes.len());
     let mut slot = vec![0usize; h.classes.len()];
     let mut cursor = 0;
-    let base = live.window_offsets[w0];
+    let base = live.window_offsets[out.windows.start];
     let mut keyed: Vec<(u64, u32)> = Vec::new();
-    for w in w0..w1 {
+    for w in out.windows.clone() {
         let (lo, hi) = (live.window_offsets[w], live.window_offsets[w + 1]);
         let items = &live.order[lo..hi];
         let (cs, cr) = (&mut out.score[lo - base..hi - base], &mut out.rank[lo - base..hi - base]);
