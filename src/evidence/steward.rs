@@ -117,8 +117,7 @@ pub async fn replay_sweep(
         // The live side is ranked once; then one candidate at a time.
         let started = std::time::Instant::now();
         let side = live_side(&history, live, &pipeline.replay, Batching::default())?;
-        let refs: Vec<&Profile> = candidates.iter().collect();
-        let cache = Log1pCache::shared_by(&history, &refs);
+        let cache = Log1pCache::shared_by(&history, &profiles[1..]);
         tracing::info!(elapsed = ?started.elapsed(), "windows ranked under the live revision, shared log1p terms computed");
         let mut spare = None;
         candidates

@@ -120,18 +120,8 @@ fn the_sweep_comparison_page_renders_in_headless_chromium_with_every_candidate_i
     let Some(bin) = chromium() else { return };
     let (dir, pipeline) = crate::support::sample_copy();
     let candidates = crate::sweep::three_candidates(dir.path());
-    let mut args = vec![
-        "replay",
-        "--json",
-        "--no-store",
-        "--pipeline",
-        pipeline.to_str().unwrap(),
-        "--out",
-        "s/packet.json",
-    ];
-    for c in &candidates {
-        args.extend(["--candidate", c.to_str().unwrap()]);
-    }
+    let mut args = crate::sweep::sweep_args(&pipeline, &candidates, "s/packet.json");
+    args.extend(["--json", "--no-store"]);
     let o = Command::new(env!("CARGO_BIN_EXE_scoregate"))
         .args(&args)
         .current_dir(dir.path())

@@ -32,7 +32,7 @@ pub fn three_candidates(dir: &Path) -> Vec<PathBuf> {
     vec![repo().join("data-samples/profiles/candidate.json"), fewer, drift]
 }
 
-fn sweep_args<'a>(pipeline: &'a Path, candidates: &'a [PathBuf], out: &'a str) -> Vec<&'a str> {
+pub fn sweep_args<'a>(pipeline: &'a Path, candidates: &'a [PathBuf], out: &'a str) -> Vec<&'a str> {
     let mut args = vec!["replay", "--pipeline", pipeline.to_str().unwrap(), "--out", out];
     for c in candidates {
         args.extend(["--candidate", c.to_str().unwrap()]);
