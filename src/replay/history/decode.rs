@@ -4,16 +4,16 @@
 //! decoded ([`super::validate`]); strings are read as dictionaries so that
 //! names are looked up once per distinct value, not once per row.
 
+use super::names::Interner;
 use super::plan::{type_name, Plan};
 use super::table::{Capacity, HistoryError, HistoryQuery, ItemRef};
 use super::validate::{capacity_value, feature_value, KIND_EXPECTED};
 use crate::profile::kind_index;
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use std::collections::HashMap;
 
 /// Rows of one row group after validation and cohort filtering.
 #[derive(Default)]
@@ -23,13 +23,13 @@ pub struct Chunk {
     pub ids: Vec<u8>,
     pub id_offsets: Vec<usize>,
     pub window: Vec<u32>,
-    pub window_names: Vec<String>,
+    pub window_names: Interner,
     /// Per local window: its capacity and the row that set it.
     pub window_caps: Vec<(Option<u32>, u64)>,
     /// Per local window: the earliest `window_start` of its rows (µs).
     pub window_starts: Vec<i64>,
     pub class: Vec<u32>,
-    pub class_names: Vec<String>,
+    pub class_names: Interner,
     pub kind: Vec<u8>,
     pub actionable: Vec<bool>,
     /// `actionable` was null: nobody judged the item (README "Unjudged items").
@@ -41,7 +41,7 @@ pub struct Chunk {
     pub other_cohort: u64,
     pub ws_range: Option<(i64, i64)>,
     pub live_revision: Vec<u32>,
-    pub revision_names: Vec<String>,
+    pub revision_names: Interner,
     pub queued_at: Vec<Option<i64>>,
     pub signed_off_at: Vec<Option<i64>>,
 }
@@ -96,12 +96,11 @@ pub fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, History
         null_features: vec![0; query.features.len()],
         ..Default::default()
     };
-    let mut lookups = Lookups::default();
     let mut offset = p.first_row;
     for batch in reader {
         let batch = batch.map_err(|e| corrupt(e.to_string()))?;
         let n = batch.num_rows();
-        decode_batch(p, query, &batch, offset, &mut chunk, &mut lookups)?;
+        decode_batch(p, query, &batch, offset, &mut chunk)?;
         offset += n as u64;
     }
     Ok(chunk)
@@ -144,14 +143,6 @@ impl Dict {
     }
 }
 
-/// Name → local id tables that live for one row group.
-#[derive(Default)]
-struct Lookups {
-    window: HashMap<String, u32>,
-    class: HashMap<String, u32>,
-    revision: HashMap<String, u32>,
-}
-
 /// One record batch's rows, for error messages: the object, the first
 /// row's number, and the item ids.
 struct BatchRows<'a> {
@@ -190,14 +181,7 @@ impl BatchRows<'_> {
 /// Decode one record batch into `chunk`, column by column, in the order the
 /// first problem is reported: cohort, item id, window, class and kind,
 /// outcomes, window start, features.
-fn decode_batch(
-    p: &Plan,
-    query: &HistoryQuery,
-    batch: &RecordBatch,
-    first_row: u64,
-    chunk: &mut Chunk,
-    lookups: &mut Lookups,
-) -> Result<(), HistoryError> {
+fn decode_batch(p: &Plan, query: &HistoryQuery, batch: &RecordBatch, first_row: u64, chunk: &mut Chunk) -> Result<(), HistoryError> {
     let rows = BatchRows {
         object: p.path,
         first_row,
@@ -211,13 +195,13 @@ fn decode_batch(
     if !sel.is_empty() {
         chunk.rows.extend(sel.iter().map(|&i| first_row + i as u64));
         first.keep(decode_item_ids(&rows, &sel, chunk));
-        first.keep(decode_windows(p, &rows, batch, &sel, chunk, lookups));
-        first.keep(decode_classes_and_kinds(&rows, batch, &sel, chunk, lookups));
+        first.keep(decode_windows(p, &rows, batch, &sel, chunk));
+        first.keep(decode_classes_and_kinds(&rows, batch, &sel, chunk));
         first.keep(decode_outcomes(p, &rows, batch, &sel, chunk, query.outcomes_optional));
         first.keep(decode_window_starts(&rows, batch, &sel, chunk));
         first.keep(decode_features(&rows, batch, &sel, query, chunk));
         if query.live_columns {
-            decode_live_columns(p, batch, &sel, chunk, lookups);
+            decode_live_columns(p, batch, &sel, chunk);
         }
     }
     match first.0 {
@@ -287,14 +271,7 @@ fn decode_item_ids(rows: &BatchRows, sel: &[usize], chunk: &mut Chunk) -> Result
 }
 
 /// Windows, each with one capacity: every row of a window must carry the same.
-fn decode_windows(
-    p: &Plan,
-    rows: &BatchRows,
-    batch: &RecordBatch,
-    sel: &[usize],
-    chunk: &mut Chunk,
-    lookups: &mut Lookups,
-) -> Result<(), HistoryError> {
+fn decode_windows(p: &Plan, rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
     let windows = Dict::of(batch, "window_id");
     let capacity: Option<Vec<Option<i64>>> = p.has_capacity.then(|| {
         let col = batch.column_by_name("window_capacity").expect("projected column");
@@ -308,16 +285,16 @@ fn decode_windows(
         };
         let row = rows.row(i);
         let cap = match &capacity {
-            Some(c) => capacity_value(c[i], rows.object, row, &rows.item(i))?,
+            Some(c) => capacity_value(c[i], rows.object, row, || rows.item(i))?,
             None => None,
         };
         if window_of_value[k] == u32::MAX {
-            window_of_value[k] = *lookups.window.entry(name.to_string()).or_insert_with(|| {
-                chunk.window_names.push(name.to_string());
+            let (local, new) = chunk.window_names.intern(name);
+            if new {
                 chunk.window_caps.push((cap, row));
                 chunk.window_starts.push(i64::MAX);
-                chunk.window_names.len() as u32 - 1
-            });
+            }
+            window_of_value[k] = local;
         }
         let local = window_of_value[k];
         let (first, first_row_of_window) = chunk.window_caps[local as usize];
@@ -337,13 +314,7 @@ fn decode_windows(
     Ok(())
 }
 
-fn decode_classes_and_kinds(
-    rows: &BatchRows,
-    batch: &RecordBatch,
-    sel: &[usize],
-    chunk: &mut Chunk,
-    lookups: &mut Lookups,
-) -> Result<(), HistoryError> {
+fn decode_classes_and_kinds(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
     let classes = Dict::of(batch, "signoff_class");
     let kinds = Dict::of(batch, "kind");
     let mut class_of_value = vec![u32::MAX; classes.values.len()];
@@ -353,10 +324,7 @@ fn decode_classes_and_kinds(
             return Err(rows.null(i, "signoff_class"));
         };
         if class_of_value[k] == u32::MAX {
-            class_of_value[k] = *lookups.class.entry(name.to_string()).or_insert_with(|| {
-                chunk.class_names.push(name.to_string());
-                chunk.class_names.len() as u32 - 1
-            });
+            class_of_value[k] = chunk.class_names.intern(name).0;
         }
         chunk.class.push(class_of_value[k]);
         let Some((k, name)) = kinds.get(i) else {
@@ -451,31 +419,86 @@ fn decode_features(
     for (f, name) in query.features.iter().enumerate() {
         let col = batch.column_by_name(name).expect("projected column");
         exact_as_double(rows, col, sel, name)?;
-        let vals = cast(col, &DataType::Float64).map_err(|e| HistoryError::ColumnType {
-            object: rows.object.into(),
-            column: name.clone(),
-            found: type_name(col.data_type()),
-            expected: format!("a numeric column convertible to float64 ({e})"),
-        })?;
-        let vals = vals.as_primitive::<Float64Type>();
-        let nonneg = query.nonnegative.contains(name);
         let out = &mut chunk.features[f];
+        let start = out.len();
         out.reserve(sel.len());
-        for &i in sel {
-            if vals.is_null(i) {
-                chunk.null_features[f] += 1;
-                out.push(0.0);
-                continue;
-            }
-            let v = vals.value(i);
-            out.push(feature_value(v, nonneg).map_err(|expected| rows.bad(i, name, expected, format!("{v}")))?);
+        let nulls = &mut chunk.null_features[f];
+        if !copy_as_double(col, sel, out, nulls) {
+            let vals = cast(col, &DataType::Float64).map_err(|e| HistoryError::ColumnType {
+                object: rows.object.into(),
+                column: name.clone(),
+                found: type_name(col.data_type()),
+                expected: format!("a numeric column convertible to float64 ({e})"),
+            })?;
+            copy_primitive(vals.as_primitive::<Float64Type>(), sel, out, nulls, |v| v);
+        }
+        // A null was read as 0.0, which every check accepts.
+        let nonneg = query.nonnegative.contains(name);
+        if let Some(j) = out[start..].iter().position(|&v| feature_value(v, nonneg).is_err()) {
+            let v = out[start + j];
+            let expected = feature_value(v, nonneg).expect_err("refused above");
+            return Err(rows.bad(sel[j], name, expected, format!("{v}")));
         }
     }
     Ok(())
 }
 
+/// Copy the selected rows of a plain integer or float column into `out` as
+/// doubles, exactly as arrow's cast to Float64 converts them (`as f64`),
+/// without building the cast array. Returns false for other types (decimals,
+/// half floats, dictionaries), which go through the cast.
+fn copy_as_double(col: &ArrayRef, sel: &[usize], out: &mut Vec<f64>, nulls: &mut u64) -> bool {
+    macro_rules! copy {
+        ($t:ty) => {
+            copy_primitive(col.as_primitive::<$t>(), sel, out, nulls, |v| v as f64)
+        };
+    }
+    use arrow::datatypes as t;
+    match col.data_type() {
+        DataType::Float64 => copy!(t::Float64Type),
+        DataType::Float32 => copy!(t::Float32Type),
+        DataType::Int8 => copy!(t::Int8Type),
+        DataType::Int16 => copy!(t::Int16Type),
+        DataType::Int32 => copy!(t::Int32Type),
+        DataType::Int64 => copy!(t::Int64Type),
+        DataType::UInt8 => copy!(t::UInt8Type),
+        DataType::UInt16 => copy!(t::UInt16Type),
+        DataType::UInt32 => copy!(t::UInt32Type),
+        DataType::UInt64 => copy!(t::UInt64Type),
+        _ => return false,
+    }
+    true
+}
+
+/// The selected rows of `vals`, converted; nulls as 0.0 and counted.
+fn copy_primitive<T: ArrowPrimitiveType>(
+    vals: &PrimitiveArray<T>,
+    sel: &[usize],
+    out: &mut Vec<f64>,
+    nulls: &mut u64,
+    to_double: impl Fn(T::Native) -> f64,
+) {
+    let raw = vals.values();
+    if vals.null_count() == 0 {
+        if sel.len() == raw.len() {
+            out.extend(raw.iter().map(|&v| to_double(v)));
+        } else {
+            out.extend(sel.iter().map(|&i| to_double(raw[i])));
+        }
+        return;
+    }
+    for &i in sel {
+        if vals.is_null(i) {
+            *nulls += 1;
+            out.push(0.0);
+        } else {
+            out.push(to_double(raw[i]));
+        }
+    }
+}
+
 /// `live_revision`, `queued_at` and `signed_off_at`, where the object has them.
-fn decode_live_columns(p: &Plan, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk, lookups: &mut Lookups) {
+fn decode_live_columns(p: &Plan, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) {
     if p.live[0] {
         let revs = Dict::of(batch, "live_revision");
         let mut rev_of_value = vec![u32::MAX; revs.values.len()];
@@ -484,10 +507,7 @@ fn decode_live_columns(p: &Plan, batch: &RecordBatch, sel: &[usize], chunk: &mut
                 None => u32::MAX,
                 Some((k, name)) => {
                     if rev_of_value[k] == u32::MAX {
-                        rev_of_value[k] = *lookups.revision.entry(name.to_string()).or_insert_with(|| {
-                            chunk.revision_names.push(name.to_string());
-                            chunk.revision_names.len() as u32 - 1
-                        });
+                        rev_of_value[k] = chunk.revision_names.intern(name).0;
                     }
                     rev_of_value[k]
                 }

@@ -6,6 +6,7 @@
 //! place in parallel and item ids are checked unique.
 
 use super::decode::Chunk;
+use super::names::Interner;
 use super::table::{
     Capacity, FeatureSegment, History, HistoryError, HistoryQuery, ItemIds, LiveColumns, Origin, Snapshot, SnapshotObject, Window,
 };
@@ -81,12 +82,12 @@ fn totals(chunks: &[Chunk], nf: usize) -> Totals {
     t
 }
 
-fn intern(names: &[String], global: &mut HashMap<String, u32>, all: &mut Vec<String>) -> Vec<u32> {
+fn intern(names: &Interner, global: &mut HashMap<String, u32>, all: &mut Vec<String>) -> Vec<u32> {
     names
         .iter()
         .map(|name| {
-            *global.entry(name.clone()).or_insert_with(|| {
-                all.push(name.clone());
+            *global.entry(name.to_string()).or_insert_with(|| {
+                all.push(name.to_string());
                 (all.len() - 1) as u32
             })
         })
@@ -137,7 +138,7 @@ struct Shard {
 /// sequential pass, on any thread count.
 fn unify_windows(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<UnifiedWindows, HistoryError> {
     use std::hash::BuildHasher;
-    let hasher = std::collections::hash_map::RandomState::new();
+    let hasher = hashbrown::DefaultHashBuilder::default();
     // Per chunk, per shard: the local indices of its names, ascending.
     let buckets: Vec<Vec<Vec<u32>>> = chunks
         .par_iter()
@@ -196,10 +197,10 @@ fn unify_windows(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Unifie
 /// Unify shard `s`'s names in chunk order.
 fn unify_shard(chunks: &[Chunk], buckets: &[Vec<Vec<u32>>], s: usize) -> Shard {
     let mut sh = Shard::default();
-    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut ids: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
     for (k, c) in chunks.iter().enumerate() {
         for &j in &buckets[k][s] {
-            let name = c.window_names[j as usize].as_str();
+            let name = c.window_names.get(j as usize);
             let (cap, row) = c.window_caps[j as usize];
             let start = c.window_starts[j as usize];
             let id = *ids.entry(name).or_insert_with(|| {
@@ -482,12 +483,12 @@ mod tests {
             let mut map = Vec::new();
             for (j, name) in c.window_names.iter().enumerate() {
                 let (cap, row) = c.window_caps[j];
-                let id = match ids.get(name.as_str()) {
-                    Some(&id) if windows[id as usize].capacity != cap => return Err((name.clone(), first_row[id as usize], row)),
+                let id = match ids.get(name) {
+                    Some(&id) if windows[id as usize].capacity != cap => return Err((name.to_string(), first_row[id as usize], row)),
                     Some(&id) => id,
                     None => {
                         windows.push(Window {
-                            id: name.clone(),
+                            id: name.to_string(),
                             capacity: cap,
                             start_us: i64::MAX,
                         });
@@ -531,7 +532,14 @@ mod tests {
                             .map(|(j, &w)| (cap(&mut rng, w), (k * 1000 + j) as u64))
                             .collect(),
                         window_starts: (0..n).map(|_| rng.random_range(0..1_000_000)).collect(),
-                        window_names: names.iter().map(|w| format!("window-{w}")).collect(),
+                        window_names: Interner::from_names(
+                            names
+                                .iter()
+                                .map(|w| format!("window-{w}"))
+                                .collect::<Vec<_>>()
+                                .iter()
+                                .map(String::as_str),
+                        ),
                         ..Chunk::default()
                     }
                 })

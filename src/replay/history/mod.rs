@@ -23,6 +23,7 @@
 pub mod decode;
 pub mod fetch;
 pub mod merge;
+pub mod names;
 pub mod plan;
 pub mod prune;
 pub mod table;

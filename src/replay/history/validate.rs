@@ -10,14 +10,15 @@ use std::collections::HashMap;
 pub const KIND_EXPECTED: &str = "one of build_regression, dependency_anomaly, canary_finding, rollout_caveat";
 
 /// A `window_capacity` value: null (the pipeline default) or a whole number of at least 1.
-pub fn capacity_value(v: Option<i64>, object: &str, row: u64, item: &ItemRef) -> Result<Option<u32>, HistoryError> {
+/// `item` names the row's item, and is called only when the value is refused.
+pub fn capacity_value(v: Option<i64>, object: &str, row: u64, item: impl FnOnce() -> ItemRef) -> Result<Option<u32>, HistoryError> {
     match v {
         None => Ok(None),
         Some(c) if c >= 1 && c <= u32::MAX as i64 => Ok(Some(c as u32)),
         Some(c) => Err(HistoryError::BadValue {
             object: object.into(),
             row,
-            item: item.clone(),
+            item: item(),
             column: "window_capacity".into(),
             expected: "a whole number of at least 1",
             found: c.to_string(),
