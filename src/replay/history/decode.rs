@@ -273,6 +273,7 @@ fn decode_item_ids(rows: &BatchRows, sel: &[usize], chunk: &mut Chunk) -> Result
 /// Windows, each with one capacity: every row of a window must carry the same.
 fn decode_windows(p: &Plan, rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
     let windows = Dict::of(batch, "window_id");
+    chunk.window_names.reserve(windows.values.len(), windows.values.value_data().len());
     let capacity: Option<Vec<Option<i64>>> = p.has_capacity.then(|| {
         let col = batch.column_by_name("window_capacity").expect("projected column");
         let c = cast(col, &DataType::Int64).expect("integers cast to Int64");

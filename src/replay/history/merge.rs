@@ -13,6 +13,7 @@ use super::table::{
 use super::validate::check_unique_ids;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use hashbrown::HashTable;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -137,15 +138,15 @@ struct Shard {
 /// so the result and the first capacity conflict reported are those of a
 /// sequential pass, on any thread count.
 fn unify_windows(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<UnifiedWindows, HistoryError> {
-    use std::hash::BuildHasher;
-    let hasher = hashbrown::DefaultHashBuilder::default();
-    // Per chunk, per shard: the local indices of its names, ascending.
+    // Per chunk, per shard: the local indices of its names, ascending. The
+    // shard is taken from middle bits of the hash decoding computed; the
+    // shard's own table uses the low and the top bits.
     let buckets: Vec<Vec<Vec<u32>>> = chunks
         .par_iter()
         .map(|c| {
             let mut b = vec![Vec::new(); SHARDS];
-            for (j, name) in c.window_names.iter().enumerate() {
-                b[hasher.hash_one(name) as usize % SHARDS].push(j as u32);
+            for j in 0..c.window_names.len() {
+                b[(c.window_names.hash(j) >> 32) as usize % SHARDS].push(j as u32);
             }
             b
         })
@@ -197,22 +198,31 @@ fn unify_windows(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Unifie
 /// Unify shard `s`'s names in chunk order.
 fn unify_shard(chunks: &[Chunk], buckets: &[Vec<Vec<u32>>], s: usize) -> Shard {
     let mut sh = Shard::default();
-    let mut ids: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::new();
+    // Shard-local ids by name, found by the hashes decoding computed.
+    let mut ids: HashTable<u32> = HashTable::new();
+    let mut hashes: Vec<u64> = Vec::new();
     for (k, c) in chunks.iter().enumerate() {
         for &j in &buckets[k][s] {
-            let name = c.window_names.get(j as usize);
+            let (name, hash) = (c.window_names.get(j as usize), c.window_names.hash(j as usize));
             let (cap, row) = c.window_caps[j as usize];
             let start = c.window_starts[j as usize];
-            let id = *ids.entry(name).or_insert_with(|| {
-                sh.first.push((k as u32, j));
-                sh.windows.push(Window {
-                    id: name.to_string(),
-                    capacity: cap,
-                    start_us: start,
-                });
-                sh.origin.push((c.object, row));
-                sh.windows.len() as u32 - 1
-            });
+            let found = ids.find(hash, |&id| hashes[id as usize] == hash && sh.windows[id as usize].id == name);
+            let id = match found {
+                Some(&id) => id,
+                None => {
+                    let id = sh.windows.len() as u32;
+                    sh.first.push((k as u32, j));
+                    sh.windows.push(Window {
+                        id: name.to_string(),
+                        capacity: cap,
+                        start_us: start,
+                    });
+                    sh.origin.push((c.object, row));
+                    hashes.push(hash);
+                    ids.insert_unique(hash, id, |&x| hashes[x as usize]);
+                    id
+                }
+            };
             let w = &mut sh.windows[id as usize];
             if w.capacity != cap && sh.conflict.is_none() {
                 sh.conflict = Some((k as u32, j, id));

@@ -6,15 +6,29 @@
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
+use std::sync::OnceLock;
 
-/// Distinct names in order of first appearance, each with its index.
+/// The one hasher of a process: names are hashed once, when decoding meets
+/// them, and merging reuses those hashes, so every interner must agree.
+pub fn name_hasher() -> &'static DefaultHashBuilder {
+    static HASHER: OnceLock<DefaultHashBuilder> = OnceLock::new();
+    HASHER.get_or_init(DefaultHashBuilder::default)
+}
+
+/// The hash of `name` under [`name_hasher`].
+#[inline]
+pub fn hash_name(name: &str) -> u64 {
+    name_hasher().hash_one(name)
+}
+
+/// Distinct names in order of first appearance, each with its index and hash.
 #[derive(Clone, Default)]
 pub struct Interner {
     bytes: String,
     /// `ends[i]`: where name `i` ends in `bytes`.
     ends: Vec<usize>,
+    hashes: Vec<u64>,
     index: HashTable<u32>,
-    hasher: DefaultHashBuilder,
 }
 
 impl std::fmt::Debug for Interner {
@@ -41,11 +55,26 @@ impl Interner {
         self.ends.is_empty()
     }
 
+    /// Room for `names` more names of `bytes` bytes in all.
+    pub fn reserve(&mut self, names: usize, bytes: usize) {
+        self.bytes.reserve(bytes);
+        self.ends.reserve(names);
+        self.hashes.reserve(names);
+        let hashes = &self.hashes;
+        self.index.reserve(names, |&j| hashes[j as usize]);
+    }
+
     /// Name `i`.
     #[inline]
     pub fn get(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.bytes[start..self.ends[i]]
+    }
+
+    /// The hash of name `i` under [`name_hasher`].
+    #[inline]
+    pub fn hash(&self, i: usize) -> u64 {
+        self.hashes[i]
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
@@ -54,24 +83,25 @@ impl Interner {
 
     /// The index of `name`, and whether it was new.
     pub fn intern(&mut self, name: &str) -> (u32, bool) {
-        let hash = self.hasher.hash_one(name);
+        let hash = hash_name(name);
         let Interner {
             bytes,
             ends,
+            hashes,
             index,
-            hasher,
         } = self;
         let get = |i: u32| {
             let i = i as usize;
             &bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]
         };
-        if let Some(&i) = index.find(hash, |&i| get(i) == name) {
+        if let Some(&i) = index.find(hash, |&i| hashes[i as usize] == hash && get(i) == name) {
             return (i, false);
         }
         let i = ends.len() as u32;
-        index.insert_unique(hash, i, |&j| hasher.hash_one(get(j)));
+        index.insert_unique(hash, i, |&j| hashes[j as usize]);
         bytes.push_str(name);
         ends.push(bytes.len());
+        hashes.push(hash);
         (i, true)
     }
 }
@@ -96,6 +126,7 @@ mod tests {
         assert_eq!(n.get(3), "window-0");
         assert_eq!(n.get(3002), "window-2999");
         assert_eq!(n.iter().filter(|s| s.is_empty()).count(), 1);
+        assert_eq!(n.hash(3002), hash_name("window-2999"));
         assert_eq!(Interner::from_names(["a", "b", "a"]).iter().collect::<Vec<_>>(), ["a", "b"]);
     }
 }
