@@ -255,6 +255,54 @@ async fn null_in_required_column() {
     }
 }
 
+/// A null in each required column, at row 2, after a row of another cohort
+/// (so only some of the batch's rows are kept): named by row, column and item.
+#[tokio::test(flavor = "multi_thread")]
+async fn null_in_each_required_column_after_another_cohorts_row() {
+    use arrow::array::{BooleanArray, TimestampMicrosecondArray};
+    let mut r = rows();
+    r[0].cohort = "c9".into();
+    let strings = |v: [&str; 4]| {
+        Arc::new(StringArray::from(
+            v.iter().enumerate().map(|(i, s)| (i != 2).then_some(*s)).collect::<Vec<_>>(),
+        )) as ArrayRef
+    };
+    let cases: Vec<(&str, ArrayRef)> = vec![
+        ("item_id", strings(["x1", "x2", "x3", "x4"])),
+        ("window_id", strings(["w1", "w1", "w2", "w2"])),
+        ("signoff_class", strings(["sec", "ops", "ledger", "ops"])),
+        ("kind", strings(["build_regression"; 4])),
+        (
+            "window_start",
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                Some(1_790_000_000_000_000),
+                Some(1_790_000_000_000_000),
+                None,
+                Some(1),
+            ])) as ArrayRef,
+        ),
+        (
+            "missed",
+            Arc::new(BooleanArray::from(vec![Some(false), Some(false), None, Some(true)])) as ArrayRef,
+        ),
+        (
+            "board_override",
+            Arc::new(BooleanArray::from(vec![Some(false), Some(false), None, Some(true)])) as ArrayRef,
+        ),
+    ];
+    for (column, array) in cases {
+        let b = with_column(&batch(&r), column, array);
+        let fx = Fixture::new(&[("null.parquet", batch_bytes(&b))]);
+        match history(replay_error(&fx).await) {
+            HistoryError::NullValue { row, column: c, item, .. } => {
+                let item_named = if column == "item_id" { None } else { Some("x3") };
+                assert_eq!((row, c.as_str(), item.0.as_deref()), (2, column, item_named), "{column}");
+            }
+            e => panic!("{column}: {e:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_kind() {
     let mut r = rows();

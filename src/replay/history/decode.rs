@@ -46,6 +46,20 @@ pub struct Chunk {
     pub signed_off_at: Vec<Option<i64>>,
 }
 
+impl Chunk {
+    /// Room for `rows` more rows in every per-row column but the features.
+    fn reserve(&mut self, rows: usize) {
+        self.rows.reserve(rows);
+        self.id_offsets.reserve(rows + 1);
+        self.window.reserve(rows);
+        self.class.reserve(rows);
+        self.kind.reserve(rows);
+        for v in [&mut self.actionable, &mut self.unjudged, &mut self.board_override, &mut self.missed] {
+            v.reserve(rows);
+        }
+    }
+}
+
 fn strings(batch: &RecordBatch, name: &str) -> StringArray {
     let col = batch.column_by_name(name).expect("projected column");
     match col.data_type() {
@@ -61,21 +75,31 @@ fn booleans(batch: &RecordBatch, name: &str) -> BooleanArray {
     batch.column_by_name(name).expect("projected column").as_boolean().clone()
 }
 
-/// Timestamps in microseconds since the epoch (naive timestamps are UTC).
-fn micros(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+/// A timestamp column's raw values and unit.
+fn timestamps(batch: &RecordBatch, name: &str) -> (PrimitiveArray<Int64Type>, TimeUnit) {
     let col: &ArrayRef = batch.column_by_name(name).expect("projected column");
     let DataType::Timestamp(unit, _) = col.data_type() else {
         unreachable!("type checked when planning")
     };
     let raw = cast(col, &DataType::Int64).expect("timestamps cast to Int64");
-    let raw = raw.as_primitive::<Int64Type>();
-    let to_us = |v: i64| match unit {
+    (raw.as_primitive::<Int64Type>().clone(), *unit)
+}
+
+/// A raw timestamp in microseconds since the epoch (naive timestamps are UTC).
+#[inline]
+fn to_micros(unit: TimeUnit, v: i64) -> i64 {
+    match unit {
         TimeUnit::Second => v.saturating_mul(1_000_000),
         TimeUnit::Millisecond => v.saturating_mul(1_000),
         TimeUnit::Microsecond => v,
         TimeUnit::Nanosecond => v.div_euclid(1_000),
-    };
-    raw.iter().map(|v| v.map(to_us)).collect()
+    }
+}
+
+/// Timestamps in microseconds since the epoch, `None` where null.
+fn micros(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+    let (raw, unit) = timestamps(batch, name);
+    raw.iter().map(|v| v.map(|v| to_micros(unit, v))).collect()
 }
 
 pub fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, HistoryError> {
@@ -96,6 +120,7 @@ pub fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, History
         null_features: vec![0; query.features.len()],
         ..Default::default()
     };
+    chunk.reserve(rows_in_group);
     let mut offset = p.first_row;
     for batch in reader {
         let batch = batch.map_err(|e| corrupt(e.to_string()))?;
@@ -257,14 +282,26 @@ fn select_cohort(rows: &BatchRows, batch: &RecordBatch, query: &HistoryQuery, ch
 }
 
 fn decode_item_ids(rows: &BatchRows, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
+    let ids = &rows.ids;
+    if ids.null_count() > 0 {
+        if let Some(&i) = sel.iter().find(|&&i| ids.is_null(i)) {
+            return Err(rows.null(i, "item_id"));
+        }
+    }
     if chunk.id_offsets.is_empty() {
         chunk.id_offsets.push(0);
     }
+    let offsets = ids.value_offsets();
+    if sel.len() == ids.len() {
+        // Every row kept: one copy of the bytes, offsets shifted.
+        let (lo, hi) = (offsets[0] as usize, offsets[sel.len()] as usize);
+        let start = chunk.ids.len();
+        chunk.ids.extend_from_slice(&ids.value_data()[lo..hi]);
+        chunk.id_offsets.extend(offsets[1..].iter().map(|&o| start + (o as usize - lo)));
+        return Ok(());
+    }
     for &i in sel {
-        if rows.ids.is_null(i) {
-            return Err(rows.null(i, "item_id"));
-        }
-        chunk.ids.extend_from_slice(rows.ids.value(i).as_bytes());
+        chunk.ids.extend_from_slice(ids.value(i).as_bytes());
         chunk.id_offsets.push(chunk.ids.len());
     }
     Ok(())
@@ -274,34 +311,41 @@ fn decode_item_ids(rows: &BatchRows, sel: &[usize], chunk: &mut Chunk) -> Result
 fn decode_windows(p: &Plan, rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
     let windows = Dict::of(batch, "window_id");
     chunk.window_names.reserve(windows.values.len(), windows.values.value_data().len());
-    let capacity: Option<Vec<Option<i64>>> = p.has_capacity.then(|| {
+    let capacity = p.has_capacity.then(|| {
         let col = batch.column_by_name("window_capacity").expect("projected column");
-        let c = cast(col, &DataType::Int64).expect("integers cast to Int64");
-        c.as_primitive::<Int64Type>().iter().collect()
+        cast(col, &DataType::Int64).expect("integers cast to Int64")
     });
+    let capacity = capacity.as_ref().map(|c| c.as_primitive::<Int64Type>());
+    // Local window id per dictionary value, once it has been seen.
     let mut window_of_value = vec![u32::MAX; windows.values.len()];
     for &i in sel {
-        let Some((k, name)) = windows.get(i) else {
-            return Err(rows.null(i, "window_id"));
+        let k = windows.keys[i] as usize;
+        let seen = window_of_value.get(k).copied().filter(|&l| l != u32::MAX);
+        let name = match seen {
+            Some(_) => None,
+            None => Some(windows.get(i).ok_or_else(|| rows.null(i, "window_id"))?.1),
         };
         let row = rows.row(i);
-        let cap = match &capacity {
-            Some(c) => capacity_value(c[i], rows.object, row, || rows.item(i))?,
+        let cap = match capacity {
+            Some(c) => capacity_value(c.is_valid(i).then(|| c.value(i)), rows.object, row, || rows.item(i))?,
             None => None,
         };
-        if window_of_value[k] == u32::MAX {
-            let (local, new) = chunk.window_names.intern(name);
-            if new {
-                chunk.window_caps.push((cap, row));
-                chunk.window_starts.push(i64::MAX);
+        let local = match (seen, name) {
+            (Some(local), _) => local,
+            (None, name) => {
+                let (local, new) = chunk.window_names.intern(name.expect("looked up above"));
+                if new {
+                    chunk.window_caps.push((cap, row));
+                    chunk.window_starts.push(i64::MAX);
+                }
+                window_of_value[k] = local;
+                local
             }
-            window_of_value[k] = local;
-        }
-        let local = window_of_value[k];
+        };
         let (first, first_row_of_window) = chunk.window_caps[local as usize];
         if cap != first {
             return Err(HistoryError::WindowCapacity {
-                window_id: name.to_string(),
+                window_id: chunk.window_names.get(local as usize).to_string(),
                 first: Capacity(first),
                 first_object: rows.object.into(),
                 first_row: first_row_of_window,
@@ -320,21 +364,30 @@ fn decode_classes_and_kinds(rows: &BatchRows, batch: &RecordBatch, sel: &[usize]
     let kinds = Dict::of(batch, "kind");
     let mut class_of_value = vec![u32::MAX; classes.values.len()];
     let mut kind_of_value = vec![u8::MAX; kinds.values.len()];
+    // A value seen before is one array read; a new one is checked and looked up.
     for &i in sel {
-        let Some((k, name)) = classes.get(i) else {
-            return Err(rows.null(i, "signoff_class"));
+        let class = match class_of_value.get(classes.keys[i] as usize) {
+            Some(&c) if c != u32::MAX => c,
+            _ => {
+                let Some((k, name)) = classes.get(i) else {
+                    return Err(rows.null(i, "signoff_class"));
+                };
+                class_of_value[k] = chunk.class_names.intern(name).0;
+                class_of_value[k]
+            }
         };
-        if class_of_value[k] == u32::MAX {
-            class_of_value[k] = chunk.class_names.intern(name).0;
-        }
-        chunk.class.push(class_of_value[k]);
-        let Some((k, name)) = kinds.get(i) else {
-            return Err(rows.null(i, "kind"));
+        chunk.class.push(class);
+        let kind = match kind_of_value.get(kinds.keys[i] as usize) {
+            Some(&v) if v != u8::MAX => v,
+            _ => {
+                let Some((k, name)) = kinds.get(i) else {
+                    return Err(rows.null(i, "kind"));
+                };
+                kind_of_value[k] = kind_index(name).ok_or_else(|| rows.bad(i, "kind", KIND_EXPECTED, format!("\"{name}\"")))?;
+                kind_of_value[k]
+            }
         };
-        if kind_of_value[k] == u8::MAX {
-            kind_of_value[k] = kind_index(name).ok_or_else(|| rows.bad(i, "kind", KIND_EXPECTED, format!("\"{name}\"")))?;
-        }
-        chunk.kind.push(kind_of_value[k]);
+        chunk.kind.push(kind);
     }
     Ok(())
 }
@@ -388,23 +441,28 @@ fn decode_actionable(p: &Plan, batch: &RecordBatch, sel: &[usize], chunk: &mut C
 }
 
 fn decode_window_starts(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
-    let starts = micros(batch, "window_start");
+    let (starts, unit) = timestamps(batch, "window_start");
+    if starts.null_count() > 0 {
+        if let Some(&i) = sel.iter().find(|&&i| starts.is_null(i)) {
+            return Err(rows.null(i, "window_start"));
+        }
+    }
+    let raw = starts.values();
     // This batch's rows are the last `sel.len()` local windows decoded (when
     // window ids decoded cleanly; otherwise that error is reported instead).
     let base = chunk.window.len().checked_sub(sel.len());
+    let (mut lo, mut hi) = chunk.ws_range.unwrap_or((i64::MAX, i64::MIN));
     for (j, &i) in sel.iter().enumerate() {
-        let Some(s) = starts[i] else {
-            return Err(rows.null(i, "window_start"));
-        };
-        chunk.ws_range = Some(match chunk.ws_range {
-            None => (s, s),
-            Some((lo, hi)) => (lo.min(s), hi.max(s)),
-        });
+        let s = to_micros(unit, raw[i]);
+        (lo, hi) = (lo.min(s), hi.max(s));
         if let Some(w) = base.and_then(|b| chunk.window.get(b + j)) {
             if let Some(earliest) = chunk.window_starts.get_mut(*w as usize) {
                 *earliest = (*earliest).min(s);
             }
         }
+    }
+    if !sel.is_empty() {
+        chunk.ws_range = Some((lo, hi));
     }
     Ok(())
 }
