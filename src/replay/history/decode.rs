@@ -316,47 +316,88 @@ fn decode_windows(p: &Plan, rows: &BatchRows, batch: &RecordBatch, sel: &[usize]
         cast(col, &DataType::Int64).expect("integers cast to Int64")
     });
     let capacity = capacity.as_ref().map(|c| c.as_primitive::<Int64Type>());
-    // Local window id per dictionary value, once it has been seen.
-    let mut window_of_value = vec![u32::MAX; windows.values.len()];
-    for &i in sel {
-        let k = windows.keys[i] as usize;
-        let seen = window_of_value.get(k).copied().filter(|&l| l != u32::MAX);
-        let name = match seen {
-            Some(_) => None,
-            None => Some(windows.get(i).ok_or_else(|| rows.null(i, "window_id"))?.1),
-        };
-        let row = rows.row(i);
-        let cap = match capacity {
-            Some(c) => capacity_value(c.is_valid(i).then(|| c.value(i)), rows.object, row, || rows.item(i))?,
-            None => None,
-        };
-        let local = match (seen, name) {
-            (Some(local), _) => local,
-            (None, name) => {
-                let (local, new) = chunk.window_names.intern(name.expect("looked up above"));
-                if new {
-                    chunk.window_caps.push((cap, row));
-                    chunk.window_starts.push(i64::MAX);
-                }
-                window_of_value[k] = local;
-                local
-            }
-        };
-        let (first, first_row_of_window) = chunk.window_caps[local as usize];
-        if cap != first {
-            return Err(HistoryError::WindowCapacity {
-                window_id: chunk.window_names.get(local as usize).to_string(),
-                first: Capacity(first),
-                first_object: rows.object.into(),
-                first_row: first_row_of_window,
-                second: Capacity(cap),
-                second_object: rows.object.into(),
-                second_row: row,
-            });
-        }
-        chunk.window.push(local);
+    let column = WindowColumn {
+        rows,
+        windows: &windows,
+        capacity,
+    };
+    // The dictionary arrow hands over is normally free of repeats: a row
+    // group's first batch then appends its names unlooked-up, and checks
+    // once afterwards that they were distinct. If they were not, the batch
+    // is decoded again with every name looked up, so the windows and the
+    // first problem found are the same either way.
+    let unchecked = chunk.window_names.is_empty();
+    let (rows_before, names_before) = (chunk.window.len(), chunk.window_names.len());
+    let decoded = column.decode(sel, chunk, unchecked);
+    if !unchecked || !chunk.window_names.has_duplicates(names_before) {
+        return decoded;
     }
-    Ok(())
+    chunk.window.truncate(rows_before);
+    chunk.window_names.truncate(names_before);
+    chunk.window_caps.truncate(names_before);
+    chunk.window_starts.truncate(names_before);
+    column.decode(sel, chunk, false)
+}
+
+/// One batch's `window_id` and `window_capacity` columns.
+struct WindowColumn<'a> {
+    rows: &'a BatchRows<'a>,
+    windows: &'a Dict,
+    capacity: Option<&'a PrimitiveArray<Int64Type>>,
+}
+
+impl WindowColumn<'_> {
+    /// Windows, each with one capacity: every row of a window must carry the
+    /// same. With `unchecked`, a dictionary value not seen before is a new
+    /// window without a lookup ([`Interner::push_distinct`]).
+    fn decode(&self, sel: &[usize], chunk: &mut Chunk, unchecked: bool) -> Result<(), HistoryError> {
+        let (rows, windows) = (self.rows, self.windows);
+        // Local window id per dictionary value, once it has been seen.
+        let mut window_of_value = vec![u32::MAX; windows.values.len()];
+        for &i in sel {
+            let k = windows.keys[i] as usize;
+            let seen = window_of_value.get(k).copied().filter(|&l| l != u32::MAX);
+            let name = match seen {
+                Some(_) => None,
+                None => Some(windows.get(i).ok_or_else(|| rows.null(i, "window_id"))?.1),
+            };
+            let row = rows.row(i);
+            let cap = match self.capacity {
+                Some(c) => capacity_value(c.is_valid(i).then(|| c.value(i)), rows.object, row, || rows.item(i))?,
+                None => None,
+            };
+            let local = match (seen, name) {
+                (Some(local), _) => local,
+                (None, name) => {
+                    let name = name.expect("looked up above");
+                    let (local, new) = match unchecked {
+                        true => (chunk.window_names.push_distinct(name), true),
+                        false => chunk.window_names.intern(name),
+                    };
+                    if new {
+                        chunk.window_caps.push((cap, row));
+                        chunk.window_starts.push(i64::MAX);
+                    }
+                    window_of_value[k] = local;
+                    local
+                }
+            };
+            let (first, first_row_of_window) = chunk.window_caps[local as usize];
+            if cap != first {
+                return Err(HistoryError::WindowCapacity {
+                    window_id: chunk.window_names.get(local as usize).to_string(),
+                    first: Capacity(first),
+                    first_object: rows.object.into(),
+                    first_row: first_row_of_window,
+                    second: Capacity(cap),
+                    second_object: rows.object.into(),
+                    second_row: row,
+                });
+            }
+            chunk.window.push(local);
+        }
+        Ok(())
+    }
 }
 
 fn decode_classes_and_kinds(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
@@ -621,5 +662,82 @@ fn exact_as_double(rows: &BatchRows, col: &ArrayRef, sel: &[usize], name: &str) 
             }
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::history::plan::plan_object;
+    use arrow::array::{BooleanArray, DictionaryArray, Int64Array, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema};
+    use bytes::Bytes;
+    use std::sync::Arc;
+
+    /// Four rows of cohort `c1`, with the given `window_id` column and capacities.
+    fn batch(window_id: ArrayRef, capacity: [i64; 4]) -> RecordBatch {
+        let s = |v: [&str; 4]| Arc::new(StringArray::from(v.to_vec())) as ArrayRef;
+        let b = |v: bool| Arc::new(BooleanArray::from(vec![v; 4])) as ArrayRef;
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("item_id", s(["x1", "x2", "x3", "x4"])),
+            ("cohort", s(["c1"; 4])),
+            ("window_id", window_id),
+            ("window_start", Arc::new(TimestampMicrosecondArray::from(vec![1_000_000; 4]))),
+            ("kind", s(["build_regression"; 4])),
+            ("signoff_class", s(["ops"; 4])),
+            ("actionable", b(true)),
+            ("board_override", b(false)),
+            ("missed", b(false)),
+            ("window_capacity", Arc::new(Int64Array::from(capacity.to_vec()))),
+        ];
+        let fields: Vec<Field> = columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns.into_iter().map(|(_, a)| a).collect()).unwrap()
+    }
+
+    /// Decode `batch` as a row group of an object written with the plain schema.
+    fn decode(batch_to_decode: &RecordBatch) -> Result<Chunk, HistoryError> {
+        let plain = batch(Arc::new(StringArray::from(vec!["w"; 4])), [1; 4]);
+        let mut bytes = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut bytes, plain.schema(), None).unwrap();
+        w.write(&plain).unwrap();
+        w.close().unwrap();
+        let bytes = Bytes::from(bytes);
+        let query = HistoryQuery {
+            cohort: "c1".into(),
+            ..HistoryQuery::default()
+        };
+        let (plans, _) = plan_object(0, "o.parquet", &bytes, &query).unwrap();
+        let mut chunk = Chunk::default();
+        decode_batch(&plans[0], &query, batch_to_decode, 0, &mut chunk).map(|_| chunk)
+    }
+
+    /// A dictionary that repeats a value: its rows are one window, exactly as
+    /// when every name is looked up.
+    #[test]
+    fn a_dictionary_with_a_repeated_value_gives_one_window() {
+        let repeated = |keys: [i32; 4]| {
+            Arc::new(
+                DictionaryArray::<Int32Type>::try_new(keys.to_vec().into(), Arc::new(StringArray::from(vec!["w1", "w2", "w1"]))).unwrap(),
+            ) as ArrayRef
+        };
+        let chunk = decode(&batch(repeated([0, 2, 1, 2]), [3, 3, 4, 3])).unwrap();
+        assert_eq!(chunk.window_names.iter().collect::<Vec<_>>(), ["w1", "w2"]);
+        assert_eq!(chunk.window, [0, 0, 1, 0]);
+        assert_eq!(chunk.window_caps, [(Some(3), 0), (Some(4), 2)]);
+        match decode(&batch(repeated([0, 1, 2, 1]), [3, 4, 5, 4])) {
+            Err(HistoryError::WindowCapacity {
+                window_id,
+                first_row,
+                second_row,
+                ..
+            }) => {
+                assert_eq!((window_id.as_str(), first_row, second_row), ("w1", 0, 2));
+            }
+            Err(e) => panic!("{e:?}"),
+            Ok(chunk) => panic!("accepted: {:?}", chunk.window_caps),
+        }
+        let distinct = decode(&batch(Arc::new(StringArray::from(vec!["w1", "w2", "w1", "w3"])), [1; 4])).unwrap();
+        assert_eq!(distinct.window_names.iter().collect::<Vec<_>>(), ["w1", "w2", "w3"]);
+        assert_eq!(distinct.window, [0, 1, 0, 2]);
     }
 }

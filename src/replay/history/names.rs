@@ -29,6 +29,8 @@ pub struct Interner {
     ends: Vec<usize>,
     hashes: Vec<u64>,
     index: HashTable<u32>,
+    /// Names `0..indexed` are in `index`; [`Interner::push_distinct`] appends past it.
+    indexed: usize,
 }
 
 impl std::fmt::Debug for Interner {
@@ -60,8 +62,6 @@ impl Interner {
         self.bytes.reserve(bytes);
         self.ends.reserve(names);
         self.hashes.reserve(names);
-        let hashes = &self.hashes;
-        self.index.reserve(names, |&j| hashes[j as usize]);
     }
 
     /// Name `i`.
@@ -81,14 +81,64 @@ impl Interner {
         (0..self.len()).map(|i| self.get(i))
     }
 
+    /// Append `name` without looking it up: for a caller that knows its
+    /// names distinct (a deduplicated dictionary), and checks that with
+    /// [`Interner::has_duplicates`] before relying on it.
+    pub fn push_distinct(&mut self, name: &str) -> u32 {
+        self.bytes.push_str(name);
+        self.ends.push(self.bytes.len());
+        self.hashes.push(hash_name(name));
+        self.ends.len() as u32 - 1
+    }
+
+    /// Whether two names from `from` on are equal, or equal to an earlier one.
+    pub fn has_duplicates(&self, from: usize) -> bool {
+        let mut by_hash: Vec<(u64, u32)> = (0..self.len()).map(|i| (self.hashes[i], i as u32)).collect();
+        by_hash.sort_unstable();
+        by_hash.windows(2).any(|w| {
+            let (a, b) = (w[0].1 as usize, w[1].1 as usize);
+            w[0].0 == w[1].0 && (a >= from || b >= from) && self.get(a) == self.get(b)
+        })
+    }
+
+    /// Keep the first `n` names.
+    pub fn truncate(&mut self, n: usize) {
+        if n >= self.len() {
+            return;
+        }
+        self.bytes.truncate(if n == 0 { 0 } else { self.ends[n - 1] });
+        self.ends.truncate(n);
+        self.hashes.truncate(n);
+        if self.indexed > n {
+            self.index.clear();
+            self.indexed = 0;
+        }
+    }
+
+    /// Index the names appended by [`Interner::push_distinct`].
+    fn index_all(&mut self) {
+        let Interner {
+            hashes, index, indexed, ..
+        } = self;
+        index.reserve(hashes.len() - *indexed, |&j| hashes[j as usize]);
+        for i in *indexed..hashes.len() {
+            index.insert_unique(hashes[i], i as u32, |&j| hashes[j as usize]);
+        }
+        *indexed = hashes.len();
+    }
+
     /// The index of `name`, and whether it was new.
     pub fn intern(&mut self, name: &str) -> (u32, bool) {
+        if self.indexed < self.len() {
+            self.index_all();
+        }
         let hash = hash_name(name);
         let Interner {
             bytes,
             ends,
             hashes,
             index,
+            indexed,
         } = self;
         let get = |i: u32| {
             let i = i as usize;
@@ -102,6 +152,7 @@ impl Interner {
         bytes.push_str(name);
         ends.push(bytes.len());
         hashes.push(hash);
+        *indexed += 1;
         (i, true)
     }
 }
@@ -128,5 +179,26 @@ mod tests {
         assert_eq!(n.iter().filter(|s| s.is_empty()).count(), 1);
         assert_eq!(n.hash(3002), hash_name("window-2999"));
         assert_eq!(Interner::from_names(["a", "b", "a"]).iter().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn names_pushed_unchecked_are_checked_for_duplicates_and_then_interned() {
+        let mut n = Interner::from_names(["a", "b"]);
+        assert_eq!(n.push_distinct("c"), 2);
+        assert_eq!(n.push_distinct("d"), 3);
+        assert!(!n.has_duplicates(2));
+        assert_eq!(n.intern("d"), (3, false), "unchecked names are indexed before a lookup");
+        assert_eq!(n.intern("e"), (4, true));
+        n.push_distinct("a");
+        assert!(n.has_duplicates(5), "a repeat of an earlier name");
+        n.truncate(5);
+        assert!(!n.has_duplicates(0));
+        n.push_distinct("x");
+        n.push_distinct("x");
+        assert!(n.has_duplicates(5), "two equal new names");
+        n.truncate(2);
+        assert_eq!(n.iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(n.intern("c"), (2, true), "the index forgot what was cut");
+        assert_eq!(n.intern("b"), (1, false));
     }
 }
