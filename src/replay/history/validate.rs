@@ -37,19 +37,45 @@ pub fn feature_value(v: f64, nonnegative: bool) -> Result<f64, &'static str> {
     }
 }
 
+/// How many partitions (by the top bits of the hash) item ids are checked in.
+const ID_PARTITION_BITS: u32 = 10;
+
 /// SPEC §3: item ids are unique across the history read. Hash every id in
-/// parallel (xxh3), sort the hashes, and compare bytes only where hashes collide.
+/// parallel (xxh3, seeded at random so that no history can aim at the
+/// table), spread the hashes over partitions by their top bits, find the
+/// hashes seen twice in each partition with a small table, and compare bytes
+/// only for those. Which duplicate is reported does not depend on the seed.
 pub fn check_unique_ids(h: &History) -> Result<(), HistoryError> {
     let n = h.item_ids.len();
-    let hash_of = |i: usize| xxhash_rust::xxh3::xxh3_64(h.item_ids.get(i));
-    let mut hashes: Vec<u64> = (0..n).into_par_iter().map(hash_of).collect();
-    hashes.par_sort_unstable();
-    let mut suspects: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).unwrap_or_default();
+    let seed = u64::from_le_bytes(seed);
+    let hash_of = |i: usize| xxhash_rust::xxh3::xxh3_64_with_seed(h.item_ids.get(i), seed);
+    let parts = 1usize << ID_PARTITION_BITS;
+    let block = n.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
+    let blocks: Vec<Vec<Vec<u64>>> = (0..n.div_ceil(block))
+        .into_par_iter()
+        .map(|b| {
+            let items = b * block..((b + 1) * block).min(n);
+            let room = items.len() / parts * 5 / 4 + 4;
+            let mut buckets: Vec<Vec<u64>> = (0..parts).map(|_| Vec::with_capacity(room)).collect();
+            for i in items {
+                let x = hash_of(i);
+                buckets[(x >> (64 - ID_PARTITION_BITS)) as usize].push(x);
+            }
+            buckets
+        })
+        .collect();
+    let mut suspects: Vec<u64> = (0..parts)
+        .into_par_iter()
+        .flat_map_iter(|p| repeated_hashes(blocks.iter().flat_map(|b| b[p].iter().copied())))
+        .collect();
+    drop(blocks);
     if suspects.is_empty() {
         return Ok(());
     }
+    suspects.sort_unstable();
     suspects.dedup();
-    drop(hashes);
     let mut seen: HashMap<&[u8], usize> = HashMap::new();
     for i in 0..n {
         if suspects.binary_search(&hash_of(i)).is_err() {
@@ -69,4 +95,71 @@ pub fn check_unique_ids(h: &History) -> Result<(), HistoryError> {
         seen.insert(h.item_ids.get(i), i);
     }
     Ok(())
+}
+
+/// The values `hashes` holds more than once (a value three times is listed
+/// twice), found with an open-addressing table on their low bits.
+fn repeated_hashes(hashes: impl Iterator<Item = u64> + Clone) -> Vec<u64> {
+    let len = hashes.clone().count();
+    let mask = (len * 2).next_power_of_two().max(16) - 1;
+    // 0 marks an empty slot; the hash 0 itself is counted apart.
+    let mut table = vec![0u64; mask + 1];
+    let mut zero_seen = false;
+    let mut repeated = Vec::new();
+    for x in hashes {
+        if x == 0 {
+            if std::mem::replace(&mut zero_seen, true) {
+                repeated.push(0);
+            }
+            continue;
+        }
+        let mut at = x as usize & mask;
+        loop {
+            match table[at] {
+                0 => {
+                    table[at] = x;
+                    break;
+                }
+                y if y == x => {
+                    repeated.push(x);
+                    break;
+                }
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+    repeated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repeated_hashes;
+    use rand::{RngExt, SeedableRng};
+
+    /// Against counting: every value seen k > 1 times is listed k − 1 times, 0 included.
+    #[test]
+    fn repeated_hashes_lists_every_value_seen_again() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        for round in 0..200 {
+            let pool = rng.random_range(1..300u64);
+            let values: Vec<u64> = (0..rng.random_range(0..400))
+                .map(|_| match rng.random_range(0..3) {
+                    0 => rng.random_range(0..pool),
+                    1 => rng.random_range(0..pool) << 40,
+                    _ => rng.random::<u64>(),
+                })
+                .collect();
+            let mut expected: Vec<u64> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for &v in &values {
+                if !seen.insert(v) {
+                    expected.push(v);
+                }
+            }
+            let mut got = repeated_hashes(values.iter().copied());
+            expected.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, expected, "round {round}");
+        }
+    }
 }
