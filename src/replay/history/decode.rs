@@ -6,7 +6,7 @@
 
 use super::names::Interner;
 use super::plan::{type_name, Plan};
-use super::table::{Capacity, HistoryError, HistoryQuery, ItemRef};
+use super::table::{Capacity, HistoryError, HistoryQuery, ItemRef, OriginRows};
 use super::validate::{capacity_value, feature_value, KIND_EXPECTED};
 use crate::profile::kind_index;
 use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, StringArray};
@@ -19,7 +19,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 #[derive(Default)]
 pub struct Chunk {
     pub object: usize,
-    pub rows: Vec<u64>,
+    pub rows: OriginRows,
     pub ids: Vec<u8>,
     pub id_offsets: Vec<usize>,
     pub window: Vec<u32>,
@@ -49,7 +49,6 @@ pub struct Chunk {
 impl Chunk {
     /// Room for `rows` more rows in every per-row column but the features.
     fn reserve(&mut self, rows: usize) {
-        self.rows.reserve(rows);
         self.id_offsets.reserve(rows + 1);
         self.window.reserve(rows);
         self.class.reserve(rows);
@@ -116,6 +115,7 @@ pub fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, History
         .map_err(|e| corrupt(e.to_string()))?;
     let mut chunk = Chunk {
         object: p.object,
+        rows: OriginRows::From(p.first_row),
         features: vec![Vec::new(); query.features.len()],
         null_features: vec![0; query.features.len()],
         ..Default::default()
@@ -218,7 +218,7 @@ fn decode_batch(p: &Plan, query: &HistoryQuery, batch: &RecordBatch, first_row: 
     // first in row order, whatever column it sits in.
     let mut first = FirstProblem(null_cohort);
     if !sel.is_empty() {
-        chunk.rows.extend(sel.iter().map(|&i| first_row + i as u64));
+        chunk.rows.extend(chunk.window.len(), first_row, &sel, batch.num_rows());
         first.keep(decode_item_ids(&rows, &sel, chunk));
         first.keep(decode_windows(p, &rows, batch, &sel, chunk));
         first.keep(decode_classes_and_kinds(&rows, batch, &sel, chunk));

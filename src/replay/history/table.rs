@@ -237,7 +237,52 @@ pub struct History {
 pub(super) struct Origin {
     pub(super) start: usize,
     pub(super) object: String,
-    pub(super) rows: Vec<u64>,
+    pub(super) rows: OriginRows,
+}
+
+/// The object rows of a run of items: consecutive from a first row (every
+/// row of the row group kept), or listed one by one as offsets from a first
+/// row (a row group holds fewer than 2^32 rows, as a history holds fewer
+/// than 2^32 items).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OriginRows {
+    From(u64),
+    Listed { first: u64, offsets: Vec<u32> },
+}
+
+impl Default for OriginRows {
+    fn default() -> Self {
+        OriginRows::From(0)
+    }
+}
+
+impl OriginRows {
+    /// The object row of the run's item `j`.
+    #[inline]
+    pub fn get(&self, j: usize) -> u64 {
+        match self {
+            OriginRows::From(first) => first + j as u64,
+            OriginRows::Listed { first, offsets } => first + offsets[j] as u64,
+        }
+    }
+
+    /// Add a batch's kept rows (`sel`, of `batch_rows` starting at object row
+    /// `first_row`) after the `kept` rows already there.
+    pub fn extend(&mut self, kept: usize, first_row: u64, sel: &[usize], batch_rows: usize) {
+        if let OriginRows::From(first) = *self {
+            if sel.len() == batch_rows && first + kept as u64 == first_row {
+                return;
+            }
+            *self = OriginRows::Listed {
+                first,
+                offsets: (0..kept as u32).collect(),
+            };
+        }
+        if let OriginRows::Listed { first, offsets } = self {
+            let base = first_row - *first;
+            offsets.extend(sel.iter().map(|&i| (base + i as u64) as u32));
+        }
+    }
 }
 
 impl History {
@@ -259,6 +304,40 @@ impl History {
     pub fn origin(&self, i: usize) -> (&str, u64) {
         let k = self.origins.partition_point(|o| o.start <= i) - 1;
         let o = &self.origins[k];
-        (&o.object, o.rows[i - o.start])
+        (&o.object, o.rows.get(i - o.start))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OriginRows;
+
+    #[test]
+    fn origin_rows_stay_a_range_until_a_row_is_skipped() {
+        let mut r = OriginRows::From(100);
+        r.extend(0, 100, &[0, 1, 2], 3);
+        r.extend(3, 103, &[0, 1], 2);
+        assert_eq!(r, OriginRows::From(100));
+        assert_eq!((r.get(0), r.get(4)), (100, 104));
+        r.extend(5, 105, &[0, 2], 3);
+        assert_eq!(
+            r,
+            OriginRows::Listed {
+                first: 100,
+                offsets: vec![0, 1, 2, 3, 4, 5, 7]
+            }
+        );
+        assert_eq!((r.get(0), r.get(6)), (100, 107));
+        let mut gap = OriginRows::From(0);
+        gap.extend(0, 0, &[0, 1], 2);
+        gap.extend(2, 5, &[0], 1);
+        assert_eq!(
+            gap,
+            OriginRows::Listed {
+                first: 0,
+                offsets: vec![0, 1, 5]
+            },
+            "a batch that does not follow on"
+        );
     }
 }
