@@ -468,10 +468,18 @@ pub fn live_side(history: &History, live: &Profile, settings: &ReplaySettings, b
         .iter()
         .map(|w| w.capacity.unwrap_or(settings.default_capacity))
         .collect();
+    let started = std::time::Instant::now();
     let (order, window_offsets) = group_by_window(history);
+    tracing::debug!(elapsed = ?started.elapsed(), "windows grouped");
     let bounds = batch_bounds(&window_offsets, history.len(), batching);
     let score_item = score_side(history, live, 0, None)?;
-    let attrs: Vec<Attrs> = order.par_iter().map(|&i| Attrs::of(history, i as usize)).collect();
+    tracing::debug!(elapsed = ?started.elapsed(), "live scored");
+    // Packed in row order (five sequential reads an item), then gathered in
+    // window order (one read an item, wherever the rows lie).
+    let packed: Vec<Attrs> = (0..history.len()).into_par_iter().map(|i| Attrs::of(history, i)).collect();
+    let attrs: Vec<Attrs> = order.par_iter().map(|&i| packed[i as usize]).collect();
+    drop(packed);
+    tracing::debug!(elapsed = ?started.elapsed(), "item outcomes packed in window order");
     let grouping = Grouping {
         history,
         order: &order,
@@ -480,6 +488,7 @@ pub fn live_side(history: &History, live: &Profile, settings: &ReplaySettings, b
         attrs: &attrs,
     };
     let (score, rank, counts) = rank_live(&grouping, &bounds, &score_item);
+    tracing::debug!(elapsed = ?started.elapsed(), "live ranked and counted");
     Ok(LiveSide {
         capacity: Arc::new(capacity),
         order: Arc::new(order),
@@ -550,8 +559,12 @@ pub fn replay_candidate(
 
 /// Group items by window: a counting sort, stable in item order. Returns
 /// `order` (items in window-grouped order) and each window's offsets into it.
+/// Placing is split by ranges of windows of about equal item counts: each
+/// task reads every row in order and places those of its windows, so the
+/// result is the sequential one on any thread count.
 pub fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
     let nw = history.windows.len();
+    let n = history.len();
     let mut window_offsets = vec![0usize; nw + 1];
     for &w in &history.window {
         window_offsets[w as usize + 1] += 1;
@@ -559,13 +572,29 @@ pub fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
     for w in 0..nw {
         window_offsets[w + 1] += window_offsets[w];
     }
-    let mut cursor = window_offsets.clone();
-    let mut order = vec![0u32; history.len()];
-    for (i, &w) in history.window.iter().enumerate() {
-        let c = &mut cursor[w as usize];
-        order[*c] = i as u32;
-        *c += 1;
-    }
+    let tasks = rayon::current_num_threads().clamp(1, 8);
+    let mut cuts: Vec<usize> = (0..tasks)
+        .map(|t| window_offsets.partition_point(|&o| o < n * t / tasks).min(nw))
+        .collect();
+    cuts.push(nw);
+    cuts.dedup();
+    let lens: Vec<usize> = cuts.windows(2).map(|c| window_offsets[c[1]] - window_offsets[c[0]]).collect();
+    let mut order = vec![0u32; n];
+    split_lens(&mut order, &lens)
+        .into_par_iter()
+        .zip(cuts.par_windows(2))
+        .for_each(|(out, c)| {
+            let (lo, hi) = (c[0] as u32, c[1] as u32);
+            let base = window_offsets[c[0]];
+            let mut cursor: Vec<usize> = window_offsets[c[0]..c[1]].iter().map(|o| o - base).collect();
+            for (i, &w) in history.window.iter().enumerate() {
+                if (lo..hi).contains(&w) {
+                    let at = &mut cursor[(w - lo) as usize];
+                    out[*at] = i as u32;
+                    *at += 1;
+                }
+            }
+        });
     (order, window_offsets)
 }
 

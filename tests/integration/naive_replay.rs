@@ -366,10 +366,18 @@ fn batch_boundaries_at_1_2_3_and_8_threads_agree_with_the_naive_replay() {
     // Batches of at least one item: the split follows the thread count.
     let batching = Batching { min_items: 1 };
     let (_, offsets) = group_by_window(&history);
+    // The grouping's definition: items by window, in item order within one.
+    let mut grouped: Vec<u32> = (0..history.len() as u32).collect();
+    grouped.sort_by_key(|&i| history.window[i as usize]);
     let mut splits = Vec::new();
     let mut rankings = Vec::new();
     for threads in [1, 2, 3, 8] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        assert_eq!(
+            pool.install(|| group_by_window(&history)),
+            (grouped.clone(), offsets.clone()),
+            "{threads} threads"
+        );
         let (bounds, r) = pool.install(|| {
             (
                 batch_bounds(&offsets, history.len(), batching),
