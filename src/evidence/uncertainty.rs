@@ -172,8 +172,12 @@ impl Paired {
 /// Per class (index into the history's classes) and for `*`: the paired
 /// differences of every window the class has items in, in window order.
 pub fn paired_by_class(counts: &[WindowCounts], nclasses: usize) -> (Vec<Vec<Paired>>, Vec<Paired>) {
-    let mut per_class = vec![Vec::new(); nclasses];
-    let mut all: Vec<Paired> = Vec::new();
+    let mut sizes = vec![0usize; nclasses];
+    for w in counts {
+        sizes[w.class as usize] += 1;
+    }
+    let mut per_class: Vec<Vec<Paired>> = sizes.into_iter().map(Vec::with_capacity).collect();
+    let mut all: Vec<Paired> = Vec::with_capacity(counts.last().map_or(0, |w| w.window as usize + 1).min(counts.len()));
     let mut last_window = None;
     for w in counts {
         let p = Paired::of(w);
