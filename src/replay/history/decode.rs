@@ -74,6 +74,14 @@ fn booleans(batch: &RecordBatch, name: &str) -> BooleanArray {
     batch.column_by_name(name).expect("projected column").as_boolean().clone()
 }
 
+/// The first selected row whose value is null (none when the column has no null).
+fn first_null(column: &dyn Array, sel: &[usize]) -> Option<usize> {
+    if column.null_count() == 0 {
+        return None;
+    }
+    sel.iter().copied().find(|&i| column.is_null(i))
+}
+
 /// A timestamp column's raw values and unit.
 fn timestamps(batch: &RecordBatch, name: &str) -> (PrimitiveArray<Int64Type>, TimeUnit) {
     let col: &ArrayRef = batch.column_by_name(name).expect("projected column");
@@ -283,10 +291,8 @@ fn select_cohort(rows: &BatchRows, batch: &RecordBatch, query: &HistoryQuery, ch
 
 fn decode_item_ids(rows: &BatchRows, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
     let ids = &rows.ids;
-    if ids.null_count() > 0 {
-        if let Some(&i) = sel.iter().find(|&&i| ids.is_null(i)) {
-            return Err(rows.null(i, "item_id"));
-        }
+    if let Some(i) = first_null(ids, sel) {
+        return Err(rows.null(i, "item_id"));
     }
     if chunk.id_offsets.is_empty() {
         chunk.id_offsets.push(0);
@@ -459,10 +465,8 @@ fn decode_outcomes(
             out.extend(sel.iter().map(|&i| b.is_valid(i) && b.value(i)));
             continue;
         }
-        if b.null_count() > 0 {
-            if let Some(&i) = sel.iter().find(|&&i| b.is_null(i)) {
-                return Err(rows.null(i, column));
-            }
+        if let Some(i) = first_null(&b, sel) {
+            return Err(rows.null(i, column));
         }
         out.extend(sel.iter().map(|&i| b.value(i)));
     }
@@ -483,10 +487,8 @@ fn decode_actionable(p: &Plan, batch: &RecordBatch, sel: &[usize], chunk: &mut C
 
 fn decode_window_starts(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
     let (starts, unit) = timestamps(batch, "window_start");
-    if starts.null_count() > 0 {
-        if let Some(&i) = sel.iter().find(|&&i| starts.is_null(i)) {
-            return Err(rows.null(i, "window_start"));
-        }
+    if let Some(i) = first_null(&starts, sel) {
+        return Err(rows.null(i, "window_start"));
     }
     let raw = starts.values();
     // This batch's rows are the last `sel.len()` local windows decoded (when

@@ -67,8 +67,7 @@ impl Interner {
     /// Name `i`.
     #[inline]
     pub fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i]]
+        name_at(&self.bytes, &self.ends, i)
     }
 
     /// The hash of name `i` under [`name_hasher`].
@@ -140,11 +139,7 @@ impl Interner {
             index,
             indexed,
         } = self;
-        let get = |i: u32| {
-            let i = i as usize;
-            &bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]
-        };
-        if let Some(&i) = index.find(hash, |&i| hashes[i as usize] == hash && get(i) == name) {
+        if let Some(&i) = index.find(hash, |&i| hashes[i as usize] == hash && name_at(bytes, ends, i as usize) == name) {
             return (i, false);
         }
         let i = ends.len() as u32;
@@ -155,6 +150,12 @@ impl Interner {
         *indexed += 1;
         (i, true)
     }
+}
+
+/// Name `i` of a buffer whose names end at `ends`.
+#[inline]
+fn name_at<'a>(bytes: &'a str, ends: &[usize], i: usize) -> &'a str {
+    &bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]
 }
 
 #[cfg(test)]
