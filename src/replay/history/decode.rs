@@ -6,6 +6,7 @@
 
 use super::names::Interner;
 use super::plan::{type_name, Plan};
+use super::prune::to_micros;
 use super::table::{Capacity, HistoryError, HistoryQuery, ItemRef, OriginRows};
 use super::validate::{capacity_value, feature_value, KIND_EXPECTED};
 use crate::profile::kind_index;
@@ -90,17 +91,6 @@ fn timestamps(batch: &RecordBatch, name: &str) -> (PrimitiveArray<Int64Type>, Ti
     };
     let raw = cast(col, &DataType::Int64).expect("timestamps cast to Int64");
     (raw.as_primitive::<Int64Type>().clone(), *unit)
-}
-
-/// A raw timestamp in microseconds since the epoch (naive timestamps are UTC).
-#[inline]
-fn to_micros(unit: TimeUnit, v: i64) -> i64 {
-    match unit {
-        TimeUnit::Second => v.saturating_mul(1_000_000),
-        TimeUnit::Millisecond => v.saturating_mul(1_000),
-        TimeUnit::Microsecond => v,
-        TimeUnit::Nanosecond => v.div_euclid(1_000),
-    }
 }
 
 /// Timestamps in microseconds since the epoch, `None` where null.

@@ -50,9 +50,24 @@ fn all_null(g: &RowGroupMetaData, s: &Statistics) -> bool {
     s.null_count_opt().is_some_and(|n| n == g.num_rows() as u64) && g.num_rows() > 0
 }
 
-/// µs per unit of an INT64 timestamp column, as the decoder converts it; `None`
-/// when the column's unit cannot be told from its metadata.
-fn micros_of(g: &RowGroupMetaData, c: usize) -> Option<fn(i64) -> i64> {
+/// A raw timestamp of `unit` in microseconds since the epoch (naive
+/// timestamps are UTC): how decoding reads timestamps,
+/// and so how pruning must read their statistics.
+#[inline]
+pub fn to_micros(unit: arrow::datatypes::TimeUnit, v: i64) -> i64 {
+    use arrow::datatypes::TimeUnit;
+    match unit {
+        TimeUnit::Second => v.saturating_mul(1_000_000),
+        TimeUnit::Millisecond => v.saturating_mul(1_000),
+        TimeUnit::Microsecond => v,
+        TimeUnit::Nanosecond => v.div_euclid(1_000),
+    }
+}
+
+/// The unit of an INT64 timestamp column, for the decoder's own conversion to
+/// µs ([`to_micros`]); `None` when the column's unit cannot be
+/// told from its metadata.
+fn unit_of(g: &RowGroupMetaData, c: usize) -> Option<arrow::datatypes::TimeUnit> {
     let d = g.column(c).column_descr();
     if d.physical_type() != PhysicalType::INT64 {
         return None;
@@ -67,9 +82,9 @@ fn micros_of(g: &RowGroupMetaData, c: usize) -> Option<fn(i64) -> i64> {
         },
     };
     Some(match unit {
-        TimeUnit::MILLIS => |v: i64| v.saturating_mul(1_000),
-        TimeUnit::MICROS => |v: i64| v,
-        TimeUnit::NANOS => |v: i64| v.div_euclid(1_000),
+        TimeUnit::MILLIS => arrow::datatypes::TimeUnit::Millisecond,
+        TimeUnit::MICROS => arrow::datatypes::TimeUnit::Microsecond,
+        TimeUnit::NANOS => arrow::datatypes::TimeUnit::Nanosecond,
     })
 }
 
@@ -78,9 +93,10 @@ fn queued_may_hold(g: &RowGroupMetaData, c: usize, w: &LiveWindow) -> bool {
     if all_null(g, s) {
         return false;
     }
-    let (Some(to_us), Statistics::Int64(v)) = (micros_of(g, c), s) else {
+    let (Some(unit), Statistics::Int64(v)) = (unit_of(g, c), s) else {
         return true;
     };
+    let to_us = |v: i64| to_micros(unit, v);
     match (v.min_opt(), v.max_opt()) {
         // The conversion is monotonic, so converted bounds bound the decoded values.
         (Some(&min), Some(&max)) => to_us(max) >= w.queued_from_us && to_us(min) <= w.queued_to_us,
