@@ -295,12 +295,15 @@ fn null_features(history: &History, live: &Profile, candidate: &Profile) -> BTre
 fn statistics(history: &History, replay: &Replay, seed: &Digest) -> (Vec<Option<Uncertainty>>, Uncertainty) {
     use rayon::prelude::*;
     let n = history.classes.len();
-    let (paired, all) = uncertainty::paired_by_class(&replay.window_counts, n);
+    let counts = &replay.window_counts;
     let mut stats: Vec<Uncertainty> = (0..=n)
         .into_par_iter()
         .map(|k| match k < n {
-            true => uncertainty::uncertainty(&paired[k], discordant(&replay.churn[k]), seed, &history.classes[k]),
-            false => uncertainty::uncertainty(&all, discordant(&replay.all_churn), seed, "*"),
+            true => {
+                let paired = uncertainty::paired_of_class(counts, k as u16);
+                uncertainty::uncertainty(&paired, discordant(&replay.churn[k]), seed, &history.classes[k])
+            }
+            false => uncertainty::uncertainty(&uncertainty::paired_over_classes(counts), discordant(&replay.all_churn), seed, "*"),
         })
         .collect();
     let all = stats.pop().expect("the * row");

@@ -12,7 +12,7 @@ use crate::pipeline::Pipeline;
 use crate::profile::stored::put_profile;
 use crate::profile::{Profile, Transform};
 use crate::replay::history::{History, HistoryQuery};
-use crate::replay::{live_side, replay, replay_candidate, Batching, Log1pCache, Replay};
+use crate::replay::{live_side, replay, replay_candidate, Batching, Log1pCache, Replay, ScoringBuffers};
 use crate::store::{layout, Store};
 use crate::Error;
 use bytes::Bytes;
@@ -116,19 +116,19 @@ pub async fn replay_sweep(
     let packets = tokio::task::block_in_place(|| {
         // The live side is ranked once; then one candidate at a time.
         let started = std::time::Instant::now();
-        let side = live_side(&history, live, &pipeline.replay, Batching::default())?;
+        let mut buffers = ScoringBuffers::default();
+        let side = live_side(&history, live, &pipeline.replay, Batching::default(), &mut buffers)?;
         let cache = Log1pCache::shared_by(&history, &profiles[1..]);
         tracing::info!(elapsed = ?started.elapsed(), "windows ranked under the live revision, shared log1p terms computed");
-        let mut spare = None;
         candidates
             .iter()
             .map(|c| {
                 let started = std::time::Instant::now();
-                let replay = replay_candidate(&history, &side, c, &pipeline.replay, Some(&cache), spare.take())?;
+                let replay = replay_candidate(&history, &side, c, &pipeline.replay, Some(&cache), &mut buffers)?;
                 tracing::info!(elapsed = ?started.elapsed(), candidate = %c.revision(), "windows ranked under the candidate");
                 let evidence = evidence_of(pipeline, &history, &replay, live, c);
                 // The next candidate reuses this replay's buffers.
-                spare = Some(replay);
+                buffers.reclaim(replay);
                 Ok(evidence)
             })
             .collect::<Result<Vec<_>, Error>>()

@@ -169,19 +169,22 @@ impl Paired {
     }
 }
 
-/// Per class (index into the history's classes) and for `*`: the paired
-/// differences of every window the class has items in, in window order.
-pub fn paired_by_class(counts: &[WindowCounts], nclasses: usize) -> (Vec<Vec<Paired>>, Vec<Paired>) {
-    let mut sizes = vec![0usize; nclasses];
-    for w in counts {
-        sizes[w.class as usize] += 1;
-    }
-    let mut per_class: Vec<Vec<Paired>> = sizes.into_iter().map(Vec::with_capacity).collect();
+/// One class's paired differences (`class` indexes the history's classes):
+/// every window the class has items in, in window order. Each class's
+/// statistics task builds its own, so the classes are gathered in parallel.
+pub fn paired_of_class(counts: &[WindowCounts], class: u16) -> Vec<Paired> {
+    let mut paired = Vec::with_capacity(counts.iter().filter(|w| w.class == class).count());
+    paired.extend(counts.iter().filter(|w| w.class == class).map(Paired::of));
+    paired
+}
+
+/// The `*` row's paired differences: each window's summed over its classes,
+/// in window order (`counts` holds a window's entries next to each other).
+pub fn paired_over_classes(counts: &[WindowCounts]) -> Vec<Paired> {
     let mut all: Vec<Paired> = Vec::with_capacity(counts.last().map_or(0, |w| w.window as usize + 1).min(counts.len()));
     let mut last_window = None;
     for w in counts {
         let p = Paired::of(w);
-        per_class[w.class as usize].push(p);
         if last_window != Some(w.window) {
             all.push(Paired::default());
             last_window = Some(w.window);
@@ -191,7 +194,7 @@ pub fn paired_by_class(counts: &[WindowCounts], nclasses: usize) -> (Vec<Vec<Pai
         a.d_fp += p.d_fp;
         a.actionable += p.actionable;
     }
-    (per_class, all)
+    all
 }
 
 /// The generator for one class's draws: seeded by the packet's seed and the class name.

@@ -391,7 +391,8 @@ impl CompiledProfile {
                     &owned
                 }
             };
-            if t.log1p && v.iter().any(|x| x.is_nan()) {
+            // `fold`, not `any`: no early exit, so it runs as vector code.
+            if t.log1p && v.iter().fold(false, |nan, x| nan | x.is_nan()) {
                 let first = negative.get_or_insert_with(|| vec![u32::MAX; out.len()]);
                 for (f, x) in first.iter_mut().zip(v) {
                     if x.is_nan() && *f == u32::MAX {
@@ -409,22 +410,53 @@ impl CompiledProfile {
             *o += self.kind_boost[k as usize];
         }
         for r in &self.rules {
-            for (o, &x) in out.iter_mut().zip(&columns[r.column]) {
-                if r.op.holds(x, r.value) {
-                    *o *= r.multiply;
+            r.apply(&columns[r.column], out);
+        }
+        first_fault(out, negative.as_deref(), &self.terms)
+    }
+}
+
+impl CompiledRule {
+    /// Multiply every score whose item's feature holds the rule, the
+    /// comparison chosen once for the whole column.
+    fn apply(&self, column: &[f64], out: &mut [f64]) {
+        fn times(out: &mut [f64], column: &[f64], by: f64, holds: impl Fn(f64) -> bool) {
+            for (o, &x) in out.iter_mut().zip(column) {
+                if holds(x) {
+                    *o *= by;
                 }
             }
         }
-        let fault = |j: usize| match negative.as_ref().map(|n| n[j]) {
-            Some(ti) if ti != u32::MAX => Some(ScoreFault::NegativeLog1p {
-                column: self.terms[ti as usize].column,
-            }),
-            _ => (!out[j].is_finite()).then_some(ScoreFault::NonFinite),
-        };
-        match (0..out.len()).find_map(|j| fault(j).map(|f| (j, f))) {
-            Some(e) => Err(e),
-            None => Ok(()),
+        let (v, by) = (self.value, self.multiply);
+        match self.op {
+            Op::Gt => times(out, column, by, |x| x > v),
+            Op::Gte => times(out, column, by, |x| x >= v),
+            Op::Lt => times(out, column, by, |x| x < v),
+            Op::Lte => times(out, column, by, |x| x <= v),
+            Op::Eq => times(out, column, by, |x| x == v),
         }
+    }
+}
+
+/// The first item [`CompiledProfile::score`] fails on: its first negative
+/// `log1p` term (`negative[j]`, the term index, `u32::MAX` for none), else a
+/// score that is not finite.
+fn first_fault(out: &[f64], negative: Option<&[u32]>, terms: &[Term]) -> Result<(), (usize, ScoreFault)> {
+    let Some(negative) = negative else {
+        return match out.iter().position(|x| !x.is_finite()) {
+            Some(j) => Err((j, ScoreFault::NonFinite)),
+            None => Ok(()),
+        };
+    };
+    let fault = |j: usize| match negative[j] {
+        u32::MAX => (!out[j].is_finite()).then_some(ScoreFault::NonFinite),
+        ti => Some(ScoreFault::NegativeLog1p {
+            column: terms[ti as usize].column,
+        }),
+    };
+    match (0..out.len()).find_map(|j| fault(j).map(|f| (j, f))) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
@@ -532,7 +564,7 @@ mod tests {
     }
     /// Column-wise scoring is bit for bit the per-item definition, errors
     /// included: on random features with negative values (log1p faults),
-    /// huge values (non-finite sums), rules and both class and kind boosts,
+    /// huge values (non-finite sums), rules of every comparison, and both class and kind boosts,
     /// with and without precomputed log1p columns.
     #[test]
     fn column_scoring_equals_item_scoring_bit_for_bit() {
@@ -541,7 +573,11 @@ mod tests {
             "features": {"a": {"weight": 3.0, "cap": 50.0, "transform": "log1p"}, "b": {"weight": -0.7},
                          "c": {"weight": 1e300, "transform": "log1p"}, "d": {"weight": 1e300}},
             "class_boost": {"k1": 2.5}, "kind_boost": {"canary_finding": 1.0},
-            "rules": [{"feature": "b", "op": "gte", "value": 3.0, "multiply": 1.5}]}"#;
+            "rules": [{"feature": "b", "op": "gte", "value": 3.0, "multiply": 1.5},
+                      {"feature": "a", "op": "lt", "value": 10.0, "multiply": 0.5},
+                      {"feature": "b", "op": "gt", "value": 90.0, "multiply": 2.0},
+                      {"feature": "c", "op": "lte", "value": 0.0, "multiply": 3.0},
+                      {"feature": "d", "op": "eq", "value": 1e308, "multiply": 0.25}]}"#;
         let p = Profile::parse("x", doc.as_bytes()).unwrap();
         let names = ["a", "b", "c", "d"].map(String::from);
         let compiled = p.compile(&names, &["k0".into(), "k1".into()]);

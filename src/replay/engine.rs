@@ -10,7 +10,7 @@
 
 use crate::pipeline::ReplaySettings;
 use crate::profile::{CompiledProfile, Profile, ScoreFault};
-use crate::replay::history::{split_lens, History};
+use crate::replay::history::{split_lens, History, ItemIds};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -193,13 +193,15 @@ struct SideAcc {
 }
 
 impl SideAcc {
+    /// Count `rank` when the item is actionable: an add of 0 or 1, not a
+    /// branch (whether an item is actionable does not follow a pattern).
     #[inline]
-    fn count_rank(&mut self, rank: u32) {
+    fn count_rank(&mut self, rank: u32, actionable: bool) {
         let r = rank as usize;
         if r >= self.rank_counts.len() {
             self.rank_counts.resize(r + 1, 0);
         }
-        self.rank_counts[r] += 1;
+        self.rank_counts[r] += actionable as u64;
     }
 }
 
@@ -421,12 +423,24 @@ pub struct Replay {
     pub window_counts: Vec<WindowCounts>,
 }
 
-impl Replay {
-    /// The candidate's score and rank buffers, when nothing else holds them.
-    fn into_candidate_buffers(self) -> Option<(Vec<f64>, Vec<u32>)> {
-        let [_, score] = self.ranking.score;
-        let [_, rank] = self.ranking.rank;
-        Some((Arc::try_unwrap(score).ok()?, Arc::try_unwrap(rank).ok()?))
+/// Buffers one scoring and ranking pass leaves for the next, so that a
+/// sweep does not map and fault in fresh pages for every candidate: the
+/// per-item scores, and the previous candidate's scores and ranks in window
+/// order once its replay is handed back ([`ScoringBuffers::reclaim`]).
+#[derive(Default)]
+pub struct ScoringBuffers {
+    score_item: Vec<f64>,
+    ranked: Option<(Vec<f64>, Vec<u32>)>,
+}
+
+impl ScoringBuffers {
+    /// Take back a replay's candidate scores and ranks, when nothing else holds them.
+    pub fn reclaim(&mut self, replay: Replay) {
+        let [_, score] = replay.ranking.score;
+        let [_, rank] = replay.ranking.rank;
+        if let (Ok(score), Ok(rank)) = (Arc::try_unwrap(score), Arc::try_unwrap(rank)) {
+            self.ranked = Some((score, rank));
+        }
     }
 }
 
@@ -457,12 +471,19 @@ pub fn replay_with(
     settings: &ReplaySettings,
     batching: Batching,
 ) -> Result<Replay, ReplayError> {
-    let side = live_side(history, live, settings, batching)?;
-    replay_candidate(history, &side, candidate, settings, None, None)
+    let mut buffers = ScoringBuffers::default();
+    let side = live_side(history, live, settings, batching, &mut buffers)?;
+    replay_candidate(history, &side, candidate, settings, None, &mut buffers)
 }
 
 /// Group the windows, score every item under `live` and rank each window.
-pub fn live_side(history: &History, live: &Profile, settings: &ReplaySettings, batching: Batching) -> Result<LiveSide, ReplayError> {
+pub fn live_side(
+    history: &History,
+    live: &Profile,
+    settings: &ReplaySettings,
+    batching: Batching,
+    buffers: &mut ScoringBuffers,
+) -> Result<LiveSide, ReplayError> {
     let capacity: Vec<u32> = history
         .windows
         .iter()
@@ -472,7 +493,8 @@ pub fn live_side(history: &History, live: &Profile, settings: &ReplaySettings, b
     let (order, window_offsets) = group_by_window(history);
     tracing::debug!(elapsed = ?started.elapsed(), "windows grouped");
     let bounds = batch_bounds(&window_offsets, history.len(), batching);
-    let score_item = score_side(history, live, 0, None)?;
+    score_side(history, live, 0, None, &mut buffers.score_item)?;
+    let score_item = &buffers.score_item;
     tracing::debug!(elapsed = ?started.elapsed(), "live scored");
     // Packed in row order (five sequential reads an item), then gathered in
     // window order (one read an item, wherever the rows lie).
@@ -487,7 +509,7 @@ pub fn live_side(history: &History, live: &Profile, settings: &ReplaySettings, b
         capacity: &capacity,
         attrs: &attrs,
     };
-    let (score, rank, counts) = rank_live(&grouping, &bounds, &score_item);
+    let (score, rank, counts) = rank_live(&grouping, &bounds, score_item);
     tracing::debug!(elapsed = ?started.elapsed(), "live ranked and counted");
     Ok(LiveSide {
         capacity: Arc::new(capacity),
@@ -502,25 +524,22 @@ pub fn live_side(history: &History, live: &Profile, settings: &ReplaySettings, b
 }
 
 /// Replay `candidate` against a live side already ranked: score and rank
-/// the candidate, then count every window under both. A sweep passes the
-/// previous candidate's replay as `spare`: its buffers are reused.
+/// the candidate, then count every window under both, in `buffers` left by
+/// the live pass or by the previous candidate.
 pub fn replay_candidate(
     history: &History,
     live: &LiveSide,
     candidate: &Profile,
     settings: &ReplaySettings,
     cache: Option<&Log1pCache>,
-    spare: Option<Replay>,
+    buffers: &mut ScoringBuffers,
 ) -> Result<Replay, ReplayError> {
     let started = std::time::Instant::now();
-    let score_item = score_side(history, candidate, 1, cache)?;
+    score_side(history, candidate, 1, cache, &mut buffers.score_item)?;
+    let score_item = &buffers.score_item;
     tracing::debug!(elapsed = ?started.elapsed(), "candidate scored");
-    let grouped = Grouped {
-        history,
-        live,
-        score_item: &score_item,
-    };
-    let ranked = rank_batches(&grouped, spare.and_then(Replay::into_candidate_buffers));
+    let grouped = Grouped { history, live, score_item };
+    let ranked = rank_batches(&grouped, buffers.ranked.take());
     tracing::debug!(elapsed = ?started.elapsed(), "candidate ranked and counted");
     let mut all = Acc::default();
     for a in &ranked.per_class {
@@ -620,16 +639,23 @@ pub fn batch_bounds(window_offsets: &[usize], n: usize, batching: Batching) -> V
 }
 
 /// Score every item under one revision (`side` 0 = live, 1 = candidate, for
-/// messages), column by column over the feature segments, in parallel.
-fn score_side(history: &History, profile: &Profile, side: usize, cache: Option<&Log1pCache>) -> Result<Vec<f64>, ReplayError> {
+/// messages), column by column over the feature segments, in parallel,
+/// into `scores` (every item is written).
+fn score_side(
+    history: &History,
+    profile: &Profile,
+    side: usize,
+    cache: Option<&Log1pCache>,
+    scores: &mut Vec<f64>,
+) -> Result<(), ReplayError> {
     let compiled = profile.compile(&history.feature_names, &history.classes);
-    let mut scores = vec![0f64; history.len()];
+    scores.resize(history.len(), 0.0);
     let seg_lens: Vec<usize> = history.features.iter().map(|s| s.len).collect();
     let scored: Vec<Result<(), ReplayError>> = history
         .features
         .par_iter()
         .enumerate()
-        .zip(split_lens(&mut scores, &seg_lens).into_par_iter())
+        .zip(split_lens(scores, &seg_lens).into_par_iter())
         .map(|((k, seg), out)| {
             let items = seg.start..seg.start + seg.len;
             let cached = |column, cap| cache.and_then(|c| c.get(k, column, cap));
@@ -638,8 +664,7 @@ fn score_side(history: &History, profile: &Profile, side: usize, cache: Option<&
                 .map_err(|(j, fault)| score_error(history, seg.start + j, fault, side, profile))
         })
         .collect();
-    scored.into_iter().collect::<Result<(), _>>()?;
-    Ok(scores)
+    scored.into_iter().collect::<Result<(), _>>()
 }
 
 /// `log1p(min(x, cap))` columns that several candidates of a sweep share,
@@ -710,7 +735,7 @@ fn rank_live(g: &Grouping, bounds: &[usize], score_item: &[f64]) -> (Vec<f64>, V
             for w in out.windows {
                 let (lo, hi) = (offsets[w], offsets[w + 1]);
                 let (s, r) = (&mut out.score[lo - base..hi - base], &mut out.rank[lo - base..hi - base]);
-                rank_window(g.history, &g.order[lo..hi], score_item, s, r, &mut keyed);
+                rank_window(&g.history.item_ids, &g.order[lo..hi], score_item, s, r, &mut keyed);
                 let window = LiveWindow {
                     index: w as u32,
                     attrs: &g.attrs[lo..hi],
@@ -794,7 +819,7 @@ fn rank_batches(g: &Grouped, spare: Option<(Vec<f64>, Vec<u32>)>) -> Ranked {
         .map(|mut out| rank_batch(g, &mut out))
         .collect();
     let mut per_class = vec![Acc::default(); nclasses];
-    let mut window_counts = Vec::new();
+    let mut window_counts = Vec::with_capacity(results.iter().map(|r| r.window_counts.len()).sum());
     let mut examples = Vec::new();
     for r in results {
         for (a, b) in per_class.iter_mut().zip(r.accs) {
@@ -877,12 +902,12 @@ fn rank_batch(g: &Grouped, out: &mut BatchOut) -> BatchCounts {
     let mut slot = vec![0usize; h.classes.len()];
     let mut cursor = 0;
     let base = live.window_offsets[out.windows.start];
-    let mut keyed: Vec<(u64, u32)> = Vec::new();
+    let mut keyed: Vec<u64> = Vec::new();
     for w in out.windows.clone() {
         let (lo, hi) = (live.window_offsets[w], live.window_offsets[w + 1]);
         let items = &live.order[lo..hi];
         let (cs, cr) = (&mut out.score[lo - base..hi - base], &mut out.rank[lo - base..hi - base]);
-        rank_window(h, items, g.score_item, cs, cr, &mut keyed);
+        rank_window(&h.item_ids, items, g.score_item, cs, cr, &mut keyed);
         // This window's per-class entries: the run the live pass wrote for it.
         let start = cursor;
         while cursor < counts.window_counts.len() && counts.window_counts[cursor].window == w as u32 {
@@ -914,33 +939,41 @@ struct WindowView<'a> {
 
 /// Order one window's items by (score desc, item id asc by bytes) and write
 /// each item's score and 1-based rank at its position in `items`.
+///
+/// Sorted as one `u64` per item: the score's descending key with its low
+/// bits replaced by the item's position. Cutting low bits never reorders two
+/// keys, only makes nearly equal ones look equal: each run that shares the
+/// kept bits is then ordered exactly, by full key and item id. (Item ids are
+/// compared only there: on a shuffled history each is a read at random.)
 #[inline]
-fn rank_window(h: &History, items: &[u32], score_item: &[f64], scores: &mut [f64], ranks: &mut [u32], keyed: &mut Vec<(u64, u32)>) {
+fn rank_window(ids: &ItemIds, items: &[u32], score_item: &[f64], scores: &mut [f64], ranks: &mut [u32], keyed: &mut Vec<u64>) {
+    let position = (1u64 << (usize::BITS - items.len().saturating_sub(1).leading_zeros())) - 1;
     keyed.clear();
     for (k, &item) in items.iter().enumerate() {
         let s = score_item[item as usize];
         scores[k] = s;
-        keyed.push((descending_key(s), k as u32));
+        keyed.push((descending_key(s) & !position) | k as u64);
     }
-    // Score descending (integer keys), then item id ascending by bytes within ties.
-    keyed.sort_unstable_by_key(|e| e.0);
+    keyed.sort_unstable();
     let mut t = 0;
     while t < keyed.len() {
+        let kept = keyed[t] & !position;
         let mut u = t + 1;
-        while u < keyed.len() && keyed[u].0 == keyed[t].0 {
+        while u < keyed.len() && keyed[u] & !position == kept {
             u += 1;
         }
         if u - t > 1 {
-            keyed[t..u].sort_unstable_by(|a, b| {
-                h.item_ids
-                    .get(items[a.1 as usize] as usize)
-                    .cmp(h.item_ids.get(items[b.1 as usize] as usize))
+            let at = |e: u64| (e & position) as usize;
+            keyed[t..u].sort_unstable_by(|&a, &b| {
+                descending_key(scores[at(a)])
+                    .cmp(&descending_key(scores[at(b)]))
+                    .then_with(|| ids.get(items[at(a)] as usize).cmp(ids.get(items[at(b)] as usize)))
             });
         }
         t = u;
     }
-    for (r, &(_, k)) in keyed.iter().enumerate() {
-        ranks[k as usize] = r as u32 + 1;
+    for (r, &e) in keyed.iter().enumerate() {
+        ranks[(e & position) as usize] = r as u32 + 1;
     }
 }
 
@@ -988,22 +1021,19 @@ fn count_live(win: &LiveWindow, counts: &mut BatchCounts, per_window: &mut [Wind
     }
 }
 
-/// One item's counts on one side.
+/// One item's counts on one side, as adds of 0 or 1 rather than branches:
+/// which items are surfaced and actionable does not follow a pattern.
 #[inline]
 fn count_side(s: &mut SideAcc, tp: &mut u32, fp: &mut u32, at: Attrs, rank: u32, surfaced: bool) {
     let (actionable, unjudged) = (at.has(Attrs::ACTIONABLE), at.has(Attrs::UNJUDGED));
-    if surfaced {
-        s.surfaced += 1;
-        s.tp += actionable as u64;
-        s.unjudged_surfaced += unjudged as u64;
-        s.overrides_surfaced += at.has(Attrs::OVERRIDE) as u64;
-        s.misses_surfaced += at.has(Attrs::MISSED) as u64;
-        *tp += actionable as u32;
-        *fp += (!actionable && !unjudged) as u32;
-    }
-    if actionable {
-        s.count_rank(rank);
-    }
+    s.surfaced += surfaced as u64;
+    s.tp += (surfaced & actionable) as u64;
+    s.unjudged_surfaced += (surfaced & unjudged) as u64;
+    s.overrides_surfaced += (surfaced & at.has(Attrs::OVERRIDE)) as u64;
+    s.misses_surfaced += (surfaced & at.has(Attrs::MISSED)) as u64;
+    *tp += (surfaced & actionable) as u32;
+    *fp += (surfaced & !actionable & !unjudged) as u32;
+    s.count_rank(rank, actionable);
 }
 
 /// Count one ranked window's candidate side and churn, on top of the live
@@ -1115,6 +1145,36 @@ mod tests {
             by_value.iter().map(|s| descending_key(*s)).collect::<Vec<_>>()
         );
         assert_eq!(descending_key(0.0), descending_key(-0.0));
+    }
+
+    /// Windows of every size up to 300 whose scores are few and nearly
+    /// equal (a few ulps apart, ±0.0, ties): `rank_window`'s packed keys give
+    /// the ranks of a plain sort by (score desc, item id bytes).
+    #[test]
+    fn packed_keys_rank_like_a_sort_by_score_then_item_id() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let near = |k: u64| f64::from_bits(1.5f64.to_bits() + k);
+        let palette = [near(0), near(1), near(2), near(64), near(1 << 20), 0.0, -0.0, -2.0, 1e-300];
+        for n in (1..=300).chain([1023, 1024, 1025]) {
+            let names: Vec<String> = (0..n).map(|i| format!("item-{:05}", (i * 7919) % 100_000)).collect();
+            let ids: ItemIds = names.iter().map(String::as_str).collect();
+            let score_item: Vec<f64> = (0..n).map(|_| palette[rng.random_range(0..palette.len())]).collect();
+            let items: Vec<u32> = (0..n as u32).rev().collect();
+            let (mut scores, mut ranks, mut keyed) = (vec![0.0; n], vec![0u32; n], Vec::new());
+            rank_window(&ids, &items, &score_item, &mut scores, &mut ranks, &mut keyed);
+            let mut expected: Vec<usize> = (0..n).collect();
+            expected.sort_by(|&a, &b| {
+                score_item[items[b] as usize]
+                    .partial_cmp(&score_item[items[a] as usize])
+                    .expect("finite")
+                    .then_with(|| names[items[a] as usize].cmp(&names[items[b] as usize]))
+            });
+            for (r, &k) in expected.iter().enumerate() {
+                assert_eq!(ranks[k], r as u32 + 1, "window of {n}, position {k}");
+                assert_eq!(scores[k], score_item[items[k] as usize]);
+            }
+        }
     }
 
     #[test]

@@ -172,6 +172,20 @@ impl ItemIds {
     }
 }
 
+impl<'a> FromIterator<&'a str> for ItemIds {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(ids: I) -> ItemIds {
+        let mut out = ItemIds {
+            bytes: Vec::new(),
+            offsets: vec![0],
+        };
+        for id in ids {
+            out.bytes.extend_from_slice(id.as_bytes());
+            out.offsets.push(out.bytes.len());
+        }
+        out
+    }
+}
+
 /// A review window: its id and the capacity its rows carry (`None`: the pipeline default).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Window {
