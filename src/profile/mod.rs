@@ -350,17 +350,12 @@ impl CompiledProfile {
     /// `log1p(min(x, cap))` of one column, NaN where `min(x, cap)` is below 0:
     /// the transformed values [`CompiledProfile::score_columns`] accepts.
     pub fn log1p_column(values: &[f64], cap: f64) -> Vec<f64> {
-        values
-            .iter()
-            .map(|&x| {
-                let x = x.min(cap);
-                if x < 0.0 {
-                    f64::NAN
-                } else {
-                    libm::log1p(x)
-                }
-            })
-            .collect()
+        // A short column is not worth filling the memo's 128 KB table.
+        if values.len() < 4096 {
+            return values.iter().map(|&x| log1p_capped(x, cap)).collect();
+        }
+        let mut memo = Log1pMemo::default();
+        values.iter().map(|&x| memo.log1p_capped(x, cap)).collect()
     }
 
     /// [`CompiledProfile::score`] for every item of a feature segment at
@@ -413,6 +408,57 @@ impl CompiledProfile {
             r.apply(&columns[r.column], out);
         }
         first_fault(out, negative.as_deref(), &self.terms)
+    }
+}
+
+/// The last `log1p` results by input bits, in a small direct-mapped table:
+/// feature columns often hold few distinct values (counts, rounded
+/// readings), and a hit costs a fraction of `log1p`. A hit returns what
+/// `log1p` returned for the same bits, so results are unchanged.
+struct Log1pMemo {
+    inputs: Vec<u64>,
+    outputs: Vec<f64>,
+}
+
+impl Log1pMemo {
+    const SLOTS_LOG2: u32 = 13;
+    /// No input has these bits: `min(x, cap)` of a finite cap is never NaN.
+    const EMPTY: u64 = u64::MAX;
+
+    /// [`log1p_capped`], from the table when these bits were seen last in their slot.
+    #[inline]
+    fn log1p_capped(&mut self, x: f64, cap: f64) -> f64 {
+        let x = x.min(cap);
+        let bits = x.to_bits();
+        if bits == Self::EMPTY {
+            return log1p_capped(x, cap);
+        }
+        let slot = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::SLOTS_LOG2)) as usize;
+        if self.inputs[slot] != bits {
+            self.inputs[slot] = bits;
+            self.outputs[slot] = log1p_capped(x, cap);
+        }
+        self.outputs[slot]
+    }
+}
+
+impl Default for Log1pMemo {
+    fn default() -> Log1pMemo {
+        Log1pMemo {
+            inputs: vec![Self::EMPTY; 1 << Self::SLOTS_LOG2],
+            outputs: vec![0.0; 1 << Self::SLOTS_LOG2],
+        }
+    }
+}
+
+/// `log1p(min(x, cap))`, NaN where `min(x, cap)` is below 0.
+#[inline]
+fn log1p_capped(x: f64, cap: f64) -> f64 {
+    let x = x.min(cap);
+    if x < 0.0 {
+        f64::NAN
+    } else {
+        libm::log1p(x)
     }
 }
 
@@ -562,10 +608,44 @@ mod tests {
         let neg = [-0.5, 0.0, 0.0, 0.0];
         assert_eq!(c.score(|i| neg[i], 0, 0), Err(ScoreFault::NegativeLog1p { column: 0 }));
     }
+    /// The memo gives `log1p_capped`'s bits for every input, repeated or
+    /// not, colliding in its slots or not, on either side of the cap and of 0.
+    #[test]
+    fn log1p_memo_returns_what_log1p_returns() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let palette = [
+            0.0,
+            -0.0,
+            1.0,
+            2.5,
+            49.99,
+            50.0,
+            1e6,
+            -3.0,
+            f64::MIN_POSITIVE,
+            f64::from_bits(u64::MAX),
+        ];
+        let mut memo = Log1pMemo::default();
+        for i in 0..200_000 {
+            let x = match i % 3 {
+                0 => palette[rng.random_range(0..palette.len())],
+                1 => (rng.random_range(0..20_000) as f64) / 100.0,
+                _ => rng.random::<f64>() * 1e4 - 10.0,
+            };
+            let cap = if i % 7 == 0 { f64::INFINITY } else { 50.0 };
+            assert_eq!(
+                memo.log1p_capped(x, cap).to_bits(),
+                log1p_capped(x, cap).to_bits(),
+                "x = {x}, cap = {cap}"
+            );
+        }
+    }
+
     /// Column-wise scoring is bit for bit the per-item definition, errors
     /// included: on random features with negative values (log1p faults),
     /// huge values (non-finite sums), rules of every comparison, and both class and kind boosts,
-    /// with and without precomputed log1p columns.
+    /// with and without precomputed log1p columns, on short and long segments.
     #[test]
     fn column_scoring_equals_item_scoring_bit_for_bit() {
         use rand::{RngExt, SeedableRng};
@@ -584,8 +664,17 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let mut seen = [0; 3];
         for round in 0..200 {
-            let n = rng.random_range(1..40);
+            // Every fourth round is a long segment with about one fault per
+            // column, so that faults land anywhere in it.
+            let (n, rate) = match round % 4 {
+                0 => {
+                    let n = rng.random_range(2000..7000);
+                    (n, 50.0 / n as f64)
+                }
+                _ => (rng.random_range(1..40), 1.0),
+            };
             let mut col = |neg: f64, big: f64| -> Vec<f64> {
+                let (neg, big) = (neg * rate, big * rate);
                 (0..n)
                     .map(|_| match rng.random::<f64>() {
                         u if u < neg => -rng.random::<f64>(),
