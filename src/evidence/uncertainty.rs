@@ -172,18 +172,23 @@ impl Paired {
 /// One class's paired differences (`class` indexes the history's classes):
 /// every window the class has items in, in window order. Each class's
 /// statistics task builds its own, so the classes are gathered in parallel.
-pub fn paired_of_class(counts: &[WindowCounts], class: u16) -> Vec<Paired> {
-    let mut paired = Vec::with_capacity(counts.iter().filter(|w| w.class == class).count());
-    paired.extend(counts.iter().filter(|w| w.class == class).map(Paired::of));
+pub fn paired_of_class(counts: &[Vec<WindowCounts>], class: u16) -> Vec<Paired> {
+    let of_class = |run: &[WindowCounts]| run.iter().filter(|w| w.class == class).count();
+    let mut paired = Vec::with_capacity(counts.iter().map(|run| of_class(run)).sum());
+    for run in counts {
+        paired.extend(run.iter().filter(|w| w.class == class).map(Paired::of));
+    }
     paired
 }
 
 /// The `*` row's paired differences: each window's summed over its classes,
 /// in window order (`counts` holds a window's entries next to each other).
-pub fn paired_over_classes(counts: &[WindowCounts]) -> Vec<Paired> {
-    let mut all: Vec<Paired> = Vec::with_capacity(counts.last().map_or(0, |w| w.window as usize + 1).min(counts.len()));
+pub fn paired_over_classes(counts: &[Vec<WindowCounts>]) -> Vec<Paired> {
+    let entries: usize = counts.iter().map(Vec::len).sum();
+    let last = counts.iter().rev().find_map(|run| run.last());
+    let mut all: Vec<Paired> = Vec::with_capacity(last.map_or(0, |w| w.window as usize + 1).min(entries));
     let mut last_window = None;
-    for w in counts {
+    for w in counts.iter().flat_map(|run| run.iter()) {
         let p = Paired::of(w);
         if last_window != Some(w.window) {
             all.push(Paired::default());

@@ -419,8 +419,10 @@ pub struct Replay {
     /// Per class, `[gained, lost]` example items (indices into the history),
     /// largest score change first, then item id bytes; at most [`CHURN_EXAMPLES`] each.
     pub examples: Vec<[Vec<u32>; 2]>,
-    /// Per window (ascending window index), per class present (ascending).
-    pub window_counts: Vec<WindowCounts>,
+    /// Per window (ascending window index), per class present (ascending),
+    /// in runs of whole windows (one per ranking batch, kept as the batches
+    /// made them rather than copied into one list).
+    pub window_counts: Vec<Vec<WindowCounts>>,
 }
 
 /// Buffers one scoring and ranking pass leaves for the next, so that a
@@ -790,7 +792,7 @@ struct Ranked {
     score: Vec<f64>,
     rank: Vec<u32>,
     per_class: Vec<Acc>,
-    window_counts: Vec<WindowCounts>,
+    window_counts: Vec<Vec<WindowCounts>>,
     examples: Vec<Discordant>,
 }
 
@@ -819,13 +821,13 @@ fn rank_batches(g: &Grouped, spare: Option<(Vec<f64>, Vec<u32>)>) -> Ranked {
         .map(|mut out| rank_batch(g, &mut out))
         .collect();
     let mut per_class = vec![Acc::default(); nclasses];
-    let mut window_counts = Vec::with_capacity(results.iter().map(|r| r.window_counts.len()).sum());
+    let mut window_counts = Vec::with_capacity(results.len());
     let mut examples = Vec::new();
     for r in results {
         for (a, b) in per_class.iter_mut().zip(r.accs) {
             a.absorb(b);
         }
-        window_counts.extend(r.window_counts);
+        window_counts.push(r.window_counts);
         examples.extend(r.examples);
     }
     keep_examples(g.history, &mut examples);
