@@ -173,10 +173,12 @@ impl Paired {
 /// every window the class has items in, in window order. Each class's
 /// statistics task builds its own, so the classes are gathered in parallel.
 pub fn paired_of_class(counts: &[Vec<WindowCounts>], class: u16) -> Vec<Paired> {
-    let of_class = |run: &[WindowCounts]| run.iter().filter(|w| w.class == class).count();
-    let mut paired = Vec::with_capacity(counts.iter().map(|run| of_class(run)).sum());
+    fn of_class(run: &[WindowCounts], class: u16) -> impl Iterator<Item = &WindowCounts> {
+        run.iter().filter(move |w| w.class == class)
+    }
+    let mut paired = Vec::with_capacity(counts.iter().map(|run| of_class(run, class).count()).sum());
     for run in counts {
-        paired.extend(run.iter().filter(|w| w.class == class).map(Paired::of));
+        paired.extend(of_class(run, class).map(Paired::of));
     }
     paired
 }

@@ -422,7 +422,8 @@ struct Log1pMemo {
 
 impl Log1pMemo {
     const SLOTS_LOG2: u32 = 13;
-    /// No input has these bits: `min(x, cap)` of a finite cap is never NaN.
+    /// An empty slot. These bits are a NaN, which `min(x, cap)` gives only
+    /// for a NaN cap; such an input is computed, never looked up.
     const EMPTY: u64 = u64::MAX;
 
     /// [`log1p_capped`], from the table when these bits were seen last in their slot.
