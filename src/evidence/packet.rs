@@ -37,6 +37,14 @@ pub enum EvidenceError {
     },
     #[error("candidates {first} and {second} of the sweep are one revision, {revision}: give each candidate once")]
     DuplicateCandidate { revision: Digest, first: usize, second: usize },
+    #[error(
+        "`--items` writes one row per item and needs the whole history in memory: about {needed} for {items} rows, over the memory budget of {budget}; raise `--memory-budget` or leave out `--items`"
+    )]
+    ItemsOverBudget {
+        items: u64,
+        needed: bytesize::ByteSize,
+        budget: bytesize::ByteSize,
+    },
 }
 
 /// Replay settings as recorded in the packet.

@@ -38,6 +38,15 @@ pub enum ReplayError {
     },
 }
 
+impl ReplayError {
+    /// The object and row of the item the error names.
+    pub fn place(&self) -> (&str, u64) {
+        match self {
+            ReplayError::NonFiniteScore { object, row, .. } | ReplayError::NegativeLog1p { object, row, .. } => (object, *row),
+        }
+    }
+}
+
 /// SPEC §4 metrics of one class (or `*`) under one revision.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -543,12 +552,6 @@ pub fn replay_candidate(
     let grouped = Grouped { history, live, score_item };
     let ranked = rank_batches(&grouped, buffers.ranked.take());
     tracing::debug!(elapsed = ?started.elapsed(), "candidate ranked and counted");
-    let mut all = Acc::default();
-    for a in &ranked.per_class {
-        all.absorb(a.clone());
-    }
-    let t = settings.reviewer_throughput_per_hour;
-    let classes = ranked.per_class.iter().map(|a| [a.metrics(0, t), a.metrics(1, t)]).collect();
     let examples = (0..history.classes.len())
         .map(|c| {
             [0, 1].map(|d| {
@@ -561,21 +564,137 @@ pub fn replay_candidate(
             })
         })
         .collect();
-    Ok(Replay {
-        ranking: Ranking {
-            order: live.order.clone(),
-            window_offsets: live.window_offsets.clone(),
-            score: [live.score.clone(), Arc::new(ranked.score)],
-            rank: [live.rank.clone(), Arc::new(ranked.rank)],
-            capacity: live.capacity.clone(),
-        },
-        classes,
+    let ranking = Ranking {
+        order: live.order.clone(),
+        window_offsets: live.window_offsets.clone(),
+        score: [live.score.clone(), Arc::new(ranked.score)],
+        rank: [live.rank.clone(), Arc::new(ranked.rank)],
+        capacity: live.capacity.clone(),
+    };
+    Ok(assemble(ranking, &ranked.per_class, examples, ranked.window_counts, settings))
+}
+
+/// A replay from its per-class counts: metrics, churn, and the `*` row.
+fn assemble(
+    ranking: Ranking,
+    per_class: &[Acc],
+    examples: Vec<[Vec<u32>; 2]>,
+    window_counts: Vec<Vec<WindowCounts>>,
+    settings: &ReplaySettings,
+) -> Replay {
+    let mut all = Acc::default();
+    for a in per_class {
+        all.absorb(a.clone());
+    }
+    let t = settings.reviewer_throughput_per_hour;
+    Replay {
+        ranking,
+        classes: per_class.iter().map(|a| [a.metrics(0, t), a.metrics(1, t)]).collect(),
         all: [all.metrics(0, t), all.metrics(1, t)],
-        churn: ranked.per_class.iter().map(|a| a.churn.clone()).collect(),
+        churn: per_class.iter().map(|a| a.churn.clone()).collect(),
         all_churn: all.churn,
         examples,
-        window_counts: ranked.window_counts,
+        window_counts,
+    }
+}
+
+/// What one window partition of a history adds to a replay (README "Memory
+/// budget"): per-class counts before ratios, per-window counts under the
+/// whole history's window indices, and the kept churn examples by item id.
+/// Parts absorbed in partition order make the replay a whole read makes.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayPart {
+    per_class: Vec<Acc>,
+    window_counts: Vec<Vec<WindowCounts>>,
+    /// (class, direction, score change, item id), in [`example_order`].
+    examples: Vec<(u16, u8, f64, Box<str>)>,
+}
+
+/// Replay `candidate` over one partition of a history whose live side is
+/// ranked, its first window being window `window_base` of the whole history.
+pub fn replay_part(
+    history: &History,
+    live: &LiveSide,
+    candidate: &Profile,
+    cache: Option<&Log1pCache>,
+    buffers: &mut ScoringBuffers,
+    window_base: u32,
+) -> Result<ReplayPart, ReplayError> {
+    score_side(history, candidate, 1, cache, &mut buffers.score_item)?;
+    let grouped = Grouped {
+        history,
+        live,
+        score_item: &buffers.score_item,
+    };
+    let ranked = rank_batches(&grouped, buffers.ranked.take());
+    buffers.ranked = Some((ranked.score, ranked.rank));
+    let mut window_counts = ranked.window_counts;
+    for c in window_counts.iter_mut().flatten() {
+        c.window += window_base;
+    }
+    let examples = ranked
+        .examples
+        .iter()
+        .map(|e| (e.class, e.direction, e.change, history.item_ids.get_str(e.item as usize).into()))
+        .collect();
+    Ok(ReplayPart {
+        per_class: ranked.per_class,
+        window_counts,
+        examples,
     })
+}
+
+impl ReplayPart {
+    /// Add the part of the next partition (whose windows follow this one's).
+    pub fn absorb(&mut self, next: ReplayPart) {
+        if self.per_class.is_empty() {
+            self.per_class = vec![Acc::default(); next.per_class.len()];
+        }
+        for (a, b) in self.per_class.iter_mut().zip(next.per_class) {
+            a.absorb(b);
+        }
+        self.window_counts.extend(next.window_counts);
+        self.examples.extend(next.examples);
+        self.examples.sort_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then(b.2.total_cmp(&a.2))
+                .then_with(|| a.3.as_bytes().cmp(b.3.as_bytes()))
+        });
+        let mut kept = 0;
+        let mut last = None;
+        self.examples.retain(|e| {
+            if last != Some((e.0, e.1)) {
+                last = Some((e.0, e.1));
+                kept = 0;
+            }
+            kept += 1;
+            kept <= CHURN_EXAMPLES
+        });
+    }
+
+    /// The replay the absorbed parts make, over `classes` classes. Its
+    /// examples index `ids`, to which their item ids are appended; it ranks
+    /// no item (a partitioned replay keeps no per-item table).
+    pub fn finish(self, classes: usize, settings: &ReplaySettings, ids: &mut Vec<String>) -> Replay {
+        let mut examples = vec![[Vec::new(), Vec::new()]; classes];
+        for (class, direction, _, id) in self.examples {
+            examples[class as usize][direction as usize].push(ids.len() as u32);
+            ids.push(id.into());
+        }
+        let per_class = match self.per_class.is_empty() {
+            true => vec![Acc::default(); classes],
+            false => self.per_class,
+        };
+        let ranking = Ranking {
+            order: Arc::default(),
+            window_offsets: Arc::new(vec![0]),
+            score: [Arc::default(), Arc::default()],
+            rank: [Arc::default(), Arc::default()],
+            capacity: Arc::default(),
+        };
+        assemble(ranking, &per_class, examples, self.window_counts, settings)
+    }
 }
 
 /// Group items by window: a counting sort, stable in item order. Returns

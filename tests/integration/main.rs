@@ -12,6 +12,7 @@ mod cycle;
 mod naive_replay;
 mod outcome;
 mod page;
+mod partitioned;
 mod pruning;
 mod readings;
 mod readme;

@@ -275,7 +275,9 @@ pub fn commit(seq: u64, reason: &str) -> scoregate::release::log::Commit {
 }
 
 /// An in-memory store that records the order of writes and, optionally,
-/// makes every create under one prefix lose to "another writer".
+/// makes every create under one prefix lose to "another writer", or reads
+/// one object back with a byte changed (same size, same version) from its
+/// second whole read on.
 #[derive(Debug, Clone)]
 pub struct Hooked(Arc<HookedInner>);
 
@@ -284,6 +286,8 @@ pub struct HookedInner {
     inner: object_store::memory::InMemory,
     always_taken: Option<String>,
     writes: std::sync::Mutex<Vec<String>>,
+    changes_after_first_read: Option<String>,
+    whole_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl Hooked {
@@ -302,7 +306,16 @@ impl Hooked {
             inner,
             always_taken: always_taken.map(String::from),
             writes: Default::default(),
+            changes_after_first_read: None,
+            whole_reads: Default::default(),
         }))
+    }
+    /// A copy of the files below `root` whose object `path` reads back changed after its first whole read.
+    pub async fn changing(root: &Path, path: &str) -> Hooked {
+        let Hooked(inner) = Hooked::copy_of(root, None).await;
+        let mut inner = Arc::into_inner(inner).expect("just made");
+        inner.changes_after_first_read = Some(path.into());
+        Hooked(Arc::new(inner))
     }
     pub fn store(&self) -> Store {
         Store::from_object_store(Arc::new(self.clone()), "hooked://")
@@ -349,7 +362,25 @@ impl object_store::ObjectStore for Hooked {
         location: &object_store::path::Path,
         options: object_store::GetOptions,
     ) -> object_store::Result<object_store::GetResult> {
-        self.0.inner.get_opts(location, options).await
+        let whole = options.range.is_none() && !options.head;
+        let result = self.0.inner.get_opts(location, options).await?;
+        let changing = self.0.changes_after_first_read.as_deref() == Some(location.as_ref());
+        if !(whole && changing && self.0.whole_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1) {
+            return Ok(result);
+        }
+        let (meta, range) = (result.meta.clone(), result.range.clone());
+        let (attributes, extensions) = (result.attributes.clone(), result.extensions.clone());
+        let mut bytes = result.bytes().await?.to_vec();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x5a;
+        let stream = futures::stream::once(async move { Ok(bytes::Bytes::from(bytes)) });
+        Ok(object_store::GetResult {
+            payload: object_store::GetResultPayload::Stream(Box::pin(stream)),
+            meta,
+            range,
+            attributes,
+            extensions,
+        })
     }
     fn delete_stream(
         &self,

@@ -2,7 +2,9 @@
 //! sweep: what to replay, where the files go, and the `--fail-on` gate.
 
 use clap::Args;
+use scoregate::evidence::steward::ReadOptions;
 use scoregate::evidence::Packet;
+use scoregate::replay::history::partition::MemoryBudget;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -33,6 +35,11 @@ pub struct ReplayArgs {
     /// Do not store the candidate profile and the packet in the pipeline's store.
     #[arg(long)]
     pub(super) no_store: bool,
+    /// Memory the replay may hold, such as `4GiB` or `512MiB`. A history
+    /// estimated larger is replayed in window partitions, one at a time,
+    /// to the same packet; `--items` then is refused.
+    #[arg(long, default_value = "4GiB", value_name = "SIZE")]
+    pub(super) memory_budget: bytesize::ByteSize,
     /// Exit 4 when a protected class regressed (`regressed`), or regressed
     /// with `significant` true (`significant`); everything is still written.
     #[arg(long, value_enum)]
@@ -52,6 +59,18 @@ impl FailOn {
         match self {
             FailOn::Regressed => p.protected_regressions.clone(),
             FailOn::Significant => p.significant_regressions.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl ReplayArgs {
+    /// How the history may be read: within `--memory-budget`, and whole when `--items` is written.
+    pub(super) fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            budget: MemoryBudget {
+                bytes: self.memory_budget.as_u64(),
+            },
+            whole: self.items.is_some(),
         }
     }
 }

@@ -15,7 +15,7 @@ use super::common::{open_pipeline, print_json, progress, Global};
 use anyhow::Result;
 use scoregate::canonical::Digest;
 use scoregate::evidence::page::PageContext;
-use scoregate::evidence::steward::{replay_packet, store_evidence, ReplayOutcome};
+use scoregate::evidence::steward::{replay_packet_with, store_evidence, ReplayOutcome};
 use scoregate::evidence::uncertainty::Uncertainty;
 use scoregate::evidence::{render_html, ClassResult, EvidenceError, Packet};
 use scoregate::pipeline::Pipeline;
@@ -77,36 +77,11 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
     }
     let candidate = candidates.pop().expect("clap requires one candidate");
     let pb = progress("reading history");
-    let outcome = replay_packet(&pipeline, &store, &live, &candidate, pb.as_ref()).await?;
+    let outcome = replay_packet_with(&pipeline, &store, &live, &candidate, pb.as_ref(), a.read_options()).await?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    // Everything is validated: now write.
-    let html_target = a.html.clone().unwrap_or_else(|| format!("{}.html", stem(&a.out)));
-    // Everything that can fail short of writing is done first; then the
-    // steward's files, and the store last: a failed write leaves no packet
-    // stored without its page and table.
-    let page = PageContext {
-        live: live.doc(),
-        candidate: candidate.doc(),
-        max_evidence_age: pipeline.policy.max_evidence_age,
-    };
-    let html = render_html(&outcome.packet, &page)?;
-    let items_bytes = match &a.items {
-        Some(_) => Some(items_table(&outcome)?),
-        None => None,
-    };
-    if let (Some(items), Some(bytes)) = (&a.items, items_bytes) {
-        write_output(items, bytes).await?;
-    }
-    write_output(&html_target, html).await?;
-    write_output(&a.out, outcome.packet_bytes.clone()).await?;
-    let stored = if a.no_store {
-        None
-    } else {
-        Some(store_evidence(&store, &pipeline.cohort, &candidate, &outcome.packet_bytes, &outcome.digest).await?)
-    };
-
+    let (html_target, stored) = write_files(&a, &pipeline, &store, (&live, &candidate), &outcome).await?;
     let p = &outcome.packet;
     let failing = a.fail_on.map(|f| f.failing(p));
     if g.json {
@@ -115,7 +90,7 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
             "packet": a.out,
             "html": html_target,
             "items": a.items,
-            "stored_as": stored.map(|s| s.to_string()),
+            "stored_as": stored,
             "cohort": p.cohort,
             "live_revision": p.live_revision,
             "candidate_revision": p.candidate_revision,
@@ -123,6 +98,7 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
             "significant_regressions": p.significant_regressions,
             "items_replayed": p.history.items,
             "windows": p.history.windows,
+            "history_partitions": outcome.partitions,
             "classes": p.classes.iter().map(class_json).collect::<Vec<_>>(),
             "all": verdict_json(&p.all.delta, p.all.uncertainty.as_ref()),
             "fail_on": a.fail_on.map(|f| format!("{f:?}").to_lowercase()),
@@ -135,6 +111,13 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
         outln!("page:    {html_target}");
         if let Some(items) = &a.items {
             outln!("items:   {items}");
+        }
+        if outcome.partitions > 1 {
+            outln!(
+                "history: over --memory-budget {}, replayed in {} window partitions",
+                a.memory_budget,
+                outcome.partitions
+            );
         }
         match stored {
             Some(path) => outln!("stored:  {}/{path}", store.name()),
@@ -154,6 +137,42 @@ pub async fn run(a: ReplayArgs, g: &Global) -> Result<ExitCode> {
         Some(f) if !f.is_empty() => ExitCode::Rejected,
         _ => ExitCode::Ok,
     })
+}
+
+/// Write the steward's files, then store the evidence: the page's target
+/// and where the packet was stored (`None` with `--no-store`).
+async fn write_files(
+    a: &ReplayArgs,
+    pipeline: &Pipeline,
+    store: &Store,
+    (live, candidate): (&Profile, &Profile),
+    outcome: &ReplayOutcome,
+) -> Result<(String, Option<String>)> {
+    let html_target = a.html.clone().unwrap_or_else(|| format!("{}.html", stem(&a.out)));
+    // Everything that can fail short of writing is done first; then the
+    // steward's files, and the store last: a failed write leaves no packet
+    // stored without its page and table.
+    let page = PageContext {
+        live: live.doc(),
+        candidate: candidate.doc(),
+        max_evidence_age: pipeline.policy.max_evidence_age,
+    };
+    let html = render_html(&outcome.packet, &page)?;
+    let items_bytes = match &a.items {
+        Some(_) => Some(items_table(outcome)?),
+        None => None,
+    };
+    if let (Some(items), Some(bytes)) = (&a.items, items_bytes) {
+        write_output(items, bytes).await?;
+    }
+    write_output(&html_target, html).await?;
+    write_output(&a.out, outcome.packet_bytes.clone()).await?;
+    let stored = if a.no_store {
+        None
+    } else {
+        Some(store_evidence(store, &pipeline.cohort, candidate, &outcome.packet_bytes, &outcome.digest).await?)
+    };
+    Ok((html_target, stored.map(|s| s.to_string())))
 }
 
 /// The `--items` table, with both revisions and the evidence digest in its metadata.

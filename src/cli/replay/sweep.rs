@@ -64,7 +64,7 @@ pub(super) async fn run(
     candidates: &[Profile],
 ) -> Result<ExitCode> {
     let pb = progress("reading history");
-    let sweep = replay_sweep(pipeline, store, live, candidates, pb.as_ref()).await?;
+    let sweep = replay_sweep(pipeline, store, live, candidates, pb.as_ref(), a.read_options()).await?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
@@ -102,21 +102,31 @@ pub(super) async fn run(
             w.stored = Some(path.to_string());
         }
     }
-    report(a, g, store, &comparison, candidates, &written, &compare_target)?;
+    let outputs = Outputs {
+        written: &written,
+        compare_target: &compare_target,
+        partitions: sweep.partitions,
+    };
+    report(a, g, store, &comparison, candidates, &outputs)?;
     let any_failing = written.iter().any(|w| w.failing.as_ref().is_some_and(|f| !f.is_empty()));
     Ok(if any_failing { ExitCode::Rejected } else { ExitCode::Ok })
 }
 
+/// What a sweep wrote, and how it read the history.
+struct Outputs<'a> {
+    written: &'a [Written],
+    compare_target: &'a str,
+    /// Window partitions the history was replayed in (1: read whole).
+    partitions: usize,
+}
+
 /// The sweep on stdout: JSON, or the comparison as a table.
-fn report(
-    a: &ReplayArgs,
-    g: &Global,
-    store: &Store,
-    comparison: &Comparison,
-    candidates: &[Profile],
-    written: &[Written],
-    compare_target: &str,
-) -> Result<()> {
+fn report(a: &ReplayArgs, g: &Global, store: &Store, comparison: &Comparison, candidates: &[Profile], outputs: &Outputs) -> Result<()> {
+    let Outputs {
+        written,
+        compare_target,
+        partitions,
+    } = *outputs;
     let files = |rev: &Digest| {
         let k = candidates.iter().position(|c| c.revision() == rev).expect("a sweep candidate");
         &written[k]
@@ -134,6 +144,7 @@ fn report(
             "comparison": comparison,
             "files": lines,
             "compare": compare_target,
+            "history_partitions": partitions,
             "fail_on": a.fail_on.map(|f| format!("{f:?}").to_lowercase()),
         }));
     }
@@ -146,6 +157,12 @@ fn report(
         comparison.windows,
         comparison.cohort
     );
+    if partitions > 1 {
+        outln!(
+            "history over --memory-budget {}, replayed in {partitions} window partitions",
+            a.memory_budget
+        );
+    }
     outln!();
     outln!(
         "{:<6} {:<24} {:>20} {:<28} packet",

@@ -17,7 +17,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// Rows of one row group after validation and cohort filtering.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Chunk {
     pub object: usize,
     pub rows: OriginRows,

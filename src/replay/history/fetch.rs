@@ -80,14 +80,14 @@ pub async fn fetch_for_window(store: &Store, listed: &[ObjectMeta], w: &LiveWind
 }
 
 /// An object's tail, from offset `tail_at`, holding its decoded footer.
-struct Footer {
+pub(super) struct Footer {
     tail_at: u64,
     tail: Bytes,
-    metadata: ParquetMetaData,
+    pub(super) metadata: ParquetMetaData,
 }
 
 /// The object's footer; `None` when it is not plain parquet.
-async fn footer(store: &Store, meta: &ObjectMeta) -> Result<Option<Footer>, HistoryError> {
+pub(super) async fn footer(store: &Store, meta: &ObjectMeta) -> Result<Option<Footer>, HistoryError> {
     let size = meta.size;
     if size < 12 {
         return Ok(None);

@@ -59,13 +59,13 @@ struct Names {
 }
 
 /// Counts summed over chunks.
-struct Totals {
-    null_features: Vec<u64>,
-    other_cohort_rows: u64,
-    window_start: Option<(i64, i64)>,
+pub(super) struct Totals {
+    pub(super) null_features: Vec<u64>,
+    pub(super) other_cohort_rows: u64,
+    pub(super) window_start: Option<(i64, i64)>,
 }
 
-fn totals(chunks: &[Chunk], nf: usize) -> Totals {
+pub(super) fn totals(chunks: &[Chunk], nf: usize) -> Totals {
     let mut t = Totals {
         null_features: vec![0u64; nf],
         other_cohort_rows: 0,
@@ -417,8 +417,56 @@ fn take_segments(chunks: &mut [Chunk], fetched: &[(String, Bytes)]) -> (Vec<Feat
 
 /// Merge row-group chunks into one history: names are unified sequentially
 /// (once per distinct window, class and revision), then every column is
-/// copied into place in parallel.
+/// copied into place in parallel, and item ids are checked unique.
 pub fn merge(
+    chunks: Vec<Chunk>,
+    objects: Vec<SnapshotObject>,
+    fetched: &[(String, Bytes)],
+    prefix: &str,
+    query: &HistoryQuery,
+) -> Result<History, HistoryError> {
+    let started = std::time::Instant::now();
+    let h = assemble(chunks, objects, fetched, prefix, query)?;
+    check_unique_ids(&h)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "item ids checked unique");
+    Ok(h)
+}
+
+/// [`merge`] without the check of item ids: a partition's ids were checked
+/// over the whole history by its census (a replay in window partitions).
+pub(super) fn merge_partition(
+    chunks: Vec<Chunk>,
+    fetched: &[(String, Bytes)],
+    prefix: &str,
+    query: &HistoryQuery,
+) -> Result<History, HistoryError> {
+    assemble(chunks, Vec::new(), fetched, prefix, query)
+}
+
+/// The names a census unifies over a whole history.
+pub(super) struct CensusNames {
+    /// The windows, in the history's order.
+    pub(super) windows: Vec<Window>,
+    /// Per chunk: each local window's index in `windows`.
+    pub(super) window_maps: Vec<Vec<u32>>,
+    /// The classes, ascending by bytes.
+    pub(super) classes: Vec<String>,
+}
+
+/// What [`merge`] would make of these chunks' names, and the first capacity
+/// conflict it would meet.
+pub(super) fn unify_census(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<CensusNames, HistoryError> {
+    let mut names = unify_names(chunks, fetched)?;
+    let (classes, _) = sort_classes(&names.classes, std::mem::take(&mut names.class_maps))?;
+    Ok(CensusNames {
+        windows: names.windows,
+        window_maps: names.window_maps,
+        classes,
+    })
+}
+
+/// The history these chunks make; item ids are not checked.
+fn assemble(
     mut chunks: Vec<Chunk>,
     objects: Vec<SnapshotObject>,
     fetched: &[(String, Bytes)],
@@ -472,8 +520,6 @@ pub fn merge(
         origins,
     };
     tracing::debug!(elapsed = ?started.elapsed(), "chunks merged");
-    check_unique_ids(&h)?;
-    tracing::debug!(elapsed = ?started.elapsed(), "item ids checked unique");
     Ok(h)
 }
 

@@ -17,29 +17,31 @@
 //!
 //! The table itself is [`table`]. By step: [`fetch`] (listing and fetching), [`plan`] (footers, column
 //! checks, one task per row group, [`prune`] for guardrail readings), [`decode`] (row groups into columns),
+//! [`objects`] (a run of objects hashed, planned and decoded in parallel),
 //! [`validate`] (values the replay relies on), [`merge`] (chunks into one
-//! history, names unified, ids checked unique).
+//! history, names unified, ids checked unique). A history larger than a
+//! replay's memory budget is read in window partitions instead ([`partition`]).
 
 pub mod decode;
 pub mod fetch;
 pub mod merge;
 pub mod names;
+pub mod objects;
+pub mod partition;
 pub mod plan;
 pub mod prune;
 pub mod table;
 pub mod validate;
 
 pub use merge::split_lens;
+pub use objects::NOT_HASHED;
 pub use table::*;
 
-use crate::canonical::sha256_hex;
 use crate::store::Store;
 use bytes::Bytes;
-use decode::{decode_row_group, Chunk};
 use merge::merge;
 use object_store::path::Path as ObjPath;
-use plan::{plan_object, Plan};
-use rayon::prelude::*;
+use objects::decode_objects;
 
 impl History {
     /// Read and validate the history under `prefix` in `store`.
@@ -103,76 +105,11 @@ impl History {
     }
 }
 
-/// One object's snapshot entry, its row-group plans and how many it pruned.
-type Planned<'a> = (SnapshotObject, (Vec<Plan<'a>>, usize));
-
 /// Hash every object and plan its row groups, decode them in parallel,
 /// then merge the chunks into one history.
 fn decode_all(fetched: &[(String, Bytes)], prefix: &str, query: &HistoryQuery) -> Result<History, HistoryError> {
-    // Hash objects and read their footers in parallel.
-    // A pruned read fetched only some byte ranges: there is nothing to hash,
-    // and its snapshot is never written anywhere.
-    let hash = |bytes: &Bytes| match query.live_window {
-        None => sha256_hex(bytes),
-        Some(_) => NOT_HASHED.to_string(),
-    };
-    let per_object: Vec<Result<Planned, HistoryError>> = fetched
-        .par_iter()
-        .enumerate()
-        .map(|(object, (path, bytes))| {
-            let snap = SnapshotObject {
-                path: path.clone(),
-                size: bytes.len() as u64,
-                sha256: hash(bytes),
-            };
-            let plans = guarded(path, || plan_object(object, path, bytes, query))?;
-            Ok((snap, plans))
-        })
-        .collect();
-    let mut objects = Vec::with_capacity(fetched.len());
-    let mut plans = Vec::new();
-    let mut pruned = 0;
-    // The first object that failed its footer or column checks; later ones
-    // are not decoded (their errors could not come first).
-    let mut plan_error = None;
-    for r in per_object {
-        match r {
-            Ok((snap, (p, skipped))) => {
-                objects.push(snap);
-                plans.extend(p);
-                pruned += skipped;
-            }
-            Err(e) => {
-                plan_error = Some(e);
-                break;
-            }
-        }
-    }
-    let started = std::time::Instant::now();
-    let chunks: Vec<Result<Chunk, HistoryError>> = plans.par_iter().map(|p| guarded(p.path, || decode_row_group(p, query))).collect();
-    tracing::debug!(row_groups = plans.len(), elapsed = ?started.elapsed(), "row groups decoded");
-    // Chunks are in (object, row group) order, and every object before the
-    // one that failed planning was decoded: the first error in that order is
-    // the first problem in (object path, row) order, on any thread count.
-    let chunks = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
-    if let Some(e) = plan_error {
-        return Err(e);
-    }
-    let mut history = merge(chunks, objects, fetched, prefix, query)?;
-    history.pruned_row_groups = pruned;
+    let decoded = decode_objects(fetched, 0, query, None, |_| true, |_, chunk| chunk)?;
+    let mut history = merge(decoded.chunks, decoded.objects, fetched, prefix, query)?;
+    history.pruned_row_groups = decoded.pruned;
     Ok(history)
-}
-
-/// The `sha256` of an object in the snapshot of a pruned read.
-pub const NOT_HASHED: &str = "not hashed: a pruned read of the live window";
-
-/// Decode inside the panic boundary: a panic of the parquet/arrow stack on
-/// malformed bytes is the corrupt-object error naming the object.
-fn guarded<T>(object: &str, f: impl FnOnce() -> Result<T, HistoryError>) -> Result<T, HistoryError> {
-    crate::guard::catch(f).unwrap_or_else(|panic| {
-        Err(HistoryError::Corrupt {
-            object: object.to_string(),
-            message: format!("the parquet reader failed on its bytes ({panic})"),
-        })
-    })
 }
