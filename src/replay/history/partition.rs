@@ -67,39 +67,58 @@ pub fn item_bytes(query: &HistoryQuery) -> u64 {
 }
 
 /// Whether `listed` fits `budget` read whole: the objects' bytes (held while
-/// decoding) and every item's estimated memory. Footers are fetched only
-/// when the objects are large enough for the answer to be in doubt: parquet
-/// holds an item in far fewer than 64 times its in-memory bytes... but never
-/// in fewer than 1/64 of the budget.
+/// decoding) and every item's estimated memory. Footers are read only when
+/// the objects' bytes exceed 1/64 of the budget; below that the history
+/// would need under 3 bytes of parquet per item (its distinct id alone
+/// takes more) to reach the budget.
+///
+/// A partition's items are sized to half of what the budget leaves after
+/// the reserve: a wave of fetched objects (an eighth of the budget) and one
+/// decoded row group, at its largest, per worker thread.
 pub async fn holding(store: &Store, listed: &[ObjectMeta], query: &HistoryQuery, budget: MemoryBudget) -> Result<Holding, HistoryError> {
     let listed_bytes: u64 = listed.iter().map(|m| m.size).sum();
     if listed_bytes.saturating_mul(64) <= budget.bytes {
         return Ok(Holding::Whole);
     }
-    let items = count_rows(store, listed).await?;
+    let rows = count_rows(store, listed).await?;
     let per_item = item_bytes(query);
-    if listed_bytes.saturating_add(items.saturating_mul(per_item)) <= budget.bytes {
+    if listed_bytes.saturating_add(rows.items.saturating_mul(per_item)) <= budget.bytes {
         return Ok(Holding::Whole);
     }
+    let threads = rayon::current_num_threads().max(1) as u64;
+    let reserve = budget.bytes / 8 + threads * rows.largest_group * per_item;
     Ok(Holding::Partitioned {
-        items,
-        per_partition: (budget.bytes / 2 / per_item).max(1),
+        items: rows.items,
+        per_partition: (budget.bytes.saturating_sub(reserve) / 2 / per_item).max(1),
     })
+}
+
+/// What the footers count.
+#[derive(Default)]
+struct Rows {
+    /// Rows of every cohort.
+    items: u64,
+    /// The rows of the largest row group.
+    largest_group: u64,
 }
 
 /// Rows in every object's row groups, from their footers (an object whose
 /// footer cannot be read counts none: reading it will say what is wrong).
-async fn count_rows(store: &Store, listed: &[ObjectMeta]) -> Result<u64, HistoryError> {
-    let counts: Vec<u64> = futures::stream::iter(listed.iter().map(|meta| async move {
-        Ok::<u64, HistoryError>(match footer(store, meta).await? {
-            Some(f) => f.metadata.row_groups().iter().map(|rg| rg.num_rows().max(0) as u64).sum(),
-            None => 0,
+async fn count_rows(store: &Store, listed: &[ObjectMeta]) -> Result<Rows, HistoryError> {
+    let groups: Vec<Vec<u64>> = futures::stream::iter(listed.iter().map(|meta| async move {
+        Ok::<Vec<u64>, HistoryError>(match footer(store, meta).await? {
+            Some(f) => f.metadata.row_groups().iter().map(|rg| rg.num_rows().max(0) as u64).collect(),
+            None => Vec::new(),
         })
     }))
     .buffered(8)
     .try_collect()
     .await?;
-    Ok(counts.iter().sum())
+    let all = groups.iter().flatten();
+    Ok(Rows {
+        items: all.clone().sum(),
+        largest_group: all.max().copied().unwrap_or(0),
+    })
 }
 
 /// What the census keeps of one row group.
@@ -246,6 +265,7 @@ impl Census {
     /// capacity per window), sum the totals, cut the partitions, and return
     /// the item id hashes seen more than once.
     fn absorb(&mut self, gathered: Gathered, per_partition: u64) -> Result<Vec<u64>, HistoryError> {
+        let started = std::time::Instant::now();
         let Gathered { objects, mut chunks } = gathered;
         let names: Vec<Chunk> = chunks.iter_mut().map(|c| std::mem::take(&mut c.names)).collect();
         let totals = totals(&names, self.query.features.len());
@@ -255,6 +275,7 @@ impl Census {
             classes,
         } = unify_census(&names, &self.paths)?;
         drop(names);
+        tracing::debug!(elapsed = ?started.elapsed(), "census names unified");
         let mut window_rows = vec![0u64; windows.len()];
         for (c, map) in chunks.iter().zip(&window_maps) {
             for (&r, &g) in c.window_rows.iter().zip(map) {
@@ -277,7 +298,9 @@ impl Census {
         self.partitions_of = partitions_of(&window_maps, &self.cuts);
         let hashes: Vec<u64> = chunks.iter_mut().flat_map(|c| std::mem::take(&mut c.id_hashes)).collect();
         drop(chunks);
+        tracing::debug!(elapsed = ?started.elapsed(), "census partitions cut");
         let suspects = repeated(hashes);
+        tracing::debug!(elapsed = ?started.elapsed(), "census item ids checked");
         let time = |us: Option<i64>| us.and_then(DateTime::from_timestamp_micros).unwrap_or(DateTime::<Utc>::MIN_UTC);
         let ws = totals.window_start;
         let s = &mut self.summary;
