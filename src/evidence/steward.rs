@@ -90,7 +90,11 @@ async fn read_history(
         Holding::Partitioned { items, per_partition } => (items, per_partition),
     };
     if options.whole {
-        let needed = listed.iter().map(|m| m.size).sum::<u64>() + items * item_bytes(query);
+        let needed = listed
+            .iter()
+            .map(|m| m.size)
+            .sum::<u64>()
+            .saturating_add(items.saturating_mul(item_bytes(query)));
         return Err(EvidenceError::ItemsOverBudget {
             items,
             needed: bytesize::ByteSize(needed),

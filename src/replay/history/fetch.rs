@@ -33,27 +33,42 @@ pub async fn fetch_all(
     listed: &[ObjectMeta],
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<Vec<(String, Bytes)>, HistoryError> {
-    futures::stream::iter(listed.iter().map(|meta| async move {
-        let (read, bytes) = store.get_with_meta(&meta.location).await?;
-        let path = meta.location.to_string();
-        if read.size != meta.size
-            || bytes.len() as u64 != meta.size
-            || (meta.e_tag.is_some() && read.e_tag.is_some() && read.e_tag != meta.e_tag)
-        {
-            return Err(HistoryError::Store(StoreError::Changed {
-                store: store.name().to_string(),
-                path,
-                detail: format!("listed at {} bytes, read {} bytes", meta.size, bytes.len()),
-            }));
-        }
-        if let Some(pb) = progress {
-            pb.inc(meta.size);
-        }
-        Ok((path, bytes))
-    }))
-    .buffered(8)
-    .try_collect()
-    .await
+    fetch_owned(store.clone(), listed.to_vec(), progress.cloned()).await
+}
+
+/// [`fetch_all`] owning what it reads from, so that it can run as a task of
+/// its own (fetching the next objects while others decode).
+pub async fn fetch_owned(
+    store: Store,
+    listed: Vec<ObjectMeta>,
+    progress: Option<indicatif::ProgressBar>,
+) -> Result<Vec<(String, Bytes)>, HistoryError> {
+    let fetches = listed.into_iter().map(|meta| {
+        let (store, progress) = (store.clone(), progress.clone());
+        async move { fetch_one(&store, &meta, progress.as_ref()).await }
+    });
+    futures::stream::iter(fetches).buffered(8).try_collect().await
+}
+
+/// Fetch one listed object whole, refusing it when its size or version is
+/// not the listing's.
+async fn fetch_one(store: &Store, meta: &ObjectMeta, progress: Option<&indicatif::ProgressBar>) -> Result<(String, Bytes), HistoryError> {
+    let (read, bytes) = store.get_with_meta(&meta.location).await?;
+    let path = meta.location.to_string();
+    if read.size != meta.size
+        || bytes.len() as u64 != meta.size
+        || (meta.e_tag.is_some() && read.e_tag.is_some() && read.e_tag != meta.e_tag)
+    {
+        return Err(HistoryError::Store(StoreError::Changed {
+            store: store.name().to_string(),
+            path,
+            detail: format!("listed at {} bytes, read {} bytes", meta.size, bytes.len()),
+        }));
+    }
+    if let Some(pb) = progress {
+        pb.inc(meta.size);
+    }
+    Ok((path, bytes))
 }
 
 /// Fetch what guardrail readings over `w` need: every object's footer, then

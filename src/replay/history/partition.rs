@@ -18,10 +18,10 @@
 //! never spans two partitions, so a partition is ranked in whole windows.
 
 use super::decode::Chunk;
-use super::fetch::{fetch_all, footer};
+use super::fetch::{fetch_owned, footer};
 use super::merge::{merge_partition, totals, unify_census, CensusNames};
 use super::names::Interner;
-use super::objects::{decode_objects, Decoded};
+use super::objects::decode_objects;
 use super::plan::Plan;
 use super::table::{History, HistoryError, HistoryQuery, ItemIds, OriginRows, Snapshot, SnapshotObject, Window};
 use crate::store::Store;
@@ -73,8 +73,9 @@ pub fn item_bytes(query: &HistoryQuery) -> u64 {
 /// takes more) to reach the budget.
 ///
 /// A partition's items are sized to half of what the budget leaves after
-/// the reserve: a wave of fetched objects (an eighth of the budget) and one
-/// decoded row group, at its largest, per worker thread.
+/// the reserve: two waves of fetched objects (an eighth of the budget each:
+/// one decoding, the next arriving) and one decoded row group, at its
+/// largest, per worker thread.
 pub async fn holding(store: &Store, listed: &[ObjectMeta], query: &HistoryQuery, budget: MemoryBudget) -> Result<Holding, HistoryError> {
     let listed_bytes: u64 = listed.iter().map(|m| m.size).sum();
     if listed_bytes.saturating_mul(64) <= budget.bytes {
@@ -86,7 +87,8 @@ pub async fn holding(store: &Store, listed: &[ObjectMeta], query: &HistoryQuery,
         return Ok(Holding::Whole);
     }
     let threads = rayon::current_num_threads().max(1) as u64;
-    let reserve = budget.bytes / 8 + threads * rows.largest_group * per_item;
+    // A footer may claim any row count: nothing here may overflow.
+    let reserve = (budget.bytes / 4).saturating_add(threads.saturating_mul(rows.largest_group).saturating_mul(per_item));
     Ok(Holding::Partitioned {
         items: rows.items,
         per_partition: (budget.bytes.saturating_sub(reserve) / 2 / per_item).max(1),
@@ -116,7 +118,7 @@ async fn count_rows(store: &Store, listed: &[ObjectMeta]) -> Result<Rows, Histor
     .await?;
     let all = groups.iter().flatten();
     Ok(Rows {
-        items: all.clone().sum(),
+        items: all.clone().fold(0u64, |a, &n| a.saturating_add(n)),
         largest_group: all.max().copied().unwrap_or(0),
     })
 }
@@ -404,11 +406,11 @@ impl Census {
     ) -> Result<Vec<T>, HistoryError> {
         let expected = Some((self.store.as_str(), self.summary.snapshot.objects.as_slice()));
         let mut kept = Vec::new();
-        for wave in waves(&self.listed, objects, self.wave_bytes) {
-            let fetched = fetch_all(store, &self.listed[wave.clone()], None).await?;
-            let decoded = tokio::task::block_in_place(|| decode_objects(&fetched, wave.start, &self.query, expected, &select, &keep))?;
-            kept.extend(decoded.chunks);
-        }
+        decode_waves(store, &self.listed, objects, self.wave_bytes, None, |first, fetched| {
+            kept.extend(decode_objects(fetched, first, &self.query, expected, &select, &keep)?.chunks);
+            Ok(())
+        })
+        .await?;
         Ok(kept)
     }
 }
@@ -462,14 +464,46 @@ async fn gather(
         chunks: Vec::new(),
     };
     let all: Vec<usize> = (0..listed.len()).collect();
-    for wave in waves(listed, &all, wave_bytes) {
-        let fetched = fetch_all(store, &listed[wave.clone()], progress).await?;
-        let decoded: Decoded<CensusChunk> =
-            tokio::task::block_in_place(|| decode_objects(&fetched, wave.start, query, None, |_| true, |_, c| census_chunk(c, seed)))?;
+    decode_waves(store, listed, &all, wave_bytes, progress, |first, fetched| {
+        let decoded = decode_objects(fetched, first, query, None, |_| true, |_, c| census_chunk(c, seed))?;
         gathered.objects.extend(decoded.objects);
         gathered.chunks.extend(decoded.chunks);
-    }
+        Ok(())
+    })
+    .await?;
     Ok(gathered)
+}
+
+/// Decode the listed objects `objects` (ascending) a wave at a time, each
+/// handed to `decode` with the listing index of its first object. The next
+/// wave is fetched while the current one decodes, so at most two waves are
+/// in memory.
+async fn decode_waves(
+    store: &Store,
+    listed: &[ObjectMeta],
+    objects: &[usize],
+    wave_bytes: u64,
+    progress: Option<&indicatif::ProgressBar>,
+    mut decode: impl FnMut(usize, &[(String, Bytes)]) -> Result<(), HistoryError>,
+) -> Result<(), HistoryError> {
+    let waves = waves(listed, objects, wave_bytes);
+    let fetch = |wave: &Range<usize>| tokio::spawn(fetch_owned(store.clone(), listed[wave.clone()].to_vec(), progress.cloned()));
+    let mut next = waves.first().map(fetch);
+    for (k, wave) in waves.iter().enumerate() {
+        let fetched = match next.take().expect("one fetch per wave").await {
+            Ok(fetched) => fetched?,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        next = waves.get(k + 1).map(fetch);
+        let decoded = tokio::task::block_in_place(|| decode(wave.start, &fetched));
+        if decoded.is_err() {
+            if let Some(pending) = next.take() {
+                pending.abort();
+            }
+        }
+        decoded?;
+    }
+    Ok(())
 }
 
 /// A seed for the id hashes, drawn at random so that no history can aim at them.
