@@ -196,6 +196,33 @@ async fn history_listing_and_projected_reads(store: Store) {
     assert_eq!(packet.digest(), packet2.digest());
 }
 
+/// A history over the memory budget, replayed in window partitions on this
+/// backend (footers by ranged reads, each object fetched again and checked
+/// against the census's hash), gives the packet a whole read gives.
+async fn partitioned_replay_equals_a_whole_read(store: Store) {
+    use scoregate::evidence::steward::{replay_packet_with, ReadOptions};
+    use scoregate::replay::history::partition::MemoryBudget;
+    for k in 0..3 {
+        let object = ObjPath::from(format!("history/c1/part-{k}.parquet"));
+        store.put(&object, parquet_bytes(&rows(300, &format!("p{k}-")))).await.unwrap();
+    }
+    let live = Profile::parse("l", LIVE.as_bytes()).unwrap();
+    let cand = Profile::parse("c", CANDIDATE.as_bytes()).unwrap();
+    let text = crate::support::pipeline_text("unused", live.revision().as_str(), 3);
+    let pipeline = scoregate::pipeline::Pipeline::from_str(Path::new("pipeline.toml"), &text).unwrap();
+    let whole = replay_packet_with(&pipeline, &store, &live, &cand, None, ReadOptions::default())
+        .await
+        .unwrap();
+    let budget = ReadOptions {
+        budget: MemoryBudget { bytes: 32 << 10 },
+        whole: false,
+    };
+    let parts = replay_packet_with(&pipeline, &store, &live, &cand, None, budget).await.unwrap();
+    assert_eq!(whole.partitions, 1);
+    assert!(parts.partitions > 1, "{} partitions", parts.partitions);
+    assert_eq!(parts.packet_bytes, whole.packet_bytes);
+}
+
 async fn object_changed_between_list_and_read(store: Store) {
     let path = ObjPath::from("history/c1/a.parquet");
     store.put(&path, parquet_bytes(&rows(50, "a"))).await.unwrap();
@@ -331,6 +358,7 @@ macro_rules! suite {
 suite!(
     content_addressed_profiles_and_evidence,
     history_listing_and_projected_reads,
+    partitioned_replay_equals_a_whole_read,
     object_changed_between_list_and_read,
     truncated_object,
     commit_race_has_exactly_one_winner,
