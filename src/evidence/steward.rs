@@ -81,7 +81,7 @@ async fn read_history(
         .into_iter()
         .filter(|m| is_parquet_object(m.location.as_ref()))
         .collect();
-    let (items, per_partition) = match holding(store, &listed, query, options.budget).await? {
+    let (items, per_partition) = match holding(store, &listed, query, options.budget).await {
         Holding::Whole => {
             return Ok(Read::Whole(Box::new(
                 History::read_listed(store, prefix, listed, query, progress).await?,

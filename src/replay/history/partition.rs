@@ -76,23 +76,31 @@ pub fn item_bytes(query: &HistoryQuery) -> u64 {
 /// the reserve: two waves of fetched objects (an eighth of the budget each:
 /// one decoding, the next arriving) and one decoded row group, at its
 /// largest, per worker thread.
-pub async fn holding(store: &Store, listed: &[ObjectMeta], query: &HistoryQuery, budget: MemoryBudget) -> Result<Holding, HistoryError> {
+pub async fn holding(store: &Store, listed: &[ObjectMeta], query: &HistoryQuery, budget: MemoryBudget) -> Holding {
     let listed_bytes: u64 = listed.iter().map(|m| m.size).sum();
     if listed_bytes.saturating_mul(64) <= budget.bytes {
-        return Ok(Holding::Whole);
+        return Holding::Whole;
     }
-    let rows = count_rows(store, listed).await?;
+    // A store that cannot serve the footers' ranges is read whole, as before
+    // there was a budget; a real fault shows again in that read, with its object.
+    let rows = match count_rows(store, listed).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "history footers unreadable: reading the history whole, whatever its size");
+            return Holding::Whole;
+        }
+    };
     let per_item = item_bytes(query);
     if listed_bytes.saturating_add(rows.items.saturating_mul(per_item)) <= budget.bytes {
-        return Ok(Holding::Whole);
+        return Holding::Whole;
     }
     let threads = rayon::current_num_threads().max(1) as u64;
     // A footer may claim any row count: nothing here may overflow.
     let reserve = (budget.bytes / 4).saturating_add(threads.saturating_mul(rows.largest_group).saturating_mul(per_item));
-    Ok(Holding::Partitioned {
+    Holding::Partitioned {
         items: rows.items,
         per_partition: (budget.bytes.saturating_sub(reserve) / 2 / per_item).max(1),
-    })
+    }
 }
 
 /// What the footers count.
