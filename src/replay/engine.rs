@@ -545,13 +545,7 @@ pub fn replay_candidate(
     cache: Option<&Log1pCache>,
     buffers: &mut ScoringBuffers,
 ) -> Result<Replay, ReplayError> {
-    let started = std::time::Instant::now();
-    score_side(history, candidate, 1, cache, &mut buffers.score_item)?;
-    let score_item = &buffers.score_item;
-    tracing::debug!(elapsed = ?started.elapsed(), "candidate scored");
-    let grouped = Grouped { history, live, score_item };
-    let ranked = rank_batches(&grouped, buffers.ranked.take());
-    tracing::debug!(elapsed = ?started.elapsed(), "candidate ranked and counted");
+    let ranked = rank_candidate(history, live, candidate, cache, buffers)?;
     let examples = (0..history.classes.len())
         .map(|c| {
             [0, 1].map(|d| {
@@ -572,6 +566,24 @@ pub fn replay_candidate(
         capacity: live.capacity.clone(),
     };
     Ok(assemble(ranking, &ranked.per_class, examples, ranked.window_counts, settings))
+}
+
+/// Score and rank `candidate` and count every window under both sides.
+fn rank_candidate(
+    history: &History,
+    live: &LiveSide,
+    candidate: &Profile,
+    cache: Option<&Log1pCache>,
+    buffers: &mut ScoringBuffers,
+) -> Result<Ranked, ReplayError> {
+    let started = std::time::Instant::now();
+    score_side(history, candidate, 1, cache, &mut buffers.score_item)?;
+    let score_item = &buffers.score_item;
+    tracing::debug!(elapsed = ?started.elapsed(), "candidate scored");
+    let grouped = Grouped { history, live, score_item };
+    let ranked = rank_batches(&grouped, buffers.ranked.take());
+    tracing::debug!(elapsed = ?started.elapsed(), "candidate ranked and counted");
+    Ok(ranked)
 }
 
 /// A replay from its per-class counts: metrics, churn, and the `*` row.
@@ -620,13 +632,7 @@ pub fn replay_part(
     buffers: &mut ScoringBuffers,
     window_base: u32,
 ) -> Result<ReplayPart, ReplayError> {
-    score_side(history, candidate, 1, cache, &mut buffers.score_item)?;
-    let grouped = Grouped {
-        history,
-        live,
-        score_item: &buffers.score_item,
-    };
-    let ranked = rank_batches(&grouped, buffers.ranked.take());
+    let ranked = rank_candidate(history, live, candidate, cache, buffers)?;
     buffers.ranked = Some((ranked.score, ranked.rank));
     let mut window_counts = ranked.window_counts;
     for c in window_counts.iter_mut().flatten() {
@@ -655,22 +661,9 @@ impl ReplayPart {
         }
         self.window_counts.extend(next.window_counts);
         self.examples.extend(next.examples);
-        self.examples.sort_by(|a, b| {
-            (a.0, a.1)
-                .cmp(&(b.0, b.1))
-                .then(b.2.total_cmp(&a.2))
-                .then_with(|| a.3.as_bytes().cmp(b.3.as_bytes()))
-        });
-        let mut kept = 0;
-        let mut last = None;
-        self.examples.retain(|e| {
-            if last != Some((e.0, e.1)) {
-                last = Some((e.0, e.1));
-                kept = 0;
-            }
-            kept += 1;
-            kept <= CHURN_EXAMPLES
-        });
+        self.examples
+            .sort_by(|a, b| examples_ordered((a.0, a.1, a.2, a.3.as_bytes()), (b.0, b.1, b.2, b.3.as_bytes())));
+        keep_first_of_each_list(&mut self.examples, |e| (e.0, e.1));
     }
 
     /// The replay the absorbed parts make, over `classes` classes. Its
@@ -963,11 +956,17 @@ fn rank_batches(g: &Grouped, spare: Option<(Vec<f64>, Vec<u32>)>) -> Ranked {
 /// (class, direction, largest score change, item id bytes).
 fn keep_examples(h: &History, examples: &mut Vec<Discordant>) {
     examples.sort_unstable_by(|a, b| example_order(h, a, b));
+    keep_first_of_each_list(examples, |e| (e.class, e.direction));
+}
+
+/// Keep the first [`CHURN_EXAMPLES`] of each (class, direction) run of
+/// `examples`, which are in [`example_order`].
+fn keep_first_of_each_list<T>(examples: &mut Vec<T>, list: impl Fn(&T) -> (u16, u8)) {
     let mut kept = 0;
     let mut last = None;
     examples.retain(|e| {
-        if last != Some((e.class, e.direction)) {
-            last = Some((e.class, e.direction));
+        if last != Some(list(e)) {
+            last = Some(list(e));
             kept = 0;
         }
         kept += 1;
@@ -978,10 +977,13 @@ fn keep_examples(h: &History, examples: &mut Vec<Discordant>) {
 /// The order of the churn examples: class, direction, largest score change,
 /// item id bytes (a total order: item ids are unique).
 fn example_order(h: &History, a: &Discordant, b: &Discordant) -> std::cmp::Ordering {
-    (a.class, a.direction)
-        .cmp(&(b.class, b.direction))
-        .then(b.change.total_cmp(&a.change))
-        .then_with(|| h.item_ids.get(a.item as usize).cmp(h.item_ids.get(b.item as usize)))
+    let id = |d: &Discordant| h.item_ids.get(d.item as usize);
+    examples_ordered((a.class, a.direction, a.change, id(a)), (b.class, b.direction, b.change, id(b)))
+}
+
+/// [`example_order`] over (class, direction, score change, item id bytes).
+fn examples_ordered(a: (u16, u8, f64, &[u8]), b: (u16, u8, f64, &[u8])) -> std::cmp::Ordering {
+    (a.0, a.1).cmp(&(b.0, b.1)).then(b.2.total_cmp(&a.2)).then_with(|| a.3.cmp(b.3))
 }
 
 /// The best [`CHURN_EXAMPLES`] so far of each (class, direction), in
