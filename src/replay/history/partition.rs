@@ -23,7 +23,7 @@ use super::merge::{merge_partition, totals, unify_census, CensusNames};
 use super::names::Interner;
 use super::objects::decode_objects;
 use super::plan::Plan;
-use super::table::{History, HistoryError, HistoryQuery, ItemIds, OriginRows, Snapshot, SnapshotObject, Window};
+use super::table::{History, HistoryError, HistoryQuery, ItemIds, OriginRows, Snapshot, SnapshotObject};
 use crate::store::Store;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -185,8 +185,11 @@ pub struct Census {
     listed: Vec<ObjectMeta>,
     /// Every listed object's path, with no bytes: what merging names objects by.
     paths: Vec<(String, Bytes)>,
-    /// The history's windows, in its order.
-    windows: Vec<Window>,
+    /// The history's window ids, in its order: what each partition's windows
+    /// are checked against in debug builds (release builds keep only their count).
+    #[cfg(debug_assertions)]
+    window_ids: Vec<String>,
+    windows: u64,
     /// Per object, its row groups' indices among all row groups.
     object_chunks: Vec<Range<usize>>,
     /// Per row group, each of its windows' index in the history.
@@ -232,7 +235,9 @@ impl Census {
                 query: query.clone(),
                 listed,
                 paths,
-                windows: Vec::new(),
+                #[cfg(debug_assertions)]
+                window_ids: Vec::new(),
+                windows: 0,
                 object_chunks: Vec::new(),
                 window_maps: Vec::new(),
                 partitions_of: Vec::new(),
@@ -252,7 +257,7 @@ impl Census {
         if !suspects.is_empty() {
             census.find_duplicate(store, &suspects, seed).await?;
         }
-        tracing::info!(windows = census.windows.len(), partitions = census.partitions(), elapsed = ?started.elapsed(), "history census checked and partitioned");
+        tracing::info!(windows = census.windows, partitions = census.partitions(), elapsed = ?started.elapsed(), "history census checked and partitioned");
         Ok(census)
     }
 
@@ -326,7 +331,11 @@ impl Census {
         s.classes = classes;
         s.null_features = totals.null_features;
         s.other_cohort_rows = totals.other_cohort_rows;
-        self.windows = windows;
+        self.windows = windows.len() as u64;
+        #[cfg(debug_assertions)]
+        {
+            self.window_ids = windows.into_iter().map(|w| w.id).collect();
+        }
         self.window_maps = window_maps;
         Ok(suspects)
     }
@@ -354,11 +363,12 @@ impl Census {
         let chunks: Vec<Chunk> = chunks.into_iter().flatten().collect();
         let mut h = tokio::task::block_in_place(|| merge_partition(chunks, &self.paths, &self.prefix, &self.query))?;
         self.use_history_classes(&mut h);
-        debug_assert!(h
+        #[cfg(debug_assertions)]
+        assert!(h
             .windows
             .iter()
             .map(|w| &w.id)
-            .eq(self.windows[range.start as usize..range.end as usize].iter().map(|w| &w.id)));
+            .eq(&self.window_ids[range.start as usize..range.end as usize]));
         h.snapshot = self.summary.snapshot.clone();
         tracing::info!(partition = p, objects = objects.len(), items = h.len(), windows = h.windows.len(), elapsed = ?started.elapsed(), "history partition read");
         Ok(h)
