@@ -103,6 +103,7 @@ async fn read_history(
         .into());
     }
     if let Some(pb) = progress {
+        pb.set_message("census of the history");
         pb.set_length(listed.iter().map(|m| m.size).sum());
     }
     let census = Census::read(store, prefix, listed, query, per_partition, options.budget, progress).await?;
@@ -138,12 +139,13 @@ async fn replay_partitions(
     census: Box<Census>,
     live: &Profile,
     candidates: &[&Profile],
+    progress: Option<&indicatif::ProgressBar>,
 ) -> Result<(History, Vec<Replay>), Error> {
     let mut parts = vec![ReplayPart::default(); candidates.len()];
     let mut fault = FirstFault::default();
     let mut buffers = ScoringBuffers::default();
     for p in 0..census.partitions() {
-        let history = census.read_partition(store, p).await?;
+        let history = census.read_partition(store, p, progress).await?;
         let base = census.first_window(p);
         tokio::task::block_in_place(|| {
             let started = std::time::Instant::now();
@@ -230,7 +232,7 @@ pub async fn replay_packet_with(
         }
         Read::Partitioned(census) => {
             let partitions = census.partitions();
-            let (summary, mut replays) = replay_partitions(pipeline, store, census, live, &[candidate]).await?;
+            let (summary, mut replays) = replay_partitions(pipeline, store, census, live, &[candidate], progress).await?;
             let replay = replays.pop().expect("one replay per candidate");
             let evidence = evidence_of(pipeline, &summary, &replay, live, candidate);
             (summary, partitions, replay, evidence)
@@ -274,7 +276,7 @@ pub async fn replay_sweep(
         Read::Whole(history) => *history,
         Read::Partitioned(census) => {
             let partitions = census.partitions();
-            let (history, replays) = replay_partitions(pipeline, store, census, live, &profiles[1..]).await?;
+            let (history, replays) = replay_partitions(pipeline, store, census, live, &profiles[1..], progress).await?;
             let packets = candidates
                 .iter()
                 .zip(&replays)

@@ -343,19 +343,31 @@ impl Census {
     /// Read partition `p`: the rows of its windows, as a history of their
     /// own whose classes and window order are the whole history's. Every
     /// object read must hash to what the census read.
-    pub async fn read_partition(&self, store: &Store, p: usize) -> Result<History, HistoryError> {
+    /// With `progress`, the bar restarts at this partition's bytes.
+    pub async fn read_partition(
+        &self,
+        store: &Store,
+        p: usize,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<History, HistoryError> {
         let started = std::time::Instant::now();
         let part = p as u32;
         let touches = |k: usize| self.partitions_of[k].binary_search(&part).is_ok();
         let objects: Vec<usize> = (0..self.listed.len())
             .filter(|&o| self.object_chunks[o].clone().any(touches))
             .collect();
+        if let Some(pb) = progress {
+            pb.set_message(format!("reading partition {} of {}", p + 1, self.partitions()));
+            pb.set_position(0);
+            pb.set_length(objects.iter().map(|&o| self.listed[o].size).sum());
+        }
         let range = self.cuts[p]..self.cuts[p + 1];
         let chunk_of = |plan: &Plan| self.object_chunks[plan.object].start + plan.row_group;
         let chunks = self
             .read_again(
                 store,
                 &objects,
+                progress,
                 |plan| touches(chunk_of(plan)),
                 |plan, c| keep_windows(c, &self.window_maps[chunk_of(plan)], &range),
             )
@@ -394,7 +406,7 @@ impl Census {
         let mut seen: HashMap<Box<[u8]>, (usize, u64)> = HashMap::new();
         let all: Vec<usize> = (0..self.listed.len()).collect();
         let found = self
-            .read_again(store, &all, |_| true, |_, c| suspect_ids(&c, suspects, seed))
+            .read_again(store, &all, None, |_| true, |_, c| suspect_ids(&c, suspects, seed))
             .await?;
         for (id, object, row) in found.into_iter().flatten() {
             if let Some(&(first_object, first_row)) = seen.get(&id) {
@@ -419,12 +431,13 @@ impl Census {
         &self,
         store: &Store,
         objects: &[usize],
+        progress: Option<&indicatif::ProgressBar>,
         select: impl Fn(&Plan) -> bool + Sync,
         keep: impl Fn(&Plan, Chunk) -> T + Sync,
     ) -> Result<Vec<T>, HistoryError> {
         let expected = Some((self.store.as_str(), self.summary.snapshot.objects.as_slice()));
         let mut kept = Vec::new();
-        decode_waves(store, &self.listed, objects, self.wave_bytes, None, |first, fetched| {
+        decode_waves(store, &self.listed, objects, self.wave_bytes, progress, |first, fetched| {
             kept.extend(decode_objects(fetched, first, &self.query, expected, &select, &keep)?.chunks);
             Ok(())
         })
