@@ -85,7 +85,7 @@ pub async fn fetch_for_window(store: &Store, listed: &[ObjectMeta], w: &LiveWind
                     .collect();
                 sparse(store, meta, &f, &spans).await?
             }
-            None => fetch_all(store, std::slice::from_ref(meta), None).await?.remove(0).1,
+            None => fetch_one(store, meta, None).await?.1,
         };
         Ok((path, bytes))
     }))

@@ -12,7 +12,6 @@ use super::table::{
 };
 use super::validate::check_unique_ids;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -484,18 +483,9 @@ fn assemble(
     let (features, origins) = take_segments(&mut chunks, fetched);
     drop(chunks);
     let n = cols.window.len();
-    let time = |us: Option<i64>| us.and_then(DateTime::from_timestamp_micros).unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let ws = totals.window_start;
+    let windows = names.windows.len() as u64;
     let h = History {
-        snapshot: Snapshot {
-            prefix: prefix.to_string(),
-            fingerprint: Snapshot::fingerprint_of(&objects),
-            objects,
-            window_start_min: time(ws.map(|w| w.0)),
-            window_start_max: time(ws.map(|w| w.1)),
-            items: n as u64,
-            windows: names.windows.len() as u64,
-        },
+        snapshot: Snapshot::of(prefix, objects, totals.window_start, n as u64, windows),
         item_ids: cols.ids,
         window: cols.window,
         windows: names.windows,

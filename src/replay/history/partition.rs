@@ -26,7 +26,6 @@ use super::plan::Plan;
 use super::table::{History, HistoryError, HistoryQuery, ItemIds, OriginRows, Snapshot, SnapshotObject};
 use crate::store::Store;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use rayon::prelude::*;
@@ -178,7 +177,7 @@ fn census_chunk(mut c: Chunk, seed: u64) -> CensusChunk {
 pub struct Census {
     /// The history as a packet describes it, holding no item: its snapshot,
     /// classes, feature names, null counts and other cohorts' rows.
-    pub summary: History,
+    summary: History,
     store: String,
     prefix: String,
     query: HistoryQuery,
@@ -186,10 +185,9 @@ pub struct Census {
     /// Every listed object's path, with no bytes: what merging names objects by.
     paths: Vec<(String, Bytes)>,
     /// The history's window ids, in its order: what each partition's windows
-    /// are checked against in debug builds (release builds keep only their count).
+    /// are checked against in debug builds (the summary's snapshot has their count).
     #[cfg(debug_assertions)]
     window_ids: Vec<String>,
-    windows: u64,
     /// Per object, its row groups' indices among all row groups.
     object_chunks: Vec<Range<usize>>,
     /// Per row group, each of its windows' index in the history.
@@ -237,7 +235,6 @@ impl Census {
                 paths,
                 #[cfg(debug_assertions)]
                 window_ids: Vec::new(),
-                windows: 0,
                 object_chunks: Vec::new(),
                 window_maps: Vec::new(),
                 partitions_of: Vec::new(),
@@ -257,7 +254,7 @@ impl Census {
         if !suspects.is_empty() {
             census.find_duplicate(store, &suspects, seed).await?;
         }
-        tracing::info!(windows = census.windows, partitions = census.partitions(), elapsed = ?started.elapsed(), "history census checked and partitioned");
+        tracing::info!(windows = census.summary.snapshot.windows, partitions = census.partitions(), elapsed = ?started.elapsed(), "history census checked and partitioned");
         Ok(census)
     }
 
@@ -316,22 +313,12 @@ impl Census {
         tracing::debug!(elapsed = ?started.elapsed(), "census partitions cut");
         let suspects = repeated(hashes);
         tracing::debug!(elapsed = ?started.elapsed(), "census item ids checked");
-        let time = |us: Option<i64>| us.and_then(DateTime::from_timestamp_micros).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let ws = totals.window_start;
         let s = &mut self.summary;
-        s.snapshot = Snapshot {
-            prefix: self.prefix.clone(),
-            fingerprint: Snapshot::fingerprint_of(&objects),
-            objects,
-            window_start_min: time(ws.map(|w| w.0)),
-            window_start_max: time(ws.map(|w| w.1)),
-            items: window_rows.iter().sum(),
-            windows: windows.len() as u64,
-        };
+        let items = window_rows.iter().sum();
+        s.snapshot = Snapshot::of(&self.prefix, objects, totals.window_start, items, windows.len() as u64);
         s.classes = classes;
         s.null_features = totals.null_features;
         s.other_cohort_rows = totals.other_cohort_rows;
-        self.windows = windows.len() as u64;
         #[cfg(debug_assertions)]
         {
             self.window_ids = windows.into_iter().map(|w| w.id).collect();
@@ -450,15 +437,7 @@ impl History {
     /// A history holding no item yet: its prefix and feature names.
     fn described(prefix: &str, features: &[String]) -> History {
         History {
-            snapshot: Snapshot {
-                prefix: prefix.to_string(),
-                objects: Vec::new(),
-                fingerprint: Snapshot::fingerprint_of(&[]),
-                window_start_min: DateTime::<Utc>::MIN_UTC,
-                window_start_max: DateTime::<Utc>::MIN_UTC,
-                items: 0,
-                windows: 0,
-            },
+            snapshot: Snapshot::of(prefix, Vec::new(), None, 0, 0),
             item_ids: ItemIds::from_iter(std::iter::empty::<&str>()),
             window: Vec::new(),
             windows: Vec::new(),
@@ -677,6 +656,7 @@ fn suspect_ids(c: &Chunk, suspects: &[u64], seed: u64) -> Vec<(Box<[u8]>, usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     #[test]
     fn windows_are_cut_into_runs_of_at_most_the_partition_size_and_never_split() {

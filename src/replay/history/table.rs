@@ -147,6 +147,22 @@ impl Snapshot {
     pub fn fingerprint_of(objects: &[SnapshotObject]) -> Digest {
         Digest::of(&to_jcs(&objects))
     }
+
+    /// The snapshot of `objects` read under `prefix`: their fingerprint, the
+    /// range of `window_start` (µs; the earliest time when there is none),
+    /// and the items and windows they hold.
+    pub fn of(prefix: &str, objects: Vec<SnapshotObject>, window_start: Option<(i64, i64)>, items: u64, windows: u64) -> Snapshot {
+        let time = |us: Option<i64>| us.and_then(DateTime::from_timestamp_micros).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Snapshot {
+            prefix: prefix.to_string(),
+            fingerprint: Snapshot::fingerprint_of(&objects),
+            objects,
+            window_start_min: time(window_start.map(|w| w.0)),
+            window_start_max: time(window_start.map(|w| w.1)),
+            items,
+            windows,
+        }
+    }
 }
 
 /// Item ids as one byte buffer with offsets.
