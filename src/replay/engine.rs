@@ -840,6 +840,7 @@ fn rank_live(g: &Grouping, bounds: &[usize], score_item: &[f64]) -> (Vec<f64>, V
         .into_par_iter()
         .map(|out| {
             let base = offsets[out.windows.start];
+            gather_scores(&g.order[base..base + out.score.len()], score_item, out.score);
             let mut keyed = Vec::new();
             let mut counts = BatchCounts {
                 accs: vec![Acc::default(); nclasses],
@@ -849,7 +850,7 @@ fn rank_live(g: &Grouping, bounds: &[usize], score_item: &[f64]) -> (Vec<f64>, V
             for w in out.windows {
                 let (lo, hi) = (offsets[w], offsets[w + 1]);
                 let (s, r) = (&mut out.score[lo - base..hi - base], &mut out.rank[lo - base..hi - base]);
-                rank_window(&g.history.item_ids, &g.order[lo..hi], score_item, s, r, &mut keyed);
+                rank_window(&g.history.item_ids, &g.order[lo..hi], s, r, &mut keyed);
                 let window = LiveWindow {
                     index: w as u32,
                     attrs: &g.attrs[lo..hi],
@@ -1025,12 +1026,13 @@ fn rank_batch(g: &Grouped, out: &mut BatchOut) -> BatchCounts {
     let mut slot = vec![0usize; h.classes.len()];
     let mut cursor = 0;
     let base = live.window_offsets[out.windows.start];
+    gather_scores(&live.order[base..base + out.score.len()], g.score_item, out.score);
     let mut keyed: Vec<u64> = Vec::new();
     for w in out.windows.clone() {
         let (lo, hi) = (live.window_offsets[w], live.window_offsets[w + 1]);
         let items = &live.order[lo..hi];
         let (cs, cr) = (&mut out.score[lo - base..hi - base], &mut out.rank[lo - base..hi - base]);
-        rank_window(&h.item_ids, items, g.score_item, cs, cr, &mut keyed);
+        rank_window(&h.item_ids, items, cs, cr, &mut keyed);
         // This window's per-class entries: the run the live pass wrote for it.
         let start = cursor;
         while cursor < counts.window_counts.len() && counts.window_counts[cursor].window == w as u32 {
@@ -1060,8 +1062,18 @@ struct WindowView<'a> {
     capacity: u32,
 }
 
-/// Order one window's items by (score desc, item id asc by bytes) and write
-/// each item's score and 1-based rank at its position in `items`.
+/// Each item's score at its position in `order`: one tight pass of reads
+/// that do not depend on each other, so on a shuffled history the misses
+/// overlap (inside [`rank_window`] they would wait behind each window's sort).
+fn gather_scores(order: &[u32], score_item: &[f64], out: &mut [f64]) {
+    for (o, &item) in out.iter_mut().zip(order) {
+        *o = score_item[item as usize];
+    }
+}
+
+/// Order one window's items (`scores` at their positions in `items`) by
+/// (score desc, item id asc by bytes) and write each item's 1-based rank at
+/// its position in `items`.
 ///
 /// Sorted as one `u64` per item: the score's descending key with its low
 /// bits replaced by the item's position. Cutting low bits never reorders two
@@ -1069,14 +1081,10 @@ struct WindowView<'a> {
 /// kept bits is then ordered exactly, by full key and item id. (Item ids are
 /// compared only there: on a shuffled history each is a read at random.)
 #[inline]
-fn rank_window(ids: &ItemIds, items: &[u32], score_item: &[f64], scores: &mut [f64], ranks: &mut [u32], keyed: &mut Vec<u64>) {
+fn rank_window(ids: &ItemIds, items: &[u32], scores: &[f64], ranks: &mut [u32], keyed: &mut Vec<u64>) {
     let position = (1u64 << (usize::BITS - items.len().saturating_sub(1).leading_zeros())) - 1;
     keyed.clear();
-    for (k, &item) in items.iter().enumerate() {
-        let s = score_item[item as usize];
-        scores[k] = s;
-        keyed.push((descending_key(s) & !position) | k as u64);
-    }
+    keyed.extend(scores.iter().enumerate().map(|(k, &s)| (descending_key(s) & !position) | k as u64));
     keyed.sort_unstable();
     let mut t = 0;
     while t < keyed.len() {
@@ -1285,7 +1293,8 @@ mod tests {
             let score_item: Vec<f64> = (0..n).map(|_| palette[rng.random_range(0..palette.len())]).collect();
             let items: Vec<u32> = (0..n as u32).rev().collect();
             let (mut scores, mut ranks, mut keyed) = (vec![0.0; n], vec![0u32; n], Vec::new());
-            rank_window(&ids, &items, &score_item, &mut scores, &mut ranks, &mut keyed);
+            gather_scores(&items, &score_item, &mut scores);
+            rank_window(&ids, &items, &scores, &mut ranks, &mut keyed);
             let mut expected: Vec<usize> = (0..n).collect();
             expected.sort_by(|&a, &b| {
                 score_item[items[b] as usize]
