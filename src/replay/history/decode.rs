@@ -7,7 +7,7 @@
 use super::names::Interner;
 use super::plan::{type_name, Plan};
 use super::prune::to_micros;
-use super::table::{Capacity, HistoryError, HistoryQuery, ItemRef, OriginRows};
+use super::table::{Capacity, HistoryError, HistoryQuery, IdColumn, ItemRef, OriginRows};
 use super::validate::{capacity_value, feature_value, KIND_EXPECTED};
 use crate::profile::kind_index;
 use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, StringArray};
@@ -21,8 +21,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 pub struct Chunk {
     pub object: usize,
     pub rows: OriginRows,
-    pub ids: Vec<u8>,
-    pub id_offsets: Vec<usize>,
+    pub ids: IdColumn,
     pub window: Vec<u32>,
     pub window_names: Interner,
     /// Per local window: its capacity and the row that set it.
@@ -50,7 +49,6 @@ pub struct Chunk {
 impl Chunk {
     /// Room for `rows` more rows in every per-row column but the features.
     fn reserve(&mut self, rows: usize) {
-        self.id_offsets.reserve(rows + 1);
         self.window.reserve(rows);
         self.class.reserve(rows);
         self.kind.reserve(rows);
@@ -284,23 +282,15 @@ fn decode_item_ids(rows: &BatchRows, sel: &[usize], chunk: &mut Chunk) -> Result
     if let Some(i) = first_null(ids, sel) {
         return Err(rows.null(i, "item_id"));
     }
-    if chunk.id_offsets.is_empty() {
-        chunk.id_offsets.push(0);
-    }
-    let offsets = ids.value_offsets();
-    if sel.len() == ids.len() {
-        // Every row kept: one copy of the bytes, offsets shifted.
-        let (lo, hi) = (offsets[0] as usize, offsets[sel.len()] as usize);
-        let start = chunk.ids.len();
-        chunk.ids.extend_from_slice(&ids.value_data()[lo..hi]);
-        chunk.id_offsets.extend(offsets[1..].iter().map(|&o| start + (o as usize - lo)));
-        return Ok(());
-    }
-    for &i in sel {
-        chunk.ids.extend_from_slice(ids.value(i).as_bytes());
-        chunk.id_offsets.push(chunk.ids.len());
-    }
-    Ok(())
+    // Every row kept (the usual case): arrow's column as it is, no copy.
+    let kept = match sel.len() == ids.len() {
+        true => ids.clone(),
+        false => IdColumn(ids.clone()).pick(sel).0,
+    };
+    chunk.ids.append(kept).map_err(|e| HistoryError::Corrupt {
+        object: rows.object.into(),
+        message: format!("item_id: {e}"),
+    })
 }
 
 /// Windows, each with one capacity: every row of a window must carry the same.

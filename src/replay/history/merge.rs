@@ -36,8 +36,6 @@ struct Dest<'a> {
     unjudged: &'a mut [bool],
     board_override: &'a mut [bool],
     missed: &'a mut [bool],
-    bytes: &'a mut [u8],
-    offsets: &'a mut [usize],
     live_revision: &'a mut [u32],
     queued_at: &'a mut [Option<i64>],
     signed_off_at: &'a mut [Option<i64>],
@@ -288,7 +286,6 @@ struct Columns {
     unjudged: Vec<bool>,
     board_override: Vec<bool>,
     missed: Vec<bool>,
-    ids: ItemIds,
     live_revision: Vec<u32>,
     queued_at: Vec<Option<i64>>,
     signed_off_at: Vec<Option<i64>>,
@@ -298,7 +295,6 @@ struct Columns {
 /// local ids to global ones.
 fn copy_columns(chunks: &[Chunk], names: &Names, class_maps: &[Vec<u16>], live: bool) -> Columns {
     let lens: Vec<usize> = chunks.iter().map(|c| c.window.len()).collect();
-    let byte_lens: Vec<usize> = chunks.iter().map(|c| c.ids.len()).collect();
     let n: usize = lens.iter().sum();
     let live_lens: Vec<usize> = if live { lens.clone() } else { vec![0; lens.len()] };
     let live_n = if live { n } else { 0 };
@@ -310,21 +306,11 @@ fn copy_columns(chunks: &[Chunk], names: &Names, class_maps: &[Vec<u16>], live: 
         unjudged: vec![false; n],
         board_override: vec![false; n],
         missed: vec![false; n],
-        ids: ItemIds {
-            bytes: vec![0u8; byte_lens.iter().sum()],
-            offsets: vec![0usize; n + 1],
-        },
         live_revision: vec![u32::MAX; live_n],
         queued_at: vec![None; live_n],
         signed_off_at: vec![None; live_n],
     };
-    let mut byte_starts = Vec::with_capacity(lens.len());
-    let mut acc = 0usize;
-    for b in &byte_lens {
-        byte_starts.push(acc);
-        acc += b;
-    }
-    let dests = dests(&mut out, &lens, &byte_lens, &live_lens);
+    let dests = dests(&mut out, &lens, &live_lens);
     dests.into_par_iter().zip(chunks.par_iter()).enumerate().for_each(|(k, (d, c))| {
         let (wmap, cmap, rmap) = (&names.window_maps[k], &class_maps[k], &names.revision_maps[k]);
         for (out, &w) in d.window.iter_mut().zip(&c.window) {
@@ -338,11 +324,6 @@ fn copy_columns(chunks: &[Chunk], names: &Names, class_maps: &[Vec<u16>], live: 
         d.unjudged.copy_from_slice(&c.unjudged);
         d.board_override.copy_from_slice(&c.board_override);
         d.missed.copy_from_slice(&c.missed);
-        d.bytes.copy_from_slice(&c.ids);
-        let base = byte_starts[k];
-        for (out, &o) in d.offsets.iter_mut().zip(c.id_offsets.iter().skip(1)) {
-            *out = base + o;
-        }
         for (out, &r) in d.live_revision.iter_mut().zip(&c.live_revision) {
             *out = if r == u32::MAX { r } else { rmap[r as usize] };
         }
@@ -353,7 +334,7 @@ fn copy_columns(chunks: &[Chunk], names: &Names, class_maps: &[Vec<u16>], live: 
 }
 
 /// Each chunk's place in the merged columns.
-fn dests<'a>(out: &'a mut Columns, lens: &[usize], byte_lens: &[usize], live_lens: &[usize]) -> Vec<Dest<'a>> {
+fn dests<'a>(out: &'a mut Columns, lens: &[usize], live_lens: &[usize]) -> Vec<Dest<'a>> {
     split_lens(&mut out.window, lens)
         .into_iter()
         .zip(split_lens(&mut out.class, lens))
@@ -362,17 +343,12 @@ fn dests<'a>(out: &'a mut Columns, lens: &[usize], byte_lens: &[usize], live_len
         .zip(split_lens(&mut out.unjudged, lens))
         .zip(split_lens(&mut out.board_override, lens))
         .zip(split_lens(&mut out.missed, lens))
-        .zip(split_lens(&mut out.ids.bytes, byte_lens))
-        .zip(split_lens(&mut out.ids.offsets[1..], lens))
         .zip(split_lens(&mut out.live_revision, live_lens))
         .zip(split_lens(&mut out.queued_at, live_lens))
         .zip(split_lens(&mut out.signed_off_at, live_lens))
         .map(
             |(
-                (
-                    (((((((((window, class), kind), actionable), unjudged), board_override), missed), bytes), offsets), live_revision),
-                    queued_at,
-                ),
+                ((((((((window, class), kind), actionable), unjudged), board_override), missed), live_revision), queued_at),
                 signed_off_at,
             )| Dest {
                 window,
@@ -382,8 +358,6 @@ fn dests<'a>(out: &'a mut Columns, lens: &[usize], byte_lens: &[usize], live_len
                 unjudged,
                 board_override,
                 missed,
-                bytes,
-                offsets,
                 live_revision,
                 queued_at,
                 signed_off_at,
@@ -481,12 +455,13 @@ fn assemble(
     let cols = copy_columns(&chunks, &names, &class_maps, live);
     tracing::debug!(elapsed = ?started.elapsed(), "columns copied");
     let (features, origins) = take_segments(&mut chunks, fetched);
+    let item_ids = ItemIds::from_segments(chunks.iter_mut().map(|c| std::mem::take(&mut c.ids)));
     drop(chunks);
     let n = cols.window.len();
     let windows = names.windows.len() as u64;
     let h = History {
         snapshot: Snapshot::of(prefix, objects, totals.window_start, n as u64, windows),
-        item_ids: cols.ids,
+        item_ids,
         window: cols.window,
         windows: names.windows,
         class: cols.class,

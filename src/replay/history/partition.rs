@@ -148,11 +148,7 @@ fn census_chunk(mut c: Chunk, seed: u64) -> CensusChunk {
     for &w in &c.window {
         window_rows[w as usize] += 1;
     }
-    let id_hashes = c
-        .id_offsets
-        .windows(2)
-        .map(|o| xxhash_rust::xxh3::xxh3_64_with_seed(&c.ids[o[0]..o[1]], seed))
-        .collect();
+    let id_hashes = c.ids.iter().map(|id| xxhash_rust::xxh3::xxh3_64_with_seed(id, seed)).collect();
     let names = Chunk {
         object: c.object,
         window_names: std::mem::take(&mut c.window_names),
@@ -438,7 +434,7 @@ impl History {
     fn described(prefix: &str, features: &[String]) -> History {
         History {
             snapshot: Snapshot::of(prefix, Vec::new(), None, 0, 0),
-            item_ids: ItemIds::from_iter(std::iter::empty::<&str>()),
+            item_ids: ItemIds::default(),
             window: Vec::new(),
             windows: Vec::new(),
             class: Vec::new(),
@@ -598,13 +594,6 @@ fn keep_windows(c: Chunk, map: &[u32], range: &Range<u32>) -> Option<Chunk> {
         local[j] = l as u32;
     }
     let sel: Vec<usize> = (0..c.window.len()).filter(|&i| kept[c.window[i] as usize]).collect();
-    let mut ids = Vec::new();
-    let mut id_offsets = Vec::with_capacity(sel.len() + 1);
-    id_offsets.push(0);
-    for &i in &sel {
-        ids.extend_from_slice(&c.ids[c.id_offsets[i]..c.id_offsets[i + 1]]);
-        id_offsets.push(ids.len());
-    }
     let first = sel.first().map_or(0, |&i| c.rows.get(i));
     Some(Chunk {
         object: c.object,
@@ -612,8 +601,7 @@ fn keep_windows(c: Chunk, map: &[u32], range: &Range<u32>) -> Option<Chunk> {
             first,
             offsets: sel.iter().map(|&i| (c.rows.get(i) - first) as u32).collect(),
         },
-        ids,
-        id_offsets,
+        ids: c.ids.pick(&sel),
         window: sel.iter().map(|&i| local[c.window[i] as usize]).collect(),
         window_names: Interner::from_names(names.iter().map(|&j| c.window_names.get(j))),
         window_caps: names.iter().map(|&j| c.window_caps[j]).collect(),
@@ -642,11 +630,10 @@ fn pick<T: Copy>(column: &[T], sel: &[usize]) -> Vec<T> {
 
 /// The ids of `c` whose hash is among `suspects`, with their object and row.
 fn suspect_ids(c: &Chunk, suspects: &[u64], seed: u64) -> Vec<(Box<[u8]>, usize, u64)> {
-    c.id_offsets
-        .windows(2)
+    c.ids
+        .iter()
         .enumerate()
-        .filter_map(|(i, o)| {
-            let id = &c.ids[o[0]..o[1]];
+        .filter_map(|(i, id)| {
             let hash = xxhash_rust::xxh3::xxh3_64_with_seed(id, seed);
             suspects.binary_search(&hash).is_ok().then(|| (id.into(), c.object, c.rows.get(i)))
         })
@@ -655,6 +642,7 @@ fn suspect_ids(c: &Chunk, suspects: &[u64], seed: u64) -> Vec<(Box<[u8]>, usize,
 
 #[cfg(test)]
 mod tests {
+    use super::super::table::IdColumn;
     use super::*;
     use chrono::Utc;
 
@@ -692,15 +680,10 @@ mod tests {
         let names = ["wa", "wb", "wc"];
         let window = vec![0u32, 1, 2, 1, 0, 1];
         let ids: Vec<String> = (0..6).map(|i| format!("item-{i}")).collect();
-        let mut id_offsets = vec![0];
-        for id in &ids {
-            id_offsets.push(id_offsets.last().unwrap() + id.len());
-        }
         let chunk = Chunk {
             object: 3,
             rows: OriginRows::From(100),
-            ids: ids.concat().into_bytes(),
-            id_offsets,
+            ids: IdColumn(arrow::array::StringArray::from_iter_values(&ids)),
             window,
             window_names: Interner::from_names(names),
             window_caps: vec![(Some(1), 100), (None, 101), (Some(5), 102)],
@@ -717,7 +700,7 @@ mod tests {
         assert_eq!(kept.window, vec![0, 1, 0, 0]);
         assert_eq!(kept.window_caps, vec![(None, 101), (Some(5), 102)]);
         assert_eq!(kept.window_starts, vec![20, 30]);
-        let kept_ids: Vec<&[u8]> = kept.id_offsets.windows(2).map(|o| &kept.ids[o[0]..o[1]]).collect();
+        let kept_ids: Vec<&[u8]> = kept.ids.iter().collect();
         assert_eq!(kept_ids, vec![&b"item-1"[..], b"item-2", b"item-3", b"item-5"]);
         assert_eq!((0..4).map(|j| kept.rows.get(j)).collect::<Vec<_>>(), vec![101, 102, 103, 105]);
         assert_eq!(kept.class, vec![1, 0, 1, 1]);

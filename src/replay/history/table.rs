@@ -5,6 +5,7 @@
 
 use crate::canonical::{to_jcs, Digest};
 use crate::store::StoreError;
+use arrow::array::{Array, AsArray, StringArray};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -165,40 +166,145 @@ impl Snapshot {
     }
 }
 
-/// Item ids as one byte buffer with offsets.
+/// One row group's item ids as arrow decoded them: kept, not copied, when
+/// every row of the row group is (README "Performance").
+#[derive(Clone, Debug)]
+pub struct IdColumn(pub StringArray);
+
+impl Default for IdColumn {
+    fn default() -> IdColumn {
+        IdColumn(StringArray::from_iter_values(std::iter::empty::<&str>()))
+    }
+}
+
+impl IdColumn {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> &[u8] {
+        self.0.value(i).as_bytes()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Append a later batch's ids (a row group read in several batches).
+    pub fn append(&mut self, more: StringArray) -> Result<(), arrow::error::ArrowError> {
+        if self.is_empty() {
+            self.0 = more;
+        } else {
+            let joined = arrow::compute::concat(&[&self.0, &more])?;
+            self.0 = joined.as_string::<i32>().clone();
+        }
+        Ok(())
+    }
+
+    /// The ids of rows `sel`, in that order.
+    pub fn pick(&self, sel: &[usize]) -> IdColumn {
+        IdColumn(StringArray::from_iter_values(sel.iter().map(|&i| self.0.value(i))))
+    }
+}
+
+/// Item ids of a history: the row groups' id columns end to end, with the
+/// first item of each, so nothing is copied when they are merged.
 #[derive(Clone, Debug, Default)]
 pub struct ItemIds {
-    pub(super) bytes: Vec<u8>,
-    pub(super) offsets: Vec<usize>,
+    /// `starts[k]`: the first item of `segments[k]`; ascending.
+    starts: Vec<usize>,
+    segments: Vec<IdColumn>,
+    len: usize,
 }
 
 impl ItemIds {
+    /// The id columns in item order (empty ones are left out).
+    pub fn from_segments(columns: impl IntoIterator<Item = IdColumn>) -> ItemIds {
+        let mut ids = ItemIds::default();
+        for c in columns.into_iter().filter(|c| !c.is_empty()) {
+            ids.starts.push(ids.len);
+            ids.len += c.len();
+            ids.segments.push(c);
+        }
+        ids
+    }
+
+    /// The segment holding item `i`, and `i`'s place in it.
+    #[inline]
+    fn locate(&self, i: usize) -> (usize, usize) {
+        let k = match self.segments.len() {
+            1 => 0,
+            _ => self.starts.partition_point(|&s| s <= i).saturating_sub(1),
+        };
+        (k, i - self.starts[k])
+    }
+
     #[inline]
     pub fn get(&self, i: usize) -> &[u8] {
-        &self.bytes[self.offsets[i]..self.offsets[i + 1]]
+        let (k, j) = self.locate(i);
+        self.segments[k].get(j)
     }
+
     pub fn get_str(&self, i: usize) -> &str {
-        std::str::from_utf8(self.get(i)).expect("item ids come from UTF-8 columns")
+        let (k, j) = self.locate(i);
+        self.segments[k].0.value(j)
     }
+
+    /// The ids of `items`, in order, read segment by segment.
+    pub fn range(&self, items: std::ops::Range<usize>) -> impl Iterator<Item = &[u8]> + '_ {
+        let first = match items.is_empty() {
+            true => self.segments.len(),
+            false => self.locate(items.start).0,
+        };
+        let take = items.len();
+        self.segments[first..]
+            .iter()
+            .zip(&self.starts[first..])
+            .flat_map(move |(s, &start)| {
+                let lo = items.start.saturating_sub(start);
+                let hi = items.end.min(start + s.len()).saturating_sub(start).max(lo);
+                (lo..hi).map(move |j| s.get(j))
+            })
+            .take(take)
+    }
+
+    /// Call `f` on the ids of `items`, in order: plain loops over each
+    /// segment, for passes over every id.
+    pub fn for_each_in(&self, items: std::ops::Range<usize>, mut f: impl FnMut(&[u8])) {
+        if items.is_empty() {
+            return;
+        }
+        let (mut k, mut j) = self.locate(items.start);
+        let mut left = items.len();
+        while left > 0 {
+            let s = &self.segments[k];
+            let (offsets, bytes) = (s.0.value_offsets(), s.0.value_data());
+            let upto = (j + left).min(s.len());
+            for w in offsets[j..=upto].windows(2) {
+                f(&bytes[w[0] as usize..w[1] as usize]);
+            }
+            left -= upto - j;
+            (k, j) = (k + 1, 0);
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.offsets.len().saturating_sub(1)
+        self.len
     }
+
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 }
 
 impl<'a> FromIterator<&'a str> for ItemIds {
     fn from_iter<I: IntoIterator<Item = &'a str>>(ids: I) -> ItemIds {
-        let mut out = ItemIds {
-            bytes: Vec::new(),
-            offsets: vec![0],
-        };
-        for id in ids {
-            out.bytes.extend_from_slice(id.as_bytes());
-            out.offsets.push(out.bytes.len());
-        }
-        out
+        ItemIds::from_segments([IdColumn(StringArray::from_iter_values(ids))])
     }
 }
 
@@ -340,7 +446,7 @@ impl History {
 
 #[cfg(test)]
 mod tests {
-    use super::OriginRows;
+    use super::{IdColumn, ItemIds, OriginRows, StringArray};
 
     #[test]
     fn origin_rows_stay_a_range_until_a_row_is_skipped() {
@@ -369,5 +475,35 @@ mod tests {
             },
             "a batch that does not follow on"
         );
+    }
+
+    /// Ids kept as several row groups' columns read as one list: by index,
+    /// by range across segment boundaries, and in loops over every id.
+    #[test]
+    fn item_ids_in_segments_read_as_one_list() {
+        let column = |ids: &[&str]| IdColumn(StringArray::from_iter_values(ids));
+        let ids = ItemIds::from_segments([column(&["a", "bb"]), column(&[]), column(&["ccc"]), column(&["d", "", "f"])]);
+        let all = ["a", "bb", "ccc", "d", "", "f"];
+        assert_eq!(ids.len(), 6);
+        for (i, id) in all.iter().enumerate() {
+            assert_eq!(ids.get(i), id.as_bytes(), "item {i}");
+            assert_eq!(ids.get_str(i), *id);
+        }
+        for lo in 0..=6 {
+            for hi in lo..=6 {
+                let expected: Vec<&[u8]> = all[lo..hi].iter().map(|s| s.as_bytes()).collect();
+                assert_eq!(ids.range(lo..hi).collect::<Vec<_>>(), expected, "range {lo}..{hi}");
+                let mut looped = Vec::new();
+                ids.for_each_in(lo..hi, |id| looped.push(id.to_vec()));
+                assert_eq!(looped, expected, "loop over {lo}..{hi}");
+            }
+        }
+        let one: ItemIds = ["x", "y"].into_iter().collect();
+        assert_eq!((one.get(1), one.len()), (&b"y"[..], 2));
+        assert!(ItemIds::default().is_empty());
+        let mut appended = column(&["p"]);
+        appended.append(StringArray::from_iter_values(["q", "r"])).unwrap();
+        assert_eq!(appended.iter().collect::<Vec<_>>(), [&b"p"[..], b"q", b"r"]);
+        assert_eq!(appended.pick(&[2, 0]).iter().collect::<Vec<_>>(), [&b"r"[..], b"p"]);
     }
 }

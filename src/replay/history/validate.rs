@@ -50,7 +50,7 @@ pub fn check_unique_ids(h: &History) -> Result<(), HistoryError> {
     let mut seed = [0u8; 8];
     getrandom::fill(&mut seed).unwrap_or_default();
     let seed = u64::from_le_bytes(seed);
-    let hash_of = |i: usize| xxhash_rust::xxh3::xxh3_64_with_seed(h.item_ids.get(i), seed);
+    let hash_of = |id: &[u8]| xxhash_rust::xxh3::xxh3_64_with_seed(id, seed);
     let parts = 1usize << ID_PARTITION_BITS;
     let block = n.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
     let blocks: Vec<Vec<Vec<u64>>> = (0..n.div_ceil(block))
@@ -59,10 +59,10 @@ pub fn check_unique_ids(h: &History) -> Result<(), HistoryError> {
             let items = b * block..((b + 1) * block).min(n);
             let room = items.len() / parts * 5 / 4 + 4;
             let mut buckets: Vec<Vec<u64>> = (0..parts).map(|_| Vec::with_capacity(room)).collect();
-            for i in items {
-                let x = hash_of(i);
+            h.item_ids.for_each_in(items, |id| {
+                let x = hash_of(id);
                 buckets[(x >> (64 - ID_PARTITION_BITS)) as usize].push(x);
-            }
+            });
             buckets
         })
         .collect();
@@ -77,11 +77,11 @@ pub fn check_unique_ids(h: &History) -> Result<(), HistoryError> {
     suspects.sort_unstable();
     suspects.dedup();
     let mut seen: HashMap<&[u8], usize> = HashMap::new();
-    for i in 0..n {
-        if suspects.binary_search(&hash_of(i)).is_err() {
+    for (i, id) in h.item_ids.range(0..n).enumerate() {
+        if suspects.binary_search(&hash_of(id)).is_err() {
             continue;
         }
-        if let Some(&first) = seen.get(h.item_ids.get(i)) {
+        if let Some(&first) = seen.get(id) {
             let (fo, fr) = h.origin(first);
             let (so, sr) = h.origin(i);
             return Err(HistoryError::DuplicateItem {
@@ -92,7 +92,7 @@ pub fn check_unique_ids(h: &History) -> Result<(), HistoryError> {
                 second_row: sr,
             });
         }
-        seen.insert(h.item_ids.get(i), i);
+        seen.insert(id, i);
     }
     Ok(())
 }
