@@ -12,9 +12,6 @@ use crate::canonical::sha256_hex;
 use bytes::Bytes;
 use rayon::prelude::*;
 
-/// One object's snapshot entry, its row-group plans and how many it pruned.
-type Planned<'a> = (SnapshotObject, (Vec<Plan<'a>>, usize));
-
 /// What [`decode_objects`] made of a run of fetched objects: each object's
 /// snapshot entry, what `keep` made of each row group's chunk in (object,
 /// row group) order, and how many row groups a pruned read skipped.
@@ -28,7 +25,7 @@ pub(crate) struct Decoded<T> {
 /// the listing), decode the planned row groups `select` picks in parallel
 /// and hand each chunk to `keep` with its plan. With `expected` (the store's
 /// name and the listing's snapshot from an earlier read), an object whose bytes hash
-/// otherwise is refused as changed before it is planned. Errors come in
+/// otherwise is refused as changed, whatever its footer holds. Errors come in
 /// (object path, row) order on any thread count: every object before the
 /// first that failed planning is decoded, and the first decoding error in
 /// (object, row group) order wins.
@@ -40,64 +37,99 @@ pub(crate) fn decode_objects<T: Send>(
     select: impl Fn(&Plan) -> bool + Sync,
     keep: impl Fn(&Plan, Chunk) -> T + Sync,
 ) -> Result<Decoded<T>, HistoryError> {
-    // Hash objects and read their footers in parallel.
-    // A pruned read fetched only some byte ranges: there is nothing to hash,
-    // and its snapshot is never written anywhere.
-    let hash = |bytes: &Bytes| match query.live_window {
-        None => sha256_hex(bytes),
-        Some(_) => NOT_HASHED.to_string(),
-    };
-    let per_object: Vec<Result<Planned, HistoryError>> = fetched
+    // Footers first (cheap), then one task list of every object's hash and
+    // every planned row group's decoding, so that hashing overlaps decoding
+    // and one row group a task keeps both cores busy to the end.
+    let planned: Vec<Result<(Vec<Plan>, usize), HistoryError>> = fetched
         .par_iter()
         .enumerate()
-        .map(|(object, (path, bytes))| {
-            let snap = SnapshotObject {
-                path: path.clone(),
-                size: bytes.len() as u64,
-                sha256: hash(bytes),
-            };
-            if let Some((store, first)) = expected.map(|(s, e)| (s, &e[first_object + object])) {
-                if first != &snap {
-                    return Err(changed_since(store, first, &snap));
-                }
-            }
-            let plans = guarded(path, || plan_object(first_object + object, path, bytes, query))?;
-            Ok((snap, plans))
+        .map(|(object, (path, bytes))| guarded(path, || plan_object(first_object + object, path, bytes, query)))
+        .collect();
+    let plans: Vec<&Plan> = planned.iter().flatten().flat_map(|(p, _)| p).filter(|p| select(p)).collect();
+    let started = std::time::Instant::now();
+    let tasks: Vec<Task> = (0..fetched.len())
+        .map(Task::Hash)
+        .chain(plans.iter().map(|&p| Task::Decode(p)))
+        .collect();
+    let mut done: Vec<Done<T>> = tasks
+        .par_iter()
+        .with_max_len(1)
+        .map(|t| match *t {
+            Task::Hash(k) => Done::Hashed(hash_of(query, &fetched[k].1)),
+            Task::Decode(p) => Done::Decoded(guarded(p.path, || decode_row_group(p, query)).map(|c| keep(p, c))),
         })
         .collect();
+    tracing::debug!(row_groups = plans.len(), elapsed = ?started.elapsed(), "objects hashed and row groups decoded");
+    let decoded = done.split_off(fetched.len());
+    let hashes = done.into_iter().map(|d| match d {
+        Done::Hashed(h) => h,
+        Done::Decoded(_) => unreachable!("the hashes come first"),
+    });
+    // The first object that changed or failed its footer or column checks:
+    // row groups of later objects do not count (their errors could not
+    // come first); a changed object is refused whatever its footer holds.
     let mut objects = Vec::with_capacity(fetched.len());
-    let mut plans = Vec::new();
-    let mut pruned = 0;
-    // The first object that failed its footer or column checks; later ones
-    // are not decoded (their errors could not come first).
-    let mut plan_error = None;
-    for r in per_object {
-        match r {
-            Ok((snap, (p, skipped))) => {
-                objects.push(snap);
-                plans.extend(p.into_iter().filter(|p| select(p)));
+    let (mut pruned, mut usable_plans, mut object_error) = (0, 0, None);
+    for ((object, (path, bytes)), (sha256, planned)) in fetched.iter().enumerate().zip(hashes.zip(planned)) {
+        let snap = SnapshotObject {
+            path: path.clone(),
+            size: bytes.len() as u64,
+            sha256,
+        };
+        if let Some((store, first)) = expected.map(|(s, e)| (s, &e[first_object + object])) {
+            if first != &snap {
+                object_error = Some(changed_since(store, first, &snap));
+                break;
+            }
+        }
+        match planned {
+            Ok((p, skipped)) => {
+                usable_plans += p.iter().filter(|p| select(p)).count();
                 pruned += skipped;
+                objects.push(snap);
             }
             Err(e) => {
-                plan_error = Some(e);
+                object_error = Some(e);
                 break;
             }
         }
     }
-    let started = std::time::Instant::now();
-    let chunks: Vec<Result<T, HistoryError>> = plans
-        .par_iter()
-        .map(|p| guarded(p.path, || decode_row_group(p, query)).map(|c| keep(p, c)))
-        .collect();
-    tracing::debug!(row_groups = plans.len(), elapsed = ?started.elapsed(), "row groups decoded");
     // Chunks are in (object, row group) order, and every object before the
-    // one that failed planning was decoded: the first error in that order is
-    // the first problem in (object path, row) order, on any thread count.
-    let chunks = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
-    if let Some(e) = plan_error {
+    // first that failed was decoded: the first error in that order is the
+    // first problem in (object path, row) order, on any thread count.
+    let chunks = decoded
+        .into_iter()
+        .take(usable_plans)
+        .map(|d| match d {
+            Done::Decoded(c) => c,
+            Done::Hashed(_) => unreachable!("decodings follow the hashes"),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(e) = object_error {
         return Err(e);
     }
     Ok(Decoded { objects, chunks, pruned })
+}
+
+/// One task of [`decode_objects`]: hash object k, or decode one row group.
+enum Task<'a> {
+    Hash(usize),
+    Decode(&'a Plan<'a>),
+}
+
+/// What a [`Task`] gave.
+enum Done<T> {
+    Hashed(String),
+    Decoded(Result<T, HistoryError>),
+}
+
+/// An object's sha256. A pruned read fetched only some byte ranges: there
+/// is nothing to hash, and its snapshot is never written anywhere.
+fn hash_of(query: &HistoryQuery, bytes: &Bytes) -> String {
+    match query.live_window {
+        None => sha256_hex(bytes),
+        Some(_) => NOT_HASHED.to_string(),
+    }
 }
 
 /// An object read again whose bytes are not those first read.
