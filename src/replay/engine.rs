@@ -763,7 +763,11 @@ fn score_side(
     scores: &mut Vec<f64>,
 ) -> Result<(), ReplayError> {
     let compiled = profile.compile(&history.feature_names, &history.classes);
-    scores.resize(history.len(), 0.0);
+    if scores.len() != history.len() {
+        // Fresh zeroed pages (every score is written below, in parallel),
+        // not a fill on this thread.
+        *scores = vec![0.0; history.len()];
+    }
     let seg_lens: Vec<usize> = history.features.iter().map(|s| s.len).collect();
     let scored: Vec<Result<(), ReplayError>> = history
         .features
