@@ -196,16 +196,21 @@ fn unify_windows(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Unifie
 fn unify_shard(chunks: &[Chunk], buckets: &[Vec<Vec<u32>>], s: usize) -> Shard {
     let mut sh = Shard::default();
     // Shard-local ids by name, found by the hashes decoding computed.
-    let mut ids: HashTable<u32> = HashTable::new();
-    let mut hashes: Vec<u64> = Vec::new();
+    // (hash, shard-local id): the hash kept in the table, so a probe reads
+    // the name it compares and nothing else.
+    let mut ids: HashTable<(u64, u32)> = HashTable::new();
+    // At least the most any one chunk brings: room for them without a rehash.
+    let most = buckets.iter().map(|b| b[s].len()).max().unwrap_or(0);
+    ids.reserve(most, |&(h, _)| h);
+    sh.windows.reserve(most);
     for (k, c) in chunks.iter().enumerate() {
         for &j in &buckets[k][s] {
             let (name, hash) = (c.window_names.get(j as usize), c.window_names.hash(j as usize));
             let (cap, row) = c.window_caps[j as usize];
             let start = c.window_starts[j as usize];
-            let found = ids.find(hash, |&id| hashes[id as usize] == hash && sh.windows[id as usize].id == name);
+            let found = ids.find(hash, |&(h, id)| h == hash && sh.windows[id as usize].id == name);
             let id = match found {
-                Some(&id) => id,
+                Some(&(_, id)) => id,
                 None => {
                     let id = sh.windows.len() as u32;
                     sh.first.push((k as u32, j));
@@ -215,8 +220,7 @@ fn unify_shard(chunks: &[Chunk], buckets: &[Vec<Vec<u32>>], s: usize) -> Shard {
                         start_us: start,
                     });
                     sh.origin.push((c.object, row));
-                    hashes.push(hash);
-                    ids.insert_unique(hash, id, |&x| hashes[x as usize]);
+                    ids.insert_unique(hash, (hash, id), |&(h, _)| h);
                     id
                 }
             };
