@@ -2,8 +2,9 @@
 //! per distinct window, class and revision (windows in parallel shards, in
 //! an order that does not depend on it; checking that a window keeps one
 //! capacity across objects), classes are ordered by bytes
-//! so output never depends on read order, then every column is copied into
-//! place in parallel and item ids are checked unique.
+//! so output never depends on read order, then every per-item column is
+//! copied into place in parallel (but item ids and features, which are
+//! kept as the chunks hold them) and item ids are checked unique.
 
 use super::decode::Chunk;
 use super::names::Interner;
@@ -399,9 +400,10 @@ fn take_segments(chunks: &mut [Chunk], fetched: &[(String, Bytes)]) -> (Vec<Feat
     (features, origins)
 }
 
-/// Merge row-group chunks into one history: names are unified sequentially
-/// (once per distinct window, class and revision), then every column is
-/// copied into place in parallel, and item ids are checked unique.
+/// Merge row-group chunks into one history: names are unified (once per
+/// distinct window, class and revision), then every per-item column but the
+/// item ids and features is copied into place in parallel, and item ids are
+/// checked unique.
 pub fn merge(
     chunks: Vec<Chunk>,
     objects: Vec<SnapshotObject>,

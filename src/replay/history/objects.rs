@@ -1,6 +1,7 @@
-//! A run of fetched objects, hashed, planned and decoded: each object's
+//! A run of fetched objects, planned, hashed and decoded: each object's
 //! snapshot entry (its sha256), one plan per row group the read needs, and
-//! one rayon task per planned row group, inside the panic boundary, with
+//! one rayon task list of every object's hash and every planned row group's
+//! decoding (so hashing overlaps decoding), inside the panic boundary, with
 //! errors in (object path, row) order on any thread count. A whole read
 //! merges the chunks into one history; a census for a replay in window
 //! partitions keeps a summary of each.
@@ -21,7 +22,7 @@ pub(crate) struct Decoded<T> {
     pub pruned: usize,
 }
 
-/// Hash and plan every object (the first being object `first_object` of
+/// Plan and hash every object (the first being object `first_object` of
 /// the listing), decode the planned row groups `select` picks in parallel
 /// and hand each chunk to `keep` with its plan. With `expected` (the store's
 /// name and the listing's snapshot from an earlier read), an object whose bytes hash
