@@ -340,6 +340,9 @@ impl WindowColumn<'_> {
         let (rows, windows) = (self.rows, self.windows);
         // Local window id per dictionary value, once it has been seen.
         let mut window_of_value = vec![u32::MAX; windows.values.len()];
+        if unchecked {
+            self.name_in_order(sel, chunk, &mut window_of_value);
+        }
         for &i in sel {
             let k = windows.keys[i] as usize;
             let seen = window_of_value.get(k).copied().filter(|&l| l != u32::MAX);
@@ -383,6 +386,57 @@ impl WindowColumn<'_> {
             chunk.window.push(local);
         }
         Ok(())
+    }
+}
+
+impl WindowColumn<'_> {
+    /// The batch's windows in order of first appearance, named ahead of the
+    /// row pass: first the dictionary values in the order rows meet them,
+    /// then their names copied in that order, each read prefetched a few
+    /// names ahead (a dictionary built from plain pages is not in the rows'
+    /// order, so the reads are at random). Each new window's capacity and
+    /// row are its first row's; the row pass then checks every row, and
+    /// reports any problem, as it would have.
+    fn name_in_order(&self, sel: &[usize], chunk: &mut Chunk, window_of_value: &mut [u32]) {
+        let (rows, windows) = (self.rows, self.windows);
+        let mut order: Vec<(u32, usize)> = Vec::new();
+        for &i in sel {
+            let k = windows.keys[i];
+            if k != u32::MAX && window_of_value[k as usize] == u32::MAX && windows.values.is_valid(k as usize) {
+                window_of_value[k as usize] = (chunk.window_names.len() + order.len()) as u32;
+                order.push((k, i));
+            }
+        }
+        let (offsets, bytes) = (windows.values.value_offsets(), windows.values.value_data());
+        const AHEAD: usize = 16;
+        for (n, &(k, i)) in order.iter().enumerate() {
+            if let Some(&(far, _)) = order.get(n + 2 * AHEAD) {
+                prefetch(&offsets[far as usize]);
+            }
+            if let Some(&(near, _)) = order.get(n + AHEAD) {
+                if let Some(b) = bytes.get(offsets[near as usize] as usize) {
+                    prefetch(b);
+                }
+            }
+            chunk.window_names.push_distinct(windows.values.value(k as usize));
+            let cap = self
+                .capacity
+                .and_then(|c| capacity_value(c.is_valid(i).then(|| c.value(i)), rows.object, rows.row(i), || rows.item(i)).ok())
+                .flatten();
+            chunk.window_caps.push((cap, rows.row(i)));
+            chunk.window_starts.push(i64::MAX);
+        }
+    }
+}
+
+/// Ask for the cache line holding `x`; nothing else happens.
+#[inline]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch only hints the cache; it never faults nor reads
+    // into the program, and `x` is a valid reference anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast());
     }
 }
 
@@ -721,6 +775,29 @@ mod tests {
             }) => {
                 assert_eq!((window_id.as_str(), first_row, second_row), ("w1", 0, 2));
             }
+            Err(e) => panic!("{e:?}"),
+            Ok(chunk) => panic!("accepted: {:?}", chunk.window_caps),
+        }
+        // A dictionary whose order is not the rows' (as arrow builds one for
+        // plain-encoded pages): windows still follow first appearance, each
+        // with its first row's capacity and row.
+        let shuffled = |keys: [i32; 4]| {
+            Arc::new(
+                DictionaryArray::<Int32Type>::try_new(keys.to_vec().into(), Arc::new(StringArray::from(vec!["w3", "w1", "w2", "unused"])))
+                    .unwrap(),
+            ) as ArrayRef
+        };
+        let chunk = decode(&batch(shuffled([1, 2, 1, 0]), [7, 8, 7, 9])).unwrap();
+        assert_eq!(chunk.window_names.iter().collect::<Vec<_>>(), ["w1", "w2", "w3"]);
+        assert_eq!(chunk.window, [0, 1, 0, 2]);
+        assert_eq!(chunk.window_caps, [(Some(7), 0), (Some(8), 1), (Some(9), 3)]);
+        match decode(&batch(shuffled([2, 1, 0, 1]), [5, 6, 7, 4])) {
+            Err(HistoryError::WindowCapacity {
+                window_id,
+                first_row,
+                second_row,
+                ..
+            }) => assert_eq!((window_id.as_str(), first_row, second_row), ("w1", 1, 3)),
             Err(e) => panic!("{e:?}"),
             Ok(chunk) => panic!("accepted: {:?}", chunk.window_caps),
         }
