@@ -334,8 +334,9 @@ struct WindowColumn<'a> {
 
 impl WindowColumn<'_> {
     /// Windows, each with one capacity: every row of a window must carry the
-    /// same. With `unchecked`, a dictionary value not seen before is a new
-    /// window without a lookup ([`Interner::push_distinct`]).
+    /// same. With `unchecked`, every dictionary value the rows use is named
+    /// beforehand without a lookup ([`WindowColumn::name_in_order`]), so a
+    /// value not seen here is a null, reported as such.
     fn decode(&self, sel: &[usize], chunk: &mut Chunk, unchecked: bool) -> Result<(), HistoryError> {
         let (rows, windows) = (self.rows, self.windows);
         // Local window id per dictionary value, once it has been seen.
@@ -359,10 +360,7 @@ impl WindowColumn<'_> {
                 (Some(local), _) => local,
                 (None, name) => {
                     let name = name.expect("looked up above");
-                    let (local, new) = match unchecked {
-                        true => (chunk.window_names.push_distinct(name), true),
-                        false => chunk.window_names.intern(name),
-                    };
+                    let (local, new) = chunk.window_names.intern(name);
                     if new {
                         chunk.window_caps.push((cap, row));
                         chunk.window_starts.push(i64::MAX);
@@ -387,9 +385,7 @@ impl WindowColumn<'_> {
         }
         Ok(())
     }
-}
 
-impl WindowColumn<'_> {
     /// The batch's windows in order of first appearance, named ahead of the
     /// row pass: first the dictionary values in the order rows meet them,
     /// then their names copied in that order, each read prefetched a few
