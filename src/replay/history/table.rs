@@ -6,6 +6,7 @@
 use crate::canonical::{to_jcs, Digest};
 use crate::store::StoreError;
 use arrow::array::{Array, AsArray, StringArray};
+use arrow::buffer::OffsetBuffer;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -206,9 +207,31 @@ impl IdColumn {
         Ok(())
     }
 
-    /// The ids of rows `sel`, in that order.
+    /// The ids of rows `sel`, in that order: sized exactly beforehand, and
+    /// copied a run of consecutive rows at a time (rows of other cohorts
+    /// dropped from a batch leave long runs).
     pub fn pick(&self, sel: &[usize]) -> IdColumn {
-        IdColumn(StringArray::from_iter_values(sel.iter().map(|&i| self.0.value(i))))
+        let (from, data) = (self.0.value_offsets(), self.0.value_data());
+        let total: usize = sel.iter().map(|&i| (from[i + 1] - from[i]) as usize).sum();
+        let (mut bytes, mut offsets) = (Vec::with_capacity(total), Vec::with_capacity(sel.len() + 1));
+        offsets.push(0i32);
+        let mut k = 0;
+        while k < sel.len() {
+            let (start, mut end) = (sel[k], sel[k] + 1);
+            k += 1;
+            while k < sel.len() && sel[k] == end {
+                end += 1;
+                k += 1;
+            }
+            let shift = bytes.len() as i32 - from[start];
+            bytes.extend_from_slice(&data[from[start] as usize..from[end] as usize]);
+            offsets.extend(from[start + 1..=end].iter().map(|&o| o + shift));
+        }
+        // SAFETY: the offsets start at 0, never decrease and end at
+        // `bytes.len()` (each run's are the source's, shifted to where its
+        // bytes were put), and every value is a whole source value: UTF-8.
+        let offsets = unsafe { OffsetBuffer::new_unchecked(offsets.into()) };
+        IdColumn(unsafe { StringArray::new_unchecked(offsets, bytes.into(), None) })
     }
 }
 
@@ -447,6 +470,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::{IdColumn, ItemIds, OriginRows, StringArray};
+    use arrow::array::Array;
 
     #[test]
     fn origin_rows_stay_a_range_until_a_row_is_skipped() {
@@ -505,5 +529,20 @@ mod tests {
         appended.append(StringArray::from_iter_values(["q", "r"])).unwrap();
         assert_eq!(appended.iter().collect::<Vec<_>>(), [&b"p"[..], b"q", b"r"]);
         assert_eq!(appended.pick(&[2, 0]).iter().collect::<Vec<_>>(), [&b"r"[..], b"p"]);
+    }
+
+    #[test]
+    fn picked_ids_are_the_rows_asked_for_in_runs_or_not() {
+        let all = ["", "a", "bb", "ccc", "", "dddd", "é", "f"];
+        // A slice of a column: its offsets do not start at 0.
+        let column = IdColumn(StringArray::from_iter_values(["zz"].iter().chain(&all)).slice(1, all.len()));
+        let picks: [&[usize]; 6] = [&[], &[0, 1, 2, 3, 4, 5, 6, 7], &[1, 2, 3, 5, 6], &[7, 6, 5], &[2, 2, 3, 0, 1], &[4]];
+        for sel in picks {
+            let picked = column.pick(sel);
+            let expected: Vec<&[u8]> = sel.iter().map(|&i| all[i].as_bytes()).collect();
+            assert_eq!(picked.iter().collect::<Vec<_>>(), expected, "rows {sel:?}");
+            assert_eq!(picked.0.null_count(), 0);
+            picked.0.into_data().validate_full().expect("a valid string array");
+        }
     }
 }
