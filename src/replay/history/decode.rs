@@ -11,6 +11,7 @@ use super::table::{Capacity, HistoryError, HistoryQuery, IdColumn, ItemRef, Orig
 use super::validate::{capacity_value, feature_value, KIND_EXPECTED};
 use crate::profile::kind_index;
 use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, StringArray};
+use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit, UInt64Type};
 use arrow::record_batch::RecordBatch;
@@ -127,10 +128,12 @@ pub fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, History
     Ok(chunk)
 }
 
-/// A string column as per-row dictionary keys (`u32::MAX` for null) and the
-/// dictionary values: lookups then happen once per distinct value, not per row.
+/// A string column as per-row dictionary keys and the dictionary values:
+/// lookups then happen once per distinct value, not per row. The keys are
+/// arrow's own buffer, not a copy.
 struct Dict {
-    keys: Vec<u32>,
+    keys: ScalarBuffer<i32>,
+    nulls: Option<NullBuffer>,
     values: StringArray,
 }
 
@@ -148,18 +151,26 @@ impl Dict {
         let d = d.as_dictionary::<Int32Type>();
         let values = d.values().as_string::<i32>().clone();
         let keys = d.keys();
-        let keys = if keys.null_count() == 0 {
-            keys.values().iter().map(|&k| k as u32).collect()
-        } else {
-            keys.iter().map(|k| k.map_or(u32::MAX, |k| k as u32)).collect()
-        };
-        Dict { keys, values }
+        Dict {
+            keys: keys.values().clone(),
+            nulls: keys.nulls().filter(|n| n.null_count() > 0).cloned(),
+            values,
+        }
+    }
+
+    /// Row `i`'s key (arrow's are never negative), `u32::MAX` when null.
+    #[inline]
+    fn key(&self, i: usize) -> u32 {
+        match &self.nulls {
+            Some(n) if n.is_null(i) => u32::MAX,
+            _ => self.keys[i] as u32,
+        }
     }
 
     /// The value of row `i`, `None` when null.
     #[inline]
     fn get(&self, i: usize) -> Option<(usize, &str)> {
-        let k = self.keys[i];
+        let k = self.key(i);
         (k != u32::MAX && self.values.is_valid(k as usize)).then(|| (k as usize, self.values.value(k as usize)))
     }
 }
@@ -297,15 +308,13 @@ fn decode_item_ids(rows: &BatchRows, sel: &[usize], chunk: &mut Chunk) -> Result
 fn decode_windows(p: &Plan, rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
     let windows = Dict::of(batch, "window_id");
     chunk.window_names.reserve(windows.values.len(), windows.values.value_data().len());
-    let capacity = p.has_capacity.then(|| {
-        let col = batch.column_by_name("window_capacity").expect("projected column");
-        cast(col, &DataType::Int64).expect("integers cast to Int64")
-    });
-    let capacity = capacity.as_ref().map(|c| c.as_primitive::<Int64Type>());
+    let capacity = p
+        .has_capacity
+        .then(|| CapacityColumn::of(batch.column_by_name("window_capacity").expect("projected column")));
     let column = WindowColumn {
         rows,
         windows: &windows,
-        capacity,
+        capacity: capacity.as_ref(),
     };
     // The dictionary arrow hands over is normally free of repeats: a row
     // group's first batch then appends its names unlooked-up, and checks
@@ -325,12 +334,44 @@ fn decode_windows(p: &Plan, rows: &BatchRows, batch: &RecordBatch, sel: &[usize]
     column.decode(sel, chunk, false)
 }
 
+/// A `window_capacity` column as written: 32- and 64-bit integers are read
+/// in place, other integer types are widened to 64 bits first.
+enum CapacityColumn {
+    Int32(PrimitiveArray<Int32Type>),
+    Int64(PrimitiveArray<Int64Type>),
+}
+
+impl CapacityColumn {
+    fn of(col: &ArrayRef) -> CapacityColumn {
+        match col.data_type() {
+            DataType::Int32 => CapacityColumn::Int32(col.as_primitive::<Int32Type>().clone()),
+            DataType::Int64 => CapacityColumn::Int64(col.as_primitive::<Int64Type>().clone()),
+            _ => {
+                let wide = cast(col, &DataType::Int64).expect("integers cast to Int64");
+                CapacityColumn::Int64(wide.as_primitive::<Int64Type>().clone())
+            }
+        }
+    }
+
+    /// Row `i`'s value, `None` when null.
+    #[inline]
+    fn get(&self, i: usize) -> Option<i64> {
+        match self {
+            CapacityColumn::Int32(c) => c.is_valid(i).then(|| c.value(i) as i64),
+            CapacityColumn::Int64(c) => c.is_valid(i).then(|| c.value(i)),
+        }
+    }
+}
+
 /// One batch's `window_id` and `window_capacity` columns.
 struct WindowColumn<'a> {
     rows: &'a BatchRows<'a>,
     windows: &'a Dict,
-    capacity: Option<&'a PrimitiveArray<Int64Type>>,
+    capacity: Option<&'a CapacityColumn>,
 }
+
+/// A dictionary value not named ahead: a null (or a null name).
+const NOT_NAMED: u64 = u64::MAX;
 
 impl WindowColumn<'_> {
     /// Windows, each with one capacity: every row of a window must carry the
@@ -338,14 +379,15 @@ impl WindowColumn<'_> {
     /// beforehand without a lookup ([`WindowColumn::name_in_order`]), so a
     /// value not seen here is a null, reported as such.
     fn decode(&self, sel: &[usize], chunk: &mut Chunk, unchecked: bool) -> Result<(), HistoryError> {
+        if unchecked {
+            let named = self.name_in_order(sel, chunk);
+            return self.check_rows_named_ahead(sel, chunk, &named);
+        }
         let (rows, windows) = (self.rows, self.windows);
         // Local window id per dictionary value, once it has been seen.
         let mut window_of_value = vec![u32::MAX; windows.values.len()];
-        if unchecked {
-            self.name_in_order(sel, chunk, &mut window_of_value);
-        }
         for &i in sel {
-            let k = windows.keys[i] as usize;
+            let k = windows.key(i) as usize;
             let seen = window_of_value.get(k).copied().filter(|&l| l != u32::MAX);
             let name = match seen {
                 Some(_) => None,
@@ -353,7 +395,7 @@ impl WindowColumn<'_> {
             };
             let row = rows.row(i);
             let cap = match self.capacity {
-                Some(c) => capacity_value(c.is_valid(i).then(|| c.value(i)), rows.object, row, || rows.item(i))?,
+                Some(c) => capacity_value(c.get(i), rows.object, row, || rows.item(i))?,
                 None => None,
             };
             let local = match (seen, name) {
@@ -391,15 +433,16 @@ impl WindowColumn<'_> {
     /// then their names copied in that order, each read prefetched a few
     /// names ahead (a dictionary built from plain pages is not in the rows'
     /// order, so the reads are at random). Each new window's capacity and
-    /// row are its first row's; the row pass then checks every row, and
-    /// reports any problem, as it would have.
-    fn name_in_order(&self, sel: &[usize], chunk: &mut Chunk, window_of_value: &mut [u32]) {
+    /// row are its first row's. Returns, per dictionary value, its local
+    /// window and that capacity packed ([`pack_named`]), or [`NOT_NAMED`].
+    fn name_in_order(&self, sel: &[usize], chunk: &mut Chunk) -> Vec<u64> {
         let (rows, windows) = (self.rows, self.windows);
+        let mut named = vec![NOT_NAMED; windows.values.len()];
         let mut order: Vec<(u32, usize)> = Vec::new();
         for &i in sel {
-            let k = windows.keys[i];
-            if k != u32::MAX && window_of_value[k as usize] == u32::MAX && windows.values.is_valid(k as usize) {
-                window_of_value[k as usize] = (chunk.window_names.len() + order.len()) as u32;
+            let k = windows.key(i);
+            if k != u32::MAX && named[k as usize] == NOT_NAMED && windows.values.is_valid(k as usize) {
+                named[k as usize] = ((chunk.window_names.len() + order.len()) as u64) << 32;
                 order.push((k, i));
             }
         }
@@ -414,15 +457,78 @@ impl WindowColumn<'_> {
                     prefetch(b);
                 }
             }
-            chunk.window_names.push_distinct(windows.values.value(k as usize));
+            let local = chunk.window_names.push_distinct(windows.values.value(k as usize));
             let cap = self
                 .capacity
-                .and_then(|c| capacity_value(c.is_valid(i).then(|| c.value(i)), rows.object, rows.row(i), || rows.item(i)).ok())
+                .and_then(|c| capacity_value(c.get(i), rows.object, rows.row(i), || rows.item(i)).ok())
                 .flatten();
+            named[k as usize] = pack_named(local, cap);
             chunk.window_caps.push((cap, rows.row(i)));
             chunk.window_starts.push(i64::MAX);
         }
+        named
     }
+
+    /// The row pass after [`WindowColumn::name_in_order`]: each row's local
+    /// window, and every row's capacity checked against its window's first,
+    /// with one read per row of the value's packed entry. A problem is
+    /// reported as the looked-up pass reports it: a null window, then a bad
+    /// capacity, then a capacity differing from the window's first row's.
+    fn check_rows_named_ahead(&self, sel: &[usize], chunk: &mut Chunk, named: &[u64]) -> Result<(), HistoryError> {
+        match self.capacity {
+            None => self.check_rows(sel, chunk, named, |_| None),
+            Some(CapacityColumn::Int32(c)) if c.null_count() == 0 => {
+                let v = c.values();
+                self.check_rows(sel, chunk, named, |i| Some(v[i] as i64))
+            }
+            Some(CapacityColumn::Int64(c)) if c.null_count() == 0 => {
+                let v = c.values();
+                self.check_rows(sel, chunk, named, |i| Some(v[i]))
+            }
+            Some(c) => self.check_rows(sel, chunk, named, |i| c.get(i)),
+        }
+    }
+
+    #[inline(always)]
+    fn check_rows(&self, sel: &[usize], chunk: &mut Chunk, named: &[u64], raw: impl Fn(usize) -> Option<i64>) -> Result<(), HistoryError> {
+        let (rows, windows) = (self.rows, self.windows);
+        chunk.window.reserve(sel.len());
+        for &i in sel {
+            let entry = named.get(windows.key(i) as usize).copied().unwrap_or(NOT_NAMED);
+            if entry == NOT_NAMED {
+                return Err(rows.null(i, "window_id"));
+            }
+            let (local, first) = ((entry >> 32) as u32, entry as u32);
+            let cap = raw(i);
+            let same = match cap {
+                None => first == 0,
+                Some(c) => first != 0 && c == first as i64,
+            };
+            if !same {
+                let row = rows.row(i);
+                let cap = capacity_value(cap, rows.object, row, || rows.item(i))?;
+                let (first, first_row) = chunk.window_caps[local as usize];
+                return Err(HistoryError::WindowCapacity {
+                    window_id: chunk.window_names.get(local as usize).to_string(),
+                    first: Capacity(first),
+                    first_object: rows.object.into(),
+                    first_row,
+                    second: Capacity(cap),
+                    second_object: rows.object.into(),
+                    second_row: row,
+                });
+            }
+            chunk.window.push(local);
+        }
+        Ok(())
+    }
+}
+
+/// A named dictionary value's entry: its local window (high half) and its
+/// window's first capacity (low half; 0 for none, which no capacity is).
+#[inline]
+fn pack_named(local: u32, cap: Option<u32>) -> u64 {
+    (local as u64) << 32 | cap.unwrap_or(0) as u64
 }
 
 /// Ask for the cache line holding `x`; nothing else happens.
@@ -443,7 +549,7 @@ fn decode_classes_and_kinds(rows: &BatchRows, batch: &RecordBatch, sel: &[usize]
     let mut kind_of_value = vec![u8::MAX; kinds.values.len()];
     // A value seen before is one array read; a new one is checked and looked up.
     for &i in sel {
-        let class = match class_of_value.get(classes.keys[i] as usize) {
+        let class = match class_of_value.get(classes.key(i) as usize) {
             Some(&c) if c != u32::MAX => c,
             _ => {
                 let Some((k, name)) = classes.get(i) else {
@@ -454,7 +560,7 @@ fn decode_classes_and_kinds(rows: &BatchRows, batch: &RecordBatch, sel: &[usize]
             }
         };
         chunk.class.push(class);
-        let kind = match kind_of_value.get(kinds.keys[i] as usize) {
+        let kind = match kind_of_value.get(kinds.key(i) as usize) {
             Some(&v) if v != u8::MAX => v,
             _ => {
                 let Some((k, name)) = kinds.get(i) else {
@@ -800,5 +906,78 @@ mod tests {
         let distinct = decode(&batch(Arc::new(StringArray::from(vec!["w1", "w2", "w1", "w3"])), [1; 4])).unwrap();
         assert_eq!(distinct.window_names.iter().collect::<Vec<_>>(), ["w1", "w2", "w3"]);
         assert_eq!(distinct.window, [0, 1, 0, 2]);
+    }
+
+    /// Windows named ahead (the fast row pass) and windows looked up row by
+    /// row give the same windows, capacities and first problem, on batches
+    /// with null keys, null names, no capacity, bad capacities and
+    /// conflicts, in 32- and 64-bit capacity columns.
+    #[test]
+    fn windows_named_ahead_are_those_looked_up() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let names = StringArray::from(vec![Some("w0"), Some("w1"), None, Some("w3"), Some("w4"), Some("w5")]);
+        for round in 0..400 {
+            let rows = 1 + next(12) as usize;
+            let keys: Vec<Option<i32>> = (0..rows)
+                .map(|_| (next(20) != 0 || round % 2 == 0).then(|| next(6) as i32))
+                .collect();
+            // Capacities follow the window but for a rare conflict, null or 0.
+            let caps: Vec<Option<i64>> = keys
+                .iter()
+                .map(|k| match next(30) {
+                    0 => None,
+                    1 => Some(0),
+                    2 => Some(9),
+                    _ => Some(k.unwrap_or(0) as i64 + 1),
+                })
+                .collect();
+            let window_id = Arc::new(DictionaryArray::<Int32Type>::try_new(keys.into(), Arc::new(names.clone())).unwrap()) as ArrayRef;
+            let capacity: Option<ArrayRef> = match round % 3 {
+                0 => None,
+                1 => Some(Arc::new(Int64Array::from(caps))),
+                _ => Some(Arc::new(arrow::array::Int32Array::from(
+                    caps.iter().map(|c| c.map(|c| c as i32)).collect::<Vec<_>>(),
+                ))),
+            };
+            let mut fields = vec![
+                Field::new("item_id", DataType::Utf8, true),
+                Field::new("window_id", window_id.data_type().clone(), true),
+            ];
+            let mut columns = vec![
+                Arc::new(StringArray::from_iter_values((0..rows).map(|r| format!("i{r}")))) as ArrayRef,
+                window_id,
+            ];
+            if let Some(c) = &capacity {
+                fields.push(Field::new("window_capacity", c.data_type().clone(), true));
+                columns.push(c.clone());
+            }
+            let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+            let batch_rows = BatchRows {
+                object: "o.parquet",
+                first_row: 10,
+                ids: strings(&b, "item_id"),
+            };
+            let (windows, capacity) = (Dict::of(&b, "window_id"), capacity.as_ref().map(CapacityColumn::of));
+            let column = WindowColumn {
+                rows: &batch_rows,
+                windows: &windows,
+                capacity: capacity.as_ref(),
+            };
+            let sel: Vec<usize> = (0..rows).filter(|_| next(8) != 0).collect();
+            let outcome = |named_ahead: bool| {
+                let mut chunk = Chunk::default();
+                match column.decode(&sel, &mut chunk, named_ahead) {
+                    Ok(()) => format!("{:?} {:?} {:?}", chunk.window, chunk.window_names, chunk.window_caps),
+                    Err(e) => format!("{e:?}"),
+                }
+            };
+            assert_eq!(outcome(true), outcome(false), "round {round}, rows {sel:?}");
+        }
     }
 }
