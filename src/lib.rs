@@ -23,7 +23,9 @@
 //! | [`schemas`] | JSON Schemas of every JSON document, generated from the types (`schemas/`) |
 //! | [`error`] | the crate's error and the documented exit codes |
 //! | [`guard`] | the boundary where a panic inside the parquet/arrow stack becomes the corrupt-object error |
+//! | [`allocator`] | the memory allocator's settings, applied once at start |
 
+pub mod allocator;
 pub mod approval;
 pub mod canonical;
 pub mod consumer;

@@ -8,6 +8,7 @@ use clap::Parser;
 use scoregate::ExitCode;
 
 fn main() -> std::process::ExitCode {
+    scoregate::allocator::tune();
     scoregate::guard::install_quiet_hook();
     let args = cli::Cli::parse();
     cli::init_logging(args.global.verbose);
