@@ -341,6 +341,11 @@ impl CompiledProfile {
         }
     }
 
+    /// Whether scoring reads column `c` (a term's or a rule's).
+    pub fn uses_column(&self, c: usize) -> bool {
+        self.terms.iter().any(|t| t.column == c) || self.rules.iter().any(|r| r.column == c)
+    }
+
     /// The `log1p` terms, as (column, cap): what a sweep may compute once
     /// for several profiles ([`CompiledProfile::score_columns`]).
     pub fn log1p_terms(&self) -> Vec<(usize, f64)> {
@@ -366,7 +371,7 @@ impl CompiledProfile {
     /// The error is that of the first item `score` fails on.
     pub fn score_columns<'a>(
         &self,
-        columns: &[Vec<f64>],
+        columns: &[&[f64]],
         log1p_of: impl Fn(usize, f64) -> Option<&'a [f64]>,
         class: &[u16],
         kind: &[u8],
@@ -405,7 +410,7 @@ impl CompiledProfile {
             *o += self.kind_boost[k as usize];
         }
         for r in &self.rules {
-            r.apply(&columns[r.column], out);
+            r.apply(columns[r.column], out);
         }
         first_fault(out, negative.as_deref(), &self.terms)
     }
@@ -684,7 +689,7 @@ mod tests {
                     })
                     .collect()
             };
-            let columns = vec![col(0.02, 0.0), col(0.0, 0.0), col(0.02, 0.02), col(0.0, 0.02)];
+            let columns = [col(0.02, 0.0), col(0.0, 0.0), col(0.02, 0.02), col(0.0, 0.02)];
             let class: Vec<u16> = (0..n).map(|_| rng.random_range(0..2)).collect();
             let kind: Vec<u8> = (0..n).map(|_| rng.random_range(0..4)).collect();
             let by_item: Vec<_> = (0..n)
@@ -708,7 +713,8 @@ mod tests {
                     let k = terms.iter().position(|&t| t == (c, cap))?;
                     use_cache.then(|| cached[k].as_slice())
                 };
-                let got = compiled.score_columns(&columns, of, &class, &kind, &mut out);
+                let views: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+                let got = compiled.score_columns(&views, of, &class, &kind, &mut out);
                 assert_eq!(got.err(), want, "round {round}");
                 if want.is_none() {
                     let bits: Vec<u64> = by_item.iter().map(|r| r.as_ref().unwrap().to_bits()).collect();

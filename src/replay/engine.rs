@@ -10,7 +10,7 @@
 
 use crate::pipeline::ReplaySettings;
 use crate::profile::{CompiledProfile, Profile, ScoreFault};
-use crate::replay::history::{split_lens, History, ItemIds};
+use crate::replay::history::{split_lens, FeatureColumn, FeatureSegment, History, ItemIds};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -777,12 +777,47 @@ fn score_side(
         .map(|((k, seg), out)| {
             let items = seg.start..seg.start + seg.len;
             let cached = |column, cap| cache.and_then(|c| c.get(k, column, cap));
-            compiled
-                .score_columns(&seg.columns, cached, &history.class[items.clone()], &history.kind[items], out)
+            score_segment(&compiled, seg, cached, &history.class[items.clone()], &history.kind[items], out)
                 .map_err(|(j, fault)| score_error(history, seg.start + j, fault, side, profile))
         })
         .collect();
     scored.into_iter().collect::<Result<(), _>>()
+}
+
+/// Items [`score_segment`] scores at a time: the block's columns, read as
+/// doubles, stay in the core's cache from one term to the next.
+const SCORE_BLOCK: usize = 1 << 16;
+
+/// Score one feature segment, a block of items at a time when a column it
+/// reads is kept narrower than doubles (converted into scratch). Every
+/// item's arithmetic is that of a whole-segment pass; the first fault is
+/// the segment's first, as an index into it.
+fn score_segment<'a>(
+    compiled: &CompiledProfile,
+    seg: &FeatureSegment,
+    cached: impl Fn(usize, f64) -> Option<&'a [f64]>,
+    class: &[u16],
+    kind: &[u8],
+    out: &mut [f64],
+) -> Result<(), (usize, ScoreFault)> {
+    let mut scratch: Vec<Vec<f64>> = vec![Vec::new(); seg.columns.len()];
+    // Columns of doubles only: the whole segment is one block.
+    let narrow = (seg.columns.iter().enumerate()).any(|(c, col)| compiled.uses_column(c) && !matches!(col, FeatureColumn::F64(_)));
+    let block = if narrow { SCORE_BLOCK } else { seg.len.max(1) };
+    for lo in (0..seg.len).step_by(block) {
+        let hi = (lo + block).min(seg.len);
+        let views: Vec<&[f64]> = (seg.columns.iter().zip(scratch.iter_mut()).enumerate())
+            .map(|(c, (column, s))| match compiled.uses_column(c) {
+                true => column.view(lo..hi, s),
+                false => &[],
+            })
+            .collect();
+        let cached_block = |c, cap| cached(c, cap).map(|v: &'a [f64]| &v[lo..hi]);
+        compiled
+            .score_columns(&views, cached_block, &class[lo..hi], &kind[lo..hi], &mut out[lo..hi])
+            .map_err(|(j, fault)| (lo + j, fault))?;
+    }
+    Ok(())
 }
 
 /// `log1p(min(x, cap))` columns that several candidates of a sweep share,
@@ -811,7 +846,7 @@ impl Log1pCache {
                 let per_segment = history
                     .features
                     .par_iter()
-                    .map(|seg| CompiledProfile::log1p_column(&seg.columns[c], f64::from_bits(cap)))
+                    .map(|seg| CompiledProfile::log1p_column(&seg.columns[c].to_f64(), f64::from_bits(cap)))
                     .collect();
                 ((c, cap), per_segment)
             })
@@ -1246,6 +1281,47 @@ fn score_error(history: &History, i: usize, fault: ScoreFault, side: usize, prof
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Scoring a segment whose columns are kept as 32-bit floats and
+    /// integers gives, bit for bit, the scores of the same values as
+    /// doubles, across block boundaries, and the same first fault.
+    #[test]
+    fn narrow_feature_columns_score_as_their_doubles() {
+        let profile = br#"{"schema": "scoregate.profile/v1", "name": "narrow",
+          "features": {"a": {"weight": 1.5, "cap": 40.0, "transform": "log1p"}, "b": {"weight": 0.25}},
+          "rules": [{"feature": "b", "op": "gte", "value": 3.0, "multiply": 2.0}]}"#;
+        let compiled = Profile::parse("p.json", profile)
+            .unwrap()
+            .compile(&["a".into(), "b".into()], &["c".into()]);
+        let n = SCORE_BLOCK * 2 + 37;
+        let a: Vec<f32> = (0..n).map(|j| (j % 977) as f32 * 0.37).collect();
+        let b: Vec<i32> = (0..n).map(|j| (j % 7) as i32 - 1).collect();
+        let segment = |columns| FeatureSegment { start: 0, len: n, columns };
+        let narrow = segment(vec![FeatureColumn::F32(a.clone()), FeatureColumn::I32(b.clone())]);
+        let wide = segment(vec![
+            FeatureColumn::F64(a.iter().map(|&x| x as f64).collect()),
+            FeatureColumn::F64(b.iter().map(|&x| x as f64).collect()),
+        ]);
+        let (class, kind) = (vec![0u16; n], vec![0u8; n]);
+        let score = |seg: &FeatureSegment| {
+            let mut out = vec![0.0; n];
+            score_segment(&compiled, seg, |_, _| None, &class, &kind, &mut out).map(|()| out)
+        };
+        let (got, want) = (score(&narrow).unwrap(), score(&wide).unwrap());
+        assert_eq!(
+            got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        // A negative log1p input in the last block is found there, in both.
+        let mut bad = a;
+        bad[SCORE_BLOCK * 2 + 5] = -1.0;
+        let narrow = segment(vec![FeatureColumn::F32(bad.clone()), FeatureColumn::I32(b)]);
+        let fault = score(&narrow).unwrap_err();
+        assert_eq!(fault, (SCORE_BLOCK * 2 + 5, ScoreFault::NegativeLog1p { column: 0 }));
+        let mut wide = wide;
+        wide.columns[0] = FeatureColumn::F64(bad.iter().map(|&x| x as f64).collect());
+        assert_eq!(score(&wide).unwrap_err(), fault);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -185,6 +185,41 @@ async fn negative_value_under_log1p() {
     }
 }
 
+/// Features written as 32-bit floats or integers (kept narrow in memory)
+/// are refused exactly as doubles are: the row, item, column, expectation
+/// and the value as a double.
+#[tokio::test(flavor = "multi_thread")]
+async fn narrow_feature_columns_refuse_what_doubles_refuse() {
+    use arrow::array::Float32Array;
+    let cases: [(&str, ArrayRef, u64, &str); 3] = [
+        ("a", Arc::new(Float32Array::from(vec![0.5, 1.0, 2.0, f32::NAN])), 3, "NaN"),
+        (
+            "b",
+            Arc::new(Float32Array::from(vec![Some(0.5), None, Some(f32::INFINITY), Some(1.0)])),
+            2,
+            "inf",
+        ),
+        ("a", int32(vec![1, 2, -3, 4]), 2, "-3"),
+    ];
+    for (column, values, bad_row, shown) in cases {
+        let b = with_column(&batch(&rows()), column, values);
+        let fx = Fixture::new(&[("narrow-feature.parquet", batch_bytes(&b))]);
+        match history(replay_error(&fx).await) {
+            HistoryError::BadValue {
+                row,
+                column: c,
+                item,
+                found,
+                ..
+            } => {
+                assert_eq!((row, c.as_str(), found.as_str()), (bad_row, column, shown));
+                assert_eq!(item.0.as_deref(), Some(format!("x{}", bad_row + 1).as_str()));
+            }
+            e => panic!("{column}: {e:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn differing_capacities_in_one_window() {
     let mut r = rows();

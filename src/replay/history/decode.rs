@@ -7,13 +7,13 @@
 use super::names::Interner;
 use super::plan::{type_name, Plan};
 use super::prune::to_micros;
-use super::table::{Capacity, HistoryError, HistoryQuery, IdColumn, ItemRef, OriginRows};
+use super::table::{Capacity, FeatureColumn, HistoryError, HistoryQuery, IdColumn, ItemRef, OriginRows};
 use super::validate::{capacity_value, feature_value, KIND_EXPECTED};
 use crate::profile::kind_index;
 use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, StringArray};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit, UInt64Type};
+use arrow::datatypes::{DataType, Float32Type, Float64Type, Int32Type, Int64Type, TimeUnit, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -37,7 +37,7 @@ pub struct Chunk {
     pub unjudged: Vec<bool>,
     pub board_override: Vec<bool>,
     pub missed: Vec<bool>,
-    pub features: Vec<Vec<f64>>,
+    pub features: Vec<FeatureColumn>,
     pub null_features: Vec<u64>,
     pub other_cohort: u64,
     pub ws_range: Option<(i64, i64)>,
@@ -113,7 +113,7 @@ pub fn decode_row_group(p: &Plan, query: &HistoryQuery) -> Result<Chunk, History
     let mut chunk = Chunk {
         object: p.object,
         rows: OriginRows::From(p.first_row),
-        features: vec![Vec::new(); query.features.len()],
+        features: vec![FeatureColumn::default(); query.features.len()],
         null_features: vec![0; query.features.len()],
         ..Default::default()
     };
@@ -659,32 +659,65 @@ fn decode_features(
         exact_as_double(rows, col, sel, name)?;
         let out = &mut chunk.features[f];
         let start = out.len();
-        out.reserve(sel.len());
         let nulls = &mut chunk.null_features[f];
-        if !copy_as_double(col, sel, out, nulls) {
+        if !copy_feature(col, sel, out, nulls) {
             let vals = cast(col, &DataType::Float64).map_err(|e| HistoryError::ColumnType {
                 object: rows.object.into(),
                 column: name.clone(),
                 found: type_name(col.data_type()),
                 expected: format!("a numeric column convertible to float64 ({e})"),
             })?;
-            copy_primitive(vals.as_primitive::<Float64Type>(), sel, out, nulls, |v| v);
+            copy_primitive(vals.as_primitive::<Float64Type>(), sel, out.as_f64_mut(), nulls, |v| v);
         }
         // A null was read as 0.0, which every check accepts.
         let nonneg = query.nonnegative.contains(name);
-        // One pass without an early exit (it runs as vector code); the
-        // refused value is looked for only when there is one.
-        let refused = out[start..].iter().fold(false, |r, &v| r | !v.is_finite() | (nonneg & (v < 0.0)));
-        if !refused {
-            continue;
-        }
-        if let Some(j) = out[start..].iter().position(|&v| feature_value(v, nonneg).is_err()) {
-            let v = out[start + j];
-            let expected = feature_value(v, nonneg).expect_err("refused above");
+        if let Some(j) = first_refused(out, start, nonneg) {
+            let v = out.get(start + j);
+            let expected = feature_value(v, nonneg).expect_err("refused");
             return Err(rows.bad(sel[j], name, expected, format!("{v}")));
         }
     }
     Ok(())
+}
+
+/// The first value from `start` on that [`feature_value`] refuses: one pass
+/// without an early exit (it runs as vector code) in the column's own
+/// width (a double of it is refused exactly when it is), then a search
+/// only when there is one.
+fn first_refused(out: &FeatureColumn, start: usize, nonneg: bool) -> Option<usize> {
+    let refused = match out {
+        FeatureColumn::F64(v) => v[start..].iter().fold(false, |r, &v| r | !v.is_finite() | (nonneg & (v < 0.0))),
+        FeatureColumn::F32(v) => v[start..].iter().fold(false, |r, &v| r | !v.is_finite() | (nonneg & (v < 0.0))),
+        FeatureColumn::I32(v) => nonneg && v[start..].iter().fold(false, |r, &v| r | (v < 0)),
+    };
+    if !refused {
+        return None;
+    }
+    (start..out.len()).position(|j| feature_value(out.get(j), nonneg).is_err())
+}
+
+/// Copy the selected rows of a feature column into `out`: 32-bit floats
+/// and integers in their own width (while `out` holds that width, or is
+/// empty), any other plain integer or float as doubles ([`copy_as_double`]).
+/// Returns false for other types, which go through arrow's cast.
+fn copy_feature(col: &ArrayRef, sel: &[usize], out: &mut FeatureColumn, nulls: &mut u64) -> bool {
+    if out.is_empty() {
+        match col.data_type() {
+            DataType::Float32 => *out = FeatureColumn::F32(Vec::with_capacity(sel.len())),
+            DataType::Int32 => *out = FeatureColumn::I32(Vec::with_capacity(sel.len())),
+            _ => {}
+        }
+    }
+    match (col.data_type(), &mut *out) {
+        (DataType::Float32, FeatureColumn::F32(v)) => copy_primitive(col.as_primitive::<Float32Type>(), sel, v, nulls, |x| x),
+        (DataType::Int32, FeatureColumn::I32(v)) => copy_primitive(col.as_primitive::<Int32Type>(), sel, v, nulls, |x| x),
+        _ => {
+            let v = out.as_f64_mut();
+            v.reserve(sel.len());
+            return copy_as_double(col, sel, v, nulls);
+        }
+    }
+    true
 }
 
 /// Copy the selected rows of a plain integer or float column into `out` as
@@ -715,12 +748,12 @@ fn copy_as_double(col: &ArrayRef, sel: &[usize], out: &mut Vec<f64>, nulls: &mut
 }
 
 /// The selected rows of `vals`, converted; nulls as 0.0 and counted.
-fn copy_primitive<T: ArrowPrimitiveType>(
+fn copy_primitive<T: ArrowPrimitiveType, O: Copy + Default>(
     vals: &PrimitiveArray<T>,
     sel: &[usize],
-    out: &mut Vec<f64>,
+    out: &mut Vec<O>,
     nulls: &mut u64,
-    to_double: impl Fn(T::Native) -> f64,
+    to_double: impl Fn(T::Native) -> O,
 ) {
     let raw = vals.values();
     // Every selected value converted in one tight loop, then the nulls
@@ -736,7 +769,7 @@ fn copy_primitive<T: ArrowPrimitiveType>(
     for (j, &i) in sel.iter().enumerate() {
         if vals.is_null(i) {
             *nulls += 1;
-            out[start + j] = 0.0;
+            out[start + j] = O::default();
         }
     }
 }

@@ -612,7 +612,11 @@ fn keep_windows(c: Chunk, map: &[u32], range: &Range<u32>) -> Option<Chunk> {
         unjudged: pick(&c.unjudged, &sel),
         board_override: pick(&c.board_override, &sel),
         missed: pick(&c.missed, &sel),
-        features: c.features.iter().map(|f| pick(f, &sel)).collect(),
+        features: c
+            .features
+            .iter()
+            .map(|f| if f.is_empty() { f.clone() } else { f.pick(&sel) })
+            .collect(),
         live_revision: pick(&c.live_revision, &sel),
         queued_at: pick(&c.queued_at, &sel),
         signed_off_at: pick(&c.signed_off_at, &sel),
@@ -642,7 +646,7 @@ fn suspect_ids(c: &Chunk, suspects: &[u64], seed: u64) -> Vec<(Box<[u8]>, usize,
 
 #[cfg(test)]
 mod tests {
-    use super::super::table::IdColumn;
+    use super::super::table::{FeatureColumn, IdColumn};
     use super::*;
     use chrono::Utc;
 
@@ -691,7 +695,7 @@ mod tests {
             class: vec![0, 1, 0, 1, 0, 1],
             kind: vec![0, 1, 2, 3, 0, 1],
             actionable: vec![true, false, true, false, true, false],
-            features: vec![vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]],
+            features: vec![FeatureColumn::F64(vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0])],
             ..Chunk::default()
         };
         // History windows: wa → 7, wb → 8, wc → 9; keep 8..10 (wb and wc).
@@ -706,7 +710,7 @@ mod tests {
         assert_eq!(kept.class, vec![1, 0, 1, 1]);
         assert_eq!(kept.kind, vec![1, 2, 3, 1]);
         assert_eq!(kept.actionable, vec![false, true, false, false]);
-        assert_eq!(kept.features, vec![vec![1.0, 2.0, 3.0, 5.0]]);
+        assert_eq!(kept.features, vec![FeatureColumn::F64(vec![1.0, 2.0, 3.0, 5.0])]);
         assert_eq!(kept.object, 3);
         assert!(kept.live_revision.is_empty());
         // Every window kept: the chunk as it was; none kept: nothing.

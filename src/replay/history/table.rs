@@ -340,13 +340,95 @@ pub struct Window {
     pub start_us: i64,
 }
 
-/// Feature values of items `start..start + len`: `columns[f][j]` is feature
-/// `f` of item `start + j`.
+/// Feature values of items `start..start + len`: `columns[f].get(j)` is
+/// feature `f` of item `start + j`.
 #[derive(Clone, Debug)]
 pub struct FeatureSegment {
     pub start: usize,
     pub len: usize,
-    pub columns: Vec<Vec<f64>>,
+    pub columns: Vec<FeatureColumn>,
+}
+
+/// One feature column of a row group, in the width it was written in when
+/// every value of that width is exactly a double (32-bit floats and
+/// integers): half the memory of doubles for a warehouse export. Any other
+/// numeric type is converted to doubles when decoded. Reading a value
+/// always gives the double arrow's cast to Float64 would (`as f64`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum FeatureColumn {
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+    I32(Vec<i32>),
+}
+
+impl Default for FeatureColumn {
+    fn default() -> FeatureColumn {
+        FeatureColumn::F64(Vec::new())
+    }
+}
+
+impl FeatureColumn {
+    pub fn len(&self) -> usize {
+        match self {
+            FeatureColumn::F64(v) => v.len(),
+            FeatureColumn::F32(v) => v.len(),
+            FeatureColumn::I32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `j` as a double.
+    #[inline]
+    pub fn get(&self, j: usize) -> f64 {
+        match self {
+            FeatureColumn::F64(v) => v[j],
+            FeatureColumn::F32(v) => v[j] as f64,
+            FeatureColumn::I32(v) => v[j] as f64,
+        }
+    }
+
+    /// Values `range` as doubles: the column itself when it holds doubles,
+    /// else converted into `scratch`.
+    pub fn view<'a>(&'a self, range: std::ops::Range<usize>, scratch: &'a mut Vec<f64>) -> &'a [f64] {
+        scratch.clear();
+        match self {
+            FeatureColumn::F64(v) => return &v[range],
+            FeatureColumn::F32(v) => scratch.extend(v[range].iter().map(|&x| x as f64)),
+            FeatureColumn::I32(v) => scratch.extend(v[range].iter().map(|&x| x as f64)),
+        }
+        scratch
+    }
+
+    /// Every value as a double (the column itself when it holds doubles).
+    pub fn to_f64(&self) -> std::borrow::Cow<'_, [f64]> {
+        match self {
+            FeatureColumn::F64(v) => std::borrow::Cow::Borrowed(v),
+            _ => std::borrow::Cow::Owned((0..self.len()).map(|j| self.get(j)).collect()),
+        }
+    }
+
+    /// The values of rows `sel`, in that order, in the same width.
+    pub fn pick(&self, sel: &[usize]) -> FeatureColumn {
+        match self {
+            FeatureColumn::F64(v) => FeatureColumn::F64(sel.iter().map(|&i| v[i]).collect()),
+            FeatureColumn::F32(v) => FeatureColumn::F32(sel.iter().map(|&i| v[i]).collect()),
+            FeatureColumn::I32(v) => FeatureColumn::I32(sel.iter().map(|&i| v[i]).collect()),
+        }
+    }
+
+    /// The column as doubles, converted in place if it was narrower.
+    pub fn as_f64_mut(&mut self) -> &mut Vec<f64> {
+        if !matches!(self, FeatureColumn::F64(_)) {
+            *self = FeatureColumn::F64(self.to_f64().into_owned());
+        }
+        match self {
+            FeatureColumn::F64(v) => v,
+            _ => unreachable!("converted above"),
+        }
+    }
 }
 
 /// Columns used only for guardrail readings in live use.
@@ -456,7 +538,7 @@ impl History {
     pub fn feature(&self, f: usize, i: usize) -> f64 {
         let k = self.features.partition_point(|s| s.start <= i) - 1;
         let s = &self.features[k];
-        s.columns[f][i - s.start]
+        s.columns[f].get(i - s.start)
     }
 
     /// (object path, row) of item `i`.
