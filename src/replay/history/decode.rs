@@ -307,7 +307,10 @@ fn decode_item_ids(rows: &BatchRows, sel: &[usize], chunk: &mut Chunk) -> Result
 /// Windows, each with one capacity: every row of a window must carry the same.
 fn decode_windows(p: &Plan, rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
     let windows = Dict::of(batch, "window_id");
+    // At most one new window per dictionary value: room for all, no regrowth.
     chunk.window_names.reserve(windows.values.len(), windows.values.value_data().len());
+    chunk.window_caps.reserve(windows.values.len());
+    chunk.window_starts.reserve(windows.values.len());
     let capacity = p
         .has_capacity
         .then(|| CapacityColumn::of(batch.column_by_name("window_capacity").expect("projected column")));
@@ -438,7 +441,7 @@ impl WindowColumn<'_> {
     fn name_in_order(&self, sel: &[usize], chunk: &mut Chunk) -> Vec<u64> {
         let (rows, windows) = (self.rows, self.windows);
         let mut named = vec![NOT_NAMED; windows.values.len()];
-        let mut order: Vec<(u32, usize)> = Vec::new();
+        let mut order: Vec<(u32, usize)> = Vec::with_capacity(windows.values.len());
         for &i in sel {
             let k = windows.key(i);
             if k != u32::MAX && named[k as usize] == NOT_NAMED && windows.values.is_valid(k as usize) {
