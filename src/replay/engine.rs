@@ -801,16 +801,14 @@ fn score_segment<'a>(
     out: &mut [f64],
 ) -> Result<(), (usize, ScoreFault)> {
     let mut scratch: Vec<Vec<f64>> = vec![Vec::new(); seg.columns.len()];
+    let used: Vec<bool> = (0..seg.columns.len()).map(|c| compiled.uses_column(c)).collect();
     // Columns of doubles only: the whole segment is one block.
-    let narrow = (seg.columns.iter().enumerate()).any(|(c, col)| compiled.uses_column(c) && !matches!(col, FeatureColumn::F64(_)));
+    let narrow = (seg.columns.iter().zip(&used)).any(|(col, &u)| u && !matches!(col, FeatureColumn::F64(_)));
     let block = if narrow { SCORE_BLOCK } else { seg.len.max(1) };
     for lo in (0..seg.len).step_by(block) {
         let hi = (lo + block).min(seg.len);
-        let views: Vec<&[f64]> = (seg.columns.iter().zip(scratch.iter_mut()).enumerate())
-            .map(|(c, (column, s))| match compiled.uses_column(c) {
-                true => column.view(lo..hi, s),
-                false => &[],
-            })
+        let views: Vec<&[f64]> = (seg.columns.iter().zip(scratch.iter_mut()).zip(&used))
+            .map(|((column, s), &u)| if u { column.view(lo..hi, s) } else { &[] })
             .collect();
         let cached_block = |c, cap| cached(c, cap).map(|v: &'a [f64]| &v[lo..hi]);
         compiled

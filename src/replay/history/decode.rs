@@ -492,6 +492,8 @@ impl WindowColumn<'_> {
         }
     }
 
+    /// [`WindowColumn::check_rows_named_ahead`] with `raw(i)`, row `i`'s
+    /// capacity as written (`None` when null or absent).
     #[inline(always)]
     fn check_rows(&self, sel: &[usize], chunk: &mut Chunk, named: &[u64], raw: impl Fn(usize) -> Option<i64>) -> Result<(), HistoryError> {
         let (rows, windows) = (self.rows, self.windows);
