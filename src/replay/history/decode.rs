@@ -445,7 +445,7 @@ impl WindowColumn<'_> {
         for &i in sel {
             let k = windows.key(i);
             if k != u32::MAX && named[k as usize] == NOT_NAMED && windows.values.is_valid(k as usize) {
-                named[k as usize] = ((chunk.window_names.len() + order.len()) as u64) << 32;
+                named[k as usize] = 0; // seen; its entry is packed below
                 order.push((k, i));
             }
         }

@@ -612,11 +612,7 @@ fn keep_windows(c: Chunk, map: &[u32], range: &Range<u32>) -> Option<Chunk> {
         unjudged: pick(&c.unjudged, &sel),
         board_override: pick(&c.board_override, &sel),
         missed: pick(&c.missed, &sel),
-        features: c
-            .features
-            .iter()
-            .map(|f| if f.is_empty() { f.clone() } else { f.pick(&sel) })
-            .collect(),
+        features: c.features.iter().map(|f| f.pick(&sel)).collect(),
         live_revision: pick(&c.live_revision, &sel),
         queued_at: pick(&c.queued_at, &sel),
         signed_off_at: pick(&c.signed_off_at, &sel),

@@ -410,8 +410,12 @@ impl FeatureColumn {
         }
     }
 
-    /// The values of rows `sel`, in that order, in the same width.
+    /// The values of rows `sel`, in that order, in the same width; a
+    /// column the rows do not have (empty) stays empty.
     pub fn pick(&self, sel: &[usize]) -> FeatureColumn {
+        if self.is_empty() {
+            return self.clone();
+        }
         match self {
             FeatureColumn::F64(v) => FeatureColumn::F64(sel.iter().map(|&i| v[i]).collect()),
             FeatureColumn::F32(v) => FeatureColumn::F32(sel.iter().map(|&i| v[i]).collect()),
