@@ -185,13 +185,14 @@ async fn negative_value_under_log1p() {
     }
 }
 
-/// Features written as 32-bit floats or integers (kept narrow in memory)
+/// Features written as 32-bit floats or integers (kept narrow in memory),
+/// or as 64-bit integers (narrow when every value fits)
 /// are refused exactly as doubles are: the row, item, column, expectation
 /// and the value as a double.
 #[tokio::test(flavor = "multi_thread")]
 async fn narrow_feature_columns_refuse_what_doubles_refuse() {
-    use arrow::array::Float32Array;
-    let cases: [(&str, ArrayRef, u64, &str); 3] = [
+    use arrow::array::{Float32Array, Int64Array};
+    let cases: [(&str, ArrayRef, u64, &str); 5] = [
         ("a", Arc::new(Float32Array::from(vec![0.5, 1.0, 2.0, f32::NAN])), 3, "NaN"),
         (
             "b",
@@ -200,6 +201,9 @@ async fn narrow_feature_columns_refuse_what_doubles_refuse() {
             "inf",
         ),
         ("a", int32(vec![1, 2, -3, 4]), 2, "-3"),
+        // 64-bit integers: kept in 32 bits when all fit, as doubles when not.
+        ("a", Arc::new(Int64Array::from(vec![1, 2, -3, 4])), 2, "-3"),
+        ("a", Arc::new(Int64Array::from(vec![1, 1 << 40, -3, 4])), 2, "-3"),
     ];
     for (column, values, bad_row, shown) in cases {
         let b = with_column(&batch(&rows()), column, values);

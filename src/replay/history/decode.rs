@@ -701,26 +701,82 @@ fn first_refused(out: &FeatureColumn, start: usize, nonneg: bool) -> Option<usiz
     (start..out.len()).position(|j| feature_value(out.get(j), nonneg).is_err())
 }
 
-/// Copy the selected rows of a feature column into `out`: 32-bit floats
-/// and integers in their own width (while `out` holds that width, or is
-/// empty), any other plain integer or float as doubles ([`copy_as_double`]).
-/// Returns false for other types, which go through arrow's cast.
+/// Copy the selected rows of a feature column into `out`: 32-bit floats,
+/// and integers whose every value fits 32 bits, in that width (while `out`
+/// holds it, or is empty), any other plain integer or float as doubles
+/// ([`copy_as_double`]). Returns false for other types, which go through
+/// arrow's cast.
 fn copy_feature(col: &ArrayRef, sel: &[usize], out: &mut FeatureColumn, nulls: &mut u64) -> bool {
+    let width = narrow_width(col);
     if out.is_empty() {
-        match col.data_type() {
-            DataType::Float32 => *out = FeatureColumn::F32(Vec::with_capacity(sel.len())),
-            DataType::Int32 => *out = FeatureColumn::I32(Vec::with_capacity(sel.len())),
-            _ => {}
+        match width {
+            Some(Narrow::F32) => *out = FeatureColumn::F32(Vec::with_capacity(sel.len())),
+            Some(Narrow::I32) => *out = FeatureColumn::I32(Vec::with_capacity(sel.len())),
+            None => {}
         }
     }
-    match (col.data_type(), &mut *out) {
-        (DataType::Float32, FeatureColumn::F32(v)) => copy_primitive(col.as_primitive::<Float32Type>(), sel, v, nulls, |x| x),
-        (DataType::Int32, FeatureColumn::I32(v)) => copy_primitive(col.as_primitive::<Int32Type>(), sel, v, nulls, |x| x),
+    match (width, &mut *out) {
+        (Some(Narrow::F32), FeatureColumn::F32(v)) => copy_primitive(col.as_primitive::<Float32Type>(), sel, v, nulls, |x| x),
+        (Some(Narrow::I32), FeatureColumn::I32(v)) => return copy_as_i32(col, sel, v, nulls),
         _ => {
             let v = out.as_f64_mut();
             v.reserve(sel.len());
             return copy_as_double(col, sel, v, nulls);
         }
+    }
+    true
+}
+
+/// A narrower width than doubles that holds a feature column exactly.
+#[derive(Clone, Copy)]
+enum Narrow {
+    F32,
+    I32,
+}
+
+/// The narrow width `col` fits: 32-bit floats as they are; integers of
+/// 32 bits or fewer always, wider ones when every value (null slots too,
+/// which only costs room) lies in the 32-bit range.
+fn narrow_width(col: &ArrayRef) -> Option<Narrow> {
+    use arrow::datatypes as t;
+    let fits = |lo: i128, hi: i128| lo >= i32::MIN as i128 && hi <= i32::MAX as i128;
+    let fit = match col.data_type() {
+        DataType::Float32 => return Some(Narrow::F32),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => true,
+        DataType::UInt32 => col.as_primitive::<t::UInt32Type>().values().iter().all(|&v| v <= i32::MAX as u32),
+        DataType::Int64 => {
+            let (lo, hi) = col
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .fold((0i64, 0i64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            fits(lo as i128, hi as i128)
+        }
+        DataType::UInt64 => col.as_primitive::<UInt64Type>().values().iter().all(|&v| v <= i32::MAX as u64),
+        _ => false,
+    };
+    fit.then_some(Narrow::I32)
+}
+
+/// Copy the selected rows of an integer column that [`narrow_width`] found
+/// to fit 32 bits into `out`. Returns false for other types.
+fn copy_as_i32(col: &ArrayRef, sel: &[usize], out: &mut Vec<i32>, nulls: &mut u64) -> bool {
+    macro_rules! copy {
+        ($t:ty) => {
+            copy_primitive(col.as_primitive::<$t>(), sel, out, nulls, |v| v as i32)
+        };
+    }
+    use arrow::datatypes as t;
+    match col.data_type() {
+        DataType::Int8 => copy!(t::Int8Type),
+        DataType::Int16 => copy!(t::Int16Type),
+        DataType::Int32 => copy!(t::Int32Type),
+        DataType::Int64 => copy!(t::Int64Type),
+        DataType::UInt8 => copy!(t::UInt8Type),
+        DataType::UInt16 => copy!(t::UInt16Type),
+        DataType::UInt32 => copy!(t::UInt32Type),
+        DataType::UInt64 => copy!(t::UInt64Type),
+        _ => return false,
     }
     true
 }
@@ -1017,5 +1073,59 @@ mod tests {
             };
             assert_eq!(outcome(true), outcome(false), "round {round}, rows {sel:?}");
         }
+    }
+
+    /// Integer feature columns are kept in 32 bits exactly when every value
+    /// fits; either way each value reads as arrow's cast to Float64 gives
+    /// it, nulls read 0.0 and are counted, and a batch that does not fit
+    /// after one that did turns the column to doubles without changing a
+    /// value read before.
+    #[test]
+    fn integer_features_are_kept_narrow_only_when_every_value_fits() {
+        use arrow::array::{Int16Array, Int32Array, Int8Array, UInt16Array, UInt32Array, UInt64Array, UInt8Array};
+        let wide = 1i64 << 40;
+        let cases: Vec<(ArrayRef, bool)> = vec![
+            (Arc::new(Int8Array::from(vec![Some(-128), None, Some(127)])), true),
+            (Arc::new(Int16Array::from(vec![Some(-300), Some(0), None])), true),
+            (Arc::new(UInt8Array::from(vec![Some(255), None, Some(0)])), true),
+            (Arc::new(UInt16Array::from(vec![65535, 0, 7])), true),
+            (Arc::new(Int32Array::from(vec![i32::MIN, -1, i32::MAX])), true),
+            (Arc::new(UInt32Array::from(vec![0, 1, i32::MAX as u32])), true),
+            (Arc::new(UInt32Array::from(vec![0, 1, i32::MAX as u32 + 1])), false),
+            (
+                Arc::new(Int64Array::from(vec![Some(i32::MIN as i64), None, Some(i32::MAX as i64)])),
+                true,
+            ),
+            (Arc::new(Int64Array::from(vec![i32::MIN as i64 - 1, 0, 5])), false),
+            (Arc::new(Int64Array::from(vec![Some(3), Some(wide), None])), false),
+            (Arc::new(UInt64Array::from(vec![0, 9, i32::MAX as u64])), true),
+            (Arc::new(UInt64Array::from(vec![0, 9, u64::MAX >> 12])), false),
+        ];
+        let as_doubles = |col: &ArrayRef, sel: &[usize]| -> Vec<f64> {
+            let d = cast(col, &DataType::Float64).unwrap();
+            let d = d.as_primitive::<Float64Type>();
+            sel.iter().map(|&i| if d.is_null(i) { 0.0 } else { d.value(i) }).collect()
+        };
+        for (col, narrow) in &cases {
+            for sel in [vec![0, 1, 2], vec![2, 0]] {
+                let (mut out, mut nulls) = (FeatureColumn::default(), 0u64);
+                assert!(copy_feature(col, &sel, &mut out, &mut nulls), "{:?}", col.data_type());
+                assert_eq!(matches!(out, FeatureColumn::I32(_)), *narrow, "{:?} {sel:?}", col.data_type());
+                let read: Vec<f64> = (0..out.len()).map(|j| out.get(j)).collect();
+                assert_eq!(read, as_doubles(col, &sel), "{:?} {sel:?}", col.data_type());
+                assert_eq!(nulls, sel.iter().filter(|&&i| col.is_null(i)).count() as u64);
+            }
+        }
+        // Batches of one row group in turn: narrow, then wide, then narrow again.
+        let (mut out, mut nulls) = (FeatureColumn::default(), 0u64);
+        let mut expected = Vec::new();
+        for k in [7, 8, 0] {
+            let (col, _) = &cases[k];
+            assert!(copy_feature(col, &[0, 1, 2], &mut out, &mut nulls));
+            expected.extend(as_doubles(col, &[0, 1, 2]));
+        }
+        assert!(matches!(out, FeatureColumn::F64(_)));
+        assert_eq!((0..out.len()).map(|j| out.get(j)).collect::<Vec<_>>(), expected);
+        assert_eq!(nulls, 2);
     }
 }
