@@ -1,7 +1,7 @@
 //! A run of fetched objects, planned, hashed and decoded: each object's
 //! snapshot entry (its sha256), one plan per row group the read needs, and
 //! one rayon task list of every object's hash and every planned row group's
-//! decoding (so hashing overlaps decoding), inside the panic boundary, with
+//! decoding (so hashing overlaps decoding), the costliest first, inside the panic boundary, with
 //! errors in (object path, row) order on any thread count. A whole read
 //! merges the chunks into one history; a census for a replay in window
 //! partitions keeps a summary of each.
@@ -52,14 +52,14 @@ pub(crate) fn decode_objects<T: Send>(
         .map(Task::Hash)
         .chain(plans.iter().map(|&p| Task::Decode(p)))
         .collect();
-    let mut done: Vec<Done<T>> = tasks
-        .par_iter()
-        .with_max_len(1)
-        .map(|t| match *t {
+    let mut done: Vec<Done<T>> = longest_first(
+        &tasks,
+        |t| t.cost(fetched),
+        |t| match *t {
             Task::Hash(k) => Done::Hashed(hash_of(query, &fetched[k].1)),
             Task::Decode(p) => Done::Decoded(guarded(p.path, || decode_row_group(p, query)).map(|c| keep(p, c))),
-        })
-        .collect();
+        },
+    );
     tracing::debug!(row_groups = plans.len(), elapsed = ?started.elapsed(), "objects hashed and row groups decoded");
     let decoded = done.split_off(fetched.len());
     let hashes = done.into_iter().map(|d| match d {
@@ -118,6 +118,45 @@ enum Task<'a> {
     Decode(&'a Plan<'a>),
 }
 
+impl Task<'_> {
+    /// The task's expected cost, in bytes hashed: decoding a byte of a row
+    /// group (compressed) takes about ten times as long as hashing one.
+    fn cost(&self, fetched: &[(String, Bytes)]) -> u64 {
+        match *self {
+            Task::Hash(k) => fetched[k].1.len() as u64,
+            Task::Decode(p) => 10 * p.meta.metadata().row_group(p.row_group).compressed_size().max(0) as u64,
+        }
+    }
+}
+
+/// Run every task on the pool, the costliest first, each taken by whichever
+/// thread is free next (a greedy schedule: a long row group is not left
+/// to one thread at the end while the others wait, as when a warehouse
+/// export has a few row groups of a million rows). Results in task order;
+/// which thread ran a task never shows in them.
+fn longest_first<T: Send>(tasks: &[Task], cost: impl Fn(&Task) -> u64, run: impl Fn(&Task) -> Done<T> + Sync) -> Vec<Done<T>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let mut order: Vec<usize> = (0..tasks.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(&tasks[i])));
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Done<T>>>> = tasks.iter().map(|_| Mutex::new(None)).collect();
+    rayon::scope(|s| {
+        for _ in 0..rayon::current_num_threads().min(tasks.len()) {
+            s.spawn(|_| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let done = run(&tasks[i]);
+                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every task ran"))
+        .collect()
+}
+
 /// What a [`Task`] gave.
 enum Done<T> {
     Hashed(String),
@@ -157,4 +196,49 @@ fn guarded<T>(object: &str, f: impl FnOnce() -> Result<T, HistoryError>) -> Resu
             message: format!("the parquet reader failed on its bytes ({panic})"),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Whatever the costs and the thread count, every task runs once and
+    /// the results come back in task order.
+    #[test]
+    fn tasks_run_longest_first_once_each_and_return_in_task_order() {
+        for threads in 1..=4 {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            for n in [0, 1, 2, 7, 40] {
+                let tasks: Vec<Task> = (0..n).map(Task::Hash).collect();
+                let runs = AtomicUsize::new(0);
+                let cost = |t: &Task| match *t {
+                    Task::Hash(k) => (k as u64 * 7919) % 13,
+                    Task::Decode(_) => 0,
+                };
+                let done = pool.install(|| {
+                    longest_first(&tasks, cost, |t| {
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        match *t {
+                            Task::Hash(k) => Done::<()>::Hashed(k.to_string()),
+                            Task::Decode(_) => unreachable!("only hashes here"),
+                        }
+                    })
+                });
+                let got: Vec<String> = done
+                    .into_iter()
+                    .map(|d| match d {
+                        Done::Hashed(h) => h,
+                        Done::Decoded(_) => unreachable!("only hashes here"),
+                    })
+                    .collect();
+                assert_eq!(
+                    got,
+                    (0..n).map(|k| k.to_string()).collect::<Vec<_>>(),
+                    "{threads} threads, {n} tasks"
+                );
+                assert_eq!(runs.load(Ordering::Relaxed), n);
+            }
+        }
+    }
 }
