@@ -13,6 +13,7 @@ use super::table::{
 };
 use super::validate::check_unique_ids;
 use bytes::Bytes;
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -156,7 +157,7 @@ fn unify_windows(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Unifie
             b
         })
         .collect();
-    let shards: Vec<Shard> = (0..shards).into_par_iter().map(|s| unify_shard(chunks, &buckets, s)).collect();
+    let mut shards: Vec<Shard> = (0..shards).into_par_iter().map(|s| unify_shard(chunks, &buckets, s)).collect();
     if let Some(e) = first_conflict(chunks, fetched, &shards) {
         return Err(e);
     }
@@ -173,7 +174,13 @@ fn unify_windows(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Unifie
     }
     let windows = order
         .iter()
-        .map(|&(_, _, s, l)| shards[s as usize].windows[l as usize].clone())
+        .map(|&(_, _, s, l)| {
+            let w = &mut shards[s as usize].windows[l as usize];
+            Window {
+                id: std::mem::take(&mut w.id),
+                ..*w
+            }
+        })
         .collect();
     // Where each chunk's names start in each shard's visiting order.
     let mut starts = vec![vec![0usize; shards.len()]; chunks.len()];
@@ -203,44 +210,76 @@ fn unify_windows(chunks: &[Chunk], fetched: &[(String, Bytes)]) -> Result<Unifie
 /// Unify shard `s`'s names in chunk order.
 fn unify_shard(chunks: &[Chunk], buckets: &[Vec<Vec<u32>>], s: usize) -> Shard {
     let mut sh = Shard::default();
-    // Shard-local ids by name, found by the hashes decoding computed.
-    // (hash, shard-local id): the hash kept in the table, so a probe reads
-    // the name it compares and nothing else.
-    let mut ids: HashTable<(u64, u32)> = HashTable::new();
+    // The shard's windows by name, found by the hashes decoding computed;
+    // a probe reads its slot and the name it compares, nothing else.
+    let mut table: HashTable<Slot> = HashTable::new();
+    let mut names: Vec<u8> = Vec::new();
     // At least the most any one chunk brings: room for them without a rehash.
     let most = buckets.iter().map(|b| b[s].len()).max().unwrap_or(0);
-    ids.reserve(most, |&(h, _)| h);
-    sh.windows.reserve(most);
+    table.reserve(most, |w| w.hash);
     for (k, c) in chunks.iter().enumerate() {
         for &j in &buckets[k][s] {
-            let (name, hash) = (c.window_names.get(j as usize), c.window_names.hash(j as usize));
+            let (name, hash) = (c.window_names.get(j as usize).as_bytes(), c.window_names.hash(j as usize));
             let (cap, row) = c.window_caps[j as usize];
             let start = c.window_starts[j as usize];
-            let found = ids.find(hash, |&(h, id)| h == hash && sh.windows[id as usize].id == name);
-            let id = match found {
-                Some(&(_, id)) => id,
-                None => {
-                    let id = sh.windows.len() as u32;
+            let same = |w: &Slot| w.hash == hash && &names[w.off..w.off + w.len] == name;
+            let w = match table.entry(hash, same, |w| w.hash) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let id = sh.first.len() as u32;
                     sh.first.push((k as u32, j));
-                    sh.windows.push(Window {
-                        id: name.to_string(),
+                    sh.origin.push((c.object, row));
+                    let off = names.len();
+                    names.extend_from_slice(name);
+                    let slot = Slot {
+                        hash,
+                        id,
+                        off,
+                        len: name.len(),
                         capacity: cap,
                         start_us: start,
-                    });
-                    sh.origin.push((c.object, row));
-                    ids.insert_unique(hash, (hash, id), |&(h, _)| h);
-                    id
+                    };
+                    e.insert(slot).into_mut()
                 }
             };
-            let w = &mut sh.windows[id as usize];
             if w.capacity != cap && sh.conflict.is_none() {
-                sh.conflict = Some((k as u32, j, id));
+                sh.conflict = Some((k as u32, j, w.id));
             }
             w.start_us = w.start_us.min(start);
-            sh.assigned.push(id);
+            sh.assigned.push(w.id);
         }
     }
+    sh.windows = shard_windows(chunks, &sh.first, table);
     sh
+}
+
+/// A window in a shard's table: everything a probe reads and updates in
+/// one slot, its name in the shard's name bytes.
+struct Slot {
+    hash: u64,
+    id: u32,
+    off: usize,
+    len: usize,
+    /// The window's first capacity.
+    capacity: Option<u32>,
+    start_us: i64,
+}
+
+/// A shard's windows by shard-local id, named from the chunk each was first seen in.
+fn shard_windows(chunks: &[Chunk], first: &[(u32, u32)], table: HashTable<Slot>) -> Vec<Window> {
+    let mut found = vec![(None, 0i64); first.len()];
+    for w in table {
+        found[w.id as usize] = (w.capacity, w.start_us);
+    }
+    first
+        .iter()
+        .zip(found)
+        .map(|(&(k, j), (capacity, start_us))| Window {
+            id: chunks[k as usize].window_names.get(j as usize).to_string(),
+            capacity,
+            start_us,
+        })
+        .collect()
 }
 
 /// The capacity conflict a sequential pass meets first: the earliest in
