@@ -507,11 +507,7 @@ pub fn live_side(
     score_side(history, live, 0, None, &mut buffers.score_item)?;
     let score_item = &buffers.score_item;
     tracing::debug!(elapsed = ?started.elapsed(), "live scored");
-    // Packed in row order (five sequential reads an item), then gathered in
-    // window order (one read an item, wherever the rows lie).
-    let packed: Vec<Attrs> = (0..history.len()).into_par_iter().map(|i| Attrs::of(history, i)).collect();
-    let attrs: Vec<Attrs> = order.par_iter().map(|&i| packed[i as usize]).collect();
-    drop(packed);
+    let (score, attrs) = in_window_order(&order, score_item, |i| Attrs::of(history, i));
     tracing::debug!(elapsed = ?started.elapsed(), "item outcomes packed in window order");
     let grouping = Grouping {
         history,
@@ -520,7 +516,7 @@ pub fn live_side(
         capacity: &capacity,
         attrs: &attrs,
     };
-    let (score, rank, counts) = rank_live(&grouping, &bounds, score_item);
+    let (score, rank, counts) = rank_live(&grouping, &bounds, score);
     tracing::debug!(elapsed = ?started.elapsed(), "live ranked and counted");
     Ok(LiveSide {
         capacity: Arc::new(capacity),
@@ -868,16 +864,15 @@ struct Grouping<'a> {
 
 /// Rank every window under live's scores and count it under live, in
 /// parallel batches: scores and ranks aligned with `order`, counts per batch.
-fn rank_live(g: &Grouping, bounds: &[usize], score_item: &[f64]) -> (Vec<f64>, Vec<u32>, Vec<BatchCounts>) {
+fn rank_live(g: &Grouping, bounds: &[usize], mut score: Vec<f64>) -> (Vec<f64>, Vec<u32>, Vec<BatchCounts>) {
     let offsets = g.window_offsets;
     let n = g.order.len();
-    let (mut score, mut rank) = (vec![0f64; n], vec![0u32; n]);
+    let mut rank = vec![0u32; n];
     let nclasses = g.history.classes.len();
     let counts = batch_outs(bounds, offsets, &mut score, &mut rank)
         .into_par_iter()
         .map(|out| {
             let base = offsets[out.windows.start];
-            gather_scores(&g.order[base..base + out.score.len()], score_item, out.score);
             let mut keyed = Vec::new();
             let mut counts = BatchCounts {
                 accs: vec![Acc::default(); nclasses],
@@ -1097,6 +1092,46 @@ struct WindowView<'a> {
     score: [&'a [f64]; 2],
     rank: [&'a [u32]; 2],
     capacity: u32,
+}
+
+/// Live's scores and the items' packed outcomes at their positions in
+/// `order`. When the rows mostly lie in window order already, each is read
+/// where it lies (the reads run in sequence); otherwise both are first
+/// packed side by side in row order (sequential reads), then gathered
+/// together, so that on a shuffled history each item costs one read at
+/// random, not one per column.
+fn in_window_order(order: &[u32], score_item: &[f64], attrs_of: impl Fn(usize) -> Attrs + Sync) -> (Vec<f64>, Vec<Attrs>) {
+    let (mut score, mut attrs) = (vec![0f64; order.len()], vec![Attrs::default(); order.len()]);
+    const BLOCK: usize = 1 << 16;
+    let blocks = score
+        .par_chunks_mut(BLOCK)
+        .zip(attrs.par_chunks_mut(BLOCK))
+        .zip(order.par_chunks(BLOCK));
+    if mostly_in_row_order(order) {
+        blocks.for_each(|((score, attrs), order)| {
+            for ((s, a), &i) in score.iter_mut().zip(attrs.iter_mut()).zip(order) {
+                (*s, *a) = (score_item[i as usize], attrs_of(i as usize));
+            }
+        });
+    } else {
+        let packed: Vec<(f64, Attrs)> = (0..score_item.len())
+            .into_par_iter()
+            .map(|i| (score_item[i], attrs_of(i)))
+            .collect();
+        blocks.for_each(|((score, attrs), order)| {
+            for ((s, a), &i) in score.iter_mut().zip(attrs.iter_mut()).zip(order) {
+                (*s, *a) = packed[i as usize];
+            }
+        });
+    }
+    (score, attrs)
+}
+
+/// Whether `order` mostly follows the rows: on average, runs of at least
+/// eight consecutive rows.
+fn mostly_in_row_order(order: &[u32]) -> bool {
+    let breaks = order.par_windows(2).filter(|w| w[1] != w[0].wrapping_add(1)).count();
+    breaks.saturating_mul(8) < order.len()
 }
 
 /// Each item's score at its position in `order`: one tight pass of reads
@@ -1319,6 +1354,33 @@ mod tests {
         let mut wide = wide;
         wide.columns[0] = FeatureColumn::F64(bad.iter().map(|&x| x as f64).collect());
         assert_eq!(score(&wide).unwrap_err(), fault);
+    }
+
+    /// Live's scores and outcomes land at each item's place in the order,
+    /// whether the rows are read where they lie (rows mostly in window
+    /// order) or packed and gathered (rows shuffled).
+    #[test]
+    fn scores_and_outcomes_in_window_order_either_way() {
+        use rand::{seq::SliceRandom, RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        let n = 3 * (1 << 16) + 11;
+        let score_item: Vec<f64> = (0..n).map(|_| rng.random_range(-5.0..5.0)).collect();
+        let attrs_of = |i: usize| Attrs((i as u32).wrapping_mul(2654435761) & 0xf_ffff);
+        let sorted: Vec<u32> = (0..n as u32).collect();
+        let mut shuffled = sorted.clone();
+        shuffled.shuffle(&mut rng);
+        // Runs of 16 rows, the runs shuffled.
+        let mut runs: Vec<Vec<u32>> = sorted.chunks(16).map(<[u32]>::to_vec).collect();
+        runs.shuffle(&mut rng);
+        let runs: Vec<u32> = runs.concat();
+        for (order, in_row_order) in [(&sorted, true), (&runs, true), (&shuffled, false)] {
+            assert_eq!(mostly_in_row_order(order), in_row_order);
+            let (score, attrs) = in_window_order(order, &score_item, attrs_of);
+            for (o, &i) in order.iter().enumerate() {
+                assert_eq!(score[o].to_bits(), score_item[i as usize].to_bits());
+                assert_eq!(attrs[o].0, attrs_of(i as usize).0);
+            }
+        }
     }
 
     #[test]
