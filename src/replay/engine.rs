@@ -694,12 +694,28 @@ impl ReplayPart {
 pub fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
     let nw = history.windows.len();
     let n = history.len();
+    // Items per window, counted over one block of rows a thread.
+    let block = n.div_ceil(rayon::current_num_threads().max(1)).max(1 << 16);
+    let per_window = history
+        .window
+        .par_chunks(block)
+        .fold(
+            || vec![0u32; nw],
+            |mut count, block| {
+                for &w in block {
+                    count[w as usize] += 1;
+                }
+                count
+            },
+        )
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+            a
+        })
+        .unwrap_or_else(|| vec![0; nw]);
     let mut window_offsets = vec![0usize; nw + 1];
-    for &w in &history.window {
-        window_offsets[w as usize + 1] += 1;
-    }
     for w in 0..nw {
-        window_offsets[w + 1] += window_offsets[w];
+        window_offsets[w + 1] = window_offsets[w] + per_window[w] as usize;
     }
     let tasks = rayon::current_num_threads().clamp(1, 8);
     let mut cuts: Vec<usize> = (0..tasks)
@@ -1101,30 +1117,15 @@ struct WindowView<'a> {
 /// together, so that on a shuffled history each item costs one read at
 /// random, not one per column.
 fn in_window_order(order: &[u32], score_item: &[f64], attrs_of: impl Fn(usize) -> Attrs + Sync) -> (Vec<f64>, Vec<Attrs>) {
-    let (mut score, mut attrs) = (vec![0f64; order.len()], vec![Attrs::default(); order.len()]);
-    const BLOCK: usize = 1 << 16;
-    let blocks = score
-        .par_chunks_mut(BLOCK)
-        .zip(attrs.par_chunks_mut(BLOCK))
-        .zip(order.par_chunks(BLOCK));
     if mostly_in_row_order(order) {
-        blocks.for_each(|((score, attrs), order)| {
-            for ((s, a), &i) in score.iter_mut().zip(attrs.iter_mut()).zip(order) {
-                (*s, *a) = (score_item[i as usize], attrs_of(i as usize));
-            }
-        });
+        order.par_iter().map(|&i| (score_item[i as usize], attrs_of(i as usize))).unzip()
     } else {
         let packed: Vec<(f64, Attrs)> = (0..score_item.len())
             .into_par_iter()
             .map(|i| (score_item[i], attrs_of(i)))
             .collect();
-        blocks.for_each(|((score, attrs), order)| {
-            for ((s, a), &i) in score.iter_mut().zip(attrs.iter_mut()).zip(order) {
-                (*s, *a) = packed[i as usize];
-            }
-        });
+        order.par_iter().map(|&i| packed[i as usize]).unzip()
     }
-    (score, attrs)
 }
 
 /// Whether `order` mostly follows the rows: on average, runs of at least
