@@ -739,7 +739,6 @@ enum Narrow {
 /// which only costs room) lies in the 32-bit range.
 fn narrow_width(col: &ArrayRef) -> Option<Narrow> {
     use arrow::datatypes as t;
-    let fits = |lo: i128, hi: i128| lo >= i32::MIN as i128 && hi <= i32::MAX as i128;
     let fit = match col.data_type() {
         DataType::Float32 => return Some(Narrow::F32),
         DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => true,
@@ -750,7 +749,7 @@ fn narrow_width(col: &ArrayRef) -> Option<Narrow> {
                 .values()
                 .iter()
                 .fold((0i64, 0i64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-            fits(lo as i128, hi as i128)
+            lo >= i32::MIN as i64 && hi <= i32::MAX as i64
         }
         DataType::UInt64 => col.as_primitive::<UInt64Type>().values().iter().all(|&v| v <= i32::MAX as u64),
         _ => false,
