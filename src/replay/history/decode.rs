@@ -757,27 +757,27 @@ fn narrow_width(col: &ArrayRef) -> Option<Narrow> {
     fit.then_some(Narrow::I32)
 }
 
+/// Copy the selected rows of `$col` into `$out` with [`copy_primitive`],
+/// each converted with `as $to`, when the column is one of the listed
+/// (`DataType` variant => arrow type) pairs; evaluates to false otherwise.
+macro_rules! copy_converted {
+    ($col:expr, $sel:expr, $out:expr, $nulls:expr, $to:ty; $($variant:ident => $arrow:ident),+ $(,)?) => {
+        match $col.data_type() {
+            $(DataType::$variant => {
+                copy_primitive($col.as_primitive::<arrow::datatypes::$arrow>(), $sel, $out, $nulls, |v| v as $to);
+                true
+            })+
+            _ => false,
+        }
+    };
+}
+
 /// Copy the selected rows of an integer column that [`narrow_width`] found
 /// to fit 32 bits into `out`. Returns false for other types.
 fn copy_as_i32(col: &ArrayRef, sel: &[usize], out: &mut Vec<i32>, nulls: &mut u64) -> bool {
-    macro_rules! copy {
-        ($t:ty) => {
-            copy_primitive(col.as_primitive::<$t>(), sel, out, nulls, |v| v as i32)
-        };
-    }
-    use arrow::datatypes as t;
-    match col.data_type() {
-        DataType::Int8 => copy!(t::Int8Type),
-        DataType::Int16 => copy!(t::Int16Type),
-        DataType::Int32 => copy!(t::Int32Type),
-        DataType::Int64 => copy!(t::Int64Type),
-        DataType::UInt8 => copy!(t::UInt8Type),
-        DataType::UInt16 => copy!(t::UInt16Type),
-        DataType::UInt32 => copy!(t::UInt32Type),
-        DataType::UInt64 => copy!(t::UInt64Type),
-        _ => return false,
-    }
-    true
+    copy_converted!(col, sel, out, nulls, i32;
+        Int8 => Int8Type, Int16 => Int16Type, Int32 => Int32Type, Int64 => Int64Type,
+        UInt8 => UInt8Type, UInt16 => UInt16Type, UInt32 => UInt32Type, UInt64 => UInt64Type)
 }
 
 /// Copy the selected rows of a plain integer or float column into `out` as
@@ -785,26 +785,10 @@ fn copy_as_i32(col: &ArrayRef, sel: &[usize], out: &mut Vec<i32>, nulls: &mut u6
 /// without building the cast array. Returns false for other types (decimals,
 /// half floats, dictionaries), which go through the cast.
 fn copy_as_double(col: &ArrayRef, sel: &[usize], out: &mut Vec<f64>, nulls: &mut u64) -> bool {
-    macro_rules! copy {
-        ($t:ty) => {
-            copy_primitive(col.as_primitive::<$t>(), sel, out, nulls, |v| v as f64)
-        };
-    }
-    use arrow::datatypes as t;
-    match col.data_type() {
-        DataType::Float64 => copy!(t::Float64Type),
-        DataType::Float32 => copy!(t::Float32Type),
-        DataType::Int8 => copy!(t::Int8Type),
-        DataType::Int16 => copy!(t::Int16Type),
-        DataType::Int32 => copy!(t::Int32Type),
-        DataType::Int64 => copy!(t::Int64Type),
-        DataType::UInt8 => copy!(t::UInt8Type),
-        DataType::UInt16 => copy!(t::UInt16Type),
-        DataType::UInt32 => copy!(t::UInt32Type),
-        DataType::UInt64 => copy!(t::UInt64Type),
-        _ => return false,
-    }
-    true
+    copy_converted!(col, sel, out, nulls, f64;
+        Float64 => Float64Type, Float32 => Float32Type,
+        Int8 => Int8Type, Int16 => Int16Type, Int32 => Int32Type, Int64 => Int64Type,
+        UInt8 => UInt8Type, UInt16 => UInt16Type, UInt32 => UInt32Type, UInt64 => UInt64Type)
 }
 
 /// The selected rows of `vals`, converted; nulls as 0.0 and counted.
