@@ -1,10 +1,11 @@
 //! A run of fetched objects, planned, hashed and decoded: each object's
 //! snapshot entry (its sha256), one plan per row group the read needs, and
-//! one rayon task list of every object's hash and every planned row group's
-//! decoding (so hashing overlaps decoding), the costliest first, inside the panic boundary, with
-//! errors in (object path, row) order on any thread count. A whole read
-//! merges the chunks into one history; a census for a replay in window
-//! partitions keeps a summary of each.
+//! one task list of every object's hash and every planned row group's
+//! decoding (so hashing overlaps decoding), run costliest first on the
+//! rayon pool, inside the panic boundary, with errors in (object path, row)
+//! order on any thread count. A whole read merges the chunks into one
+//! history; a census for a replay in window partitions keeps a summary of
+//! each.
 
 use super::decode::{decode_row_group, Chunk};
 use super::plan::{plan_object, Plan};
