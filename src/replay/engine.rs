@@ -1004,7 +1004,7 @@ fn rank_batches(g: &Grouped, spare: Option<(Vec<f64>, Vec<u32>)>) -> Ranked {
 /// Keep the first [`CHURN_EXAMPLES`] per class and direction, ordered by
 /// (class, direction, largest score change, item id bytes).
 fn keep_examples(h: &History, examples: &mut Vec<Discordant>) {
-    examples.sort_unstable_by(|a, b| example_order(h, a, b));
+    examples.sort_unstable_by(|a, b| example_order(&h.item_ids, a, b));
     keep_first_of_each_list(examples, |e| (e.class, e.direction));
 }
 
@@ -1025,8 +1025,8 @@ fn keep_first_of_each_list<T>(examples: &mut Vec<T>, list: impl Fn(&T) -> (u16, 
 
 /// The order of the churn examples: class, direction, largest score change,
 /// item id bytes (a total order: item ids are unique).
-fn example_order(h: &History, a: &Discordant, b: &Discordant) -> std::cmp::Ordering {
-    let id = |d: &Discordant| h.item_ids.get(d.item as usize);
+fn example_order(ids: &ItemIds, a: &Discordant, b: &Discordant) -> std::cmp::Ordering {
+    let id = |d: &Discordant| ids.get(d.item as usize);
     examples_ordered((a.class, a.direction, a.change, id(a)), (b.class, b.direction, b.change, id(b)))
 }
 
@@ -1036,31 +1036,71 @@ fn examples_ordered(a: (u16, u8, f64, &[u8]), b: (u16, u8, f64, &[u8])) -> std::
 }
 
 /// The best [`CHURN_EXAMPLES`] so far of each (class, direction), in
-/// [`example_order`]: an item that cannot make its list costs one comparison.
+/// [`example_order`]. An item whose score change alone puts it after its
+/// list's last costs one comparison; the others wait in `pending` and are
+/// placed [`PENDING_EXAMPLES`] at a time, their ids fetched together first
+/// (score changes tie often, and on a shuffled history each id compared is
+/// a read at random). The lists kept do not depend on when items are placed.
 struct ExampleLists {
     lists: Vec<[Vec<Discordant>; 2]>,
+    pending: Vec<Discordant>,
 }
+
+/// How many offers wait before they are placed.
+const PENDING_EXAMPLES: usize = 64;
 
 impl ExampleLists {
     fn new(classes: usize) -> ExampleLists {
         ExampleLists {
             lists: vec![[Vec::new(), Vec::new()]; classes],
+            pending: Vec::with_capacity(PENDING_EXAMPLES),
         }
     }
 
     #[inline]
-    fn offer(&mut self, h: &History, d: Discordant) {
-        let list = &mut self.lists[d.class as usize][d.direction as usize];
-        if list.len() == CHURN_EXAMPLES && example_order(h, &d, &list[CHURN_EXAMPLES - 1]).is_gt() {
+    fn offer(&mut self, ids: &ItemIds, d: Discordant) {
+        let list = &self.lists[d.class as usize][d.direction as usize];
+        // After the last by score change alone: (class, direction) are the
+        // list's, and example_order puts the larger change first.
+        if list.len() == CHURN_EXAMPLES && list[CHURN_EXAMPLES - 1].change.total_cmp(&d.change).is_gt() {
             return;
         }
-        let at = list.partition_point(|e| example_order(h, e, &d).is_lt());
+        self.pending.push(d);
+        if self.pending.len() == PENDING_EXAMPLES {
+            self.place_pending(ids);
+        }
+    }
+
+    /// Place every pending offer in its list, having asked for their ids.
+    fn place_pending(&mut self, ids: &ItemIds) {
+        let mut pending = std::mem::take(&mut self.pending);
+        for d in &pending {
+            ids.prefetch_offsets(d.item as usize);
+        }
+        for d in &pending {
+            ids.prefetch_bytes(d.item as usize);
+        }
+        for &d in &pending {
+            self.place(ids, d);
+        }
+        pending.clear();
+        self.pending = pending;
+    }
+
+    /// Put `d` in its list if it is among the best [`CHURN_EXAMPLES`].
+    fn place(&mut self, ids: &ItemIds, d: Discordant) {
+        let list = &mut self.lists[d.class as usize][d.direction as usize];
+        if list.len() == CHURN_EXAMPLES && example_order(ids, &d, &list[CHURN_EXAMPLES - 1]).is_gt() {
+            return;
+        }
+        let at = list.partition_point(|e| example_order(ids, e, &d).is_lt());
         list.insert(at, d);
         list.truncate(CHURN_EXAMPLES);
     }
 
     /// Every list, in (class, direction) order: what [`keep_examples`] keeps.
-    fn into_kept(self) -> Vec<Discordant> {
+    fn into_kept(mut self, ids: &ItemIds) -> Vec<Discordant> {
+        self.place_pending(ids);
         self.lists.into_iter().flat_map(|[a, b]| a.into_iter().chain(b)).collect()
     }
 }
@@ -1097,7 +1137,7 @@ fn rank_batch(g: &Grouped, out: &mut BatchOut) -> BatchCounts {
         let run = &mut counts.window_counts[start..cursor];
         count_candidate(h, &window, &mut counts.accs, &mut lists, run, &slot);
     }
-    counts.examples = lists.into_kept();
+    counts.examples = lists.into_kept(&h.item_ids);
     counts
 }
 
@@ -1168,6 +1208,14 @@ fn rank_window(ids: &ItemIds, items: &[u32], scores: &[f64], ranks: &mut [u32], 
         }
         if u - t > 1 {
             let at = |e: u64| (e & position) as usize;
+            // Ties are ordered by id: ask for all the run's ids first, so
+            // that on a shuffled history their misses overlap.
+            for &e in &keyed[t..u] {
+                ids.prefetch_offsets(items[at(e)] as usize);
+            }
+            for &e in &keyed[t..u] {
+                ids.prefetch_bytes(items[at(e)] as usize);
+            }
             keyed[t..u].sort_unstable_by(|&a, &b| {
                 descending_key(scores[at(a)])
                     .cmp(&descending_key(scores[at(b)]))
@@ -1266,7 +1314,7 @@ fn count_candidate(h: &History, win: &WindowView, accs: &mut [Acc], lists: &mut 
                 let change = (win.score[1][k] - win.score[0][k]).abs();
                 let direction = surfaced[0] as u8;
                 lists.offer(
-                    h,
+                    &h.item_ids,
                     Discordant {
                         class,
                         direction,
@@ -1447,6 +1495,56 @@ mod tests {
                 assert_eq!(ranks[k], r as u32 + 1, "window of {n}, position {k}");
                 assert_eq!(scores[k], score_item[items[k] as usize]);
             }
+        }
+    }
+
+    /// Whatever the order of offers, ties of score change (most offers) or
+    /// how many wait to be placed, the lists keep what a sort of every
+    /// offer by `example_order` keeps: the first ten of each list.
+    #[test]
+    fn churn_example_lists_keep_the_first_ten_of_a_sort_of_every_offer() {
+        use rand::{seq::SliceRandom, RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let names: Vec<String> = (0..5000).map(|i| format!("item-{:05}", (i * 7919) % 10_007)).collect();
+        let ids: ItemIds = names.iter().map(String::as_str).collect();
+        let changes = [0.0, 0.5, 2.0, 2.0 + f64::EPSILON, 6.0, f64::INFINITY];
+        for offers in [
+            0,
+            1,
+            9,
+            10,
+            11,
+            PENDING_EXAMPLES - 1,
+            PENDING_EXAMPLES,
+            PENDING_EXAMPLES + 1,
+            700,
+            4999,
+        ] {
+            let mut items: Vec<u32> = (0..5000).collect();
+            items.shuffle(&mut rng);
+            let all: Vec<Discordant> = items[..offers]
+                .iter()
+                .map(|&item| Discordant {
+                    class: rng.random_range(0..3),
+                    direction: rng.random_range(0..2),
+                    change: changes[rng.random_range(0..changes.len())],
+                    item,
+                })
+                .collect();
+            let mut lists = ExampleLists::new(3);
+            for &d in &all {
+                lists.offer(&ids, d);
+            }
+            let got = lists.into_kept(&ids);
+            let mut want = all.clone();
+            want.sort_by(|a, b| example_order(&ids, a, b));
+            keep_first_of_each_list(&mut want, |e| (e.class, e.direction));
+            let key = |d: &Discordant| (d.class, d.direction, d.change.to_bits(), d.item);
+            assert_eq!(
+                got.iter().map(key).collect::<Vec<_>>(),
+                want.iter().map(key).collect::<Vec<_>>(),
+                "{offers} offers"
+            );
         }
     }
 

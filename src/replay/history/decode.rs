@@ -7,7 +7,7 @@
 use super::names::Interner;
 use super::plan::{type_name, Plan};
 use super::prune::to_micros;
-use super::table::{Capacity, FeatureColumn, HistoryError, HistoryQuery, IdColumn, ItemRef, OriginRows};
+use super::table::{prefetch, Capacity, FeatureColumn, HistoryError, HistoryQuery, IdColumn, ItemRef, OriginRows};
 use super::validate::{capacity_value, feature_value, KIND_EXPECTED};
 use crate::profile::kind_index;
 use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, StringArray};
@@ -534,17 +534,6 @@ impl WindowColumn<'_> {
 #[inline]
 fn pack_named(local: u32, cap: Option<u32>) -> u64 {
     (local as u64) << 32 | cap.unwrap_or(0) as u64
-}
-
-/// Ask for the cache line holding `x`; nothing else happens.
-#[inline]
-fn prefetch<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch only hints the cache; it never faults nor reads
-    // into the program, and `x` is a valid reference anyway.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast());
-    }
 }
 
 fn decode_classes_and_kinds(rows: &BatchRows, batch: &RecordBatch, sel: &[usize], chunk: &mut Chunk) -> Result<(), HistoryError> {
