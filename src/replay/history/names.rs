@@ -91,12 +91,28 @@ impl Interner {
     }
 
     /// Whether two names from `from` on are equal, or equal to an earlier one.
+    /// Only hashes are sorted (a row group's dictionary has hundreds of
+    /// thousands of names, nearly never a repeat); names are compared only
+    /// within a group of equal hashes, every pair of it.
     pub fn has_duplicates(&self, from: usize) -> bool {
-        let mut by_hash: Vec<(u64, u32)> = (0..self.len()).map(|i| (self.hashes[i], i as u32)).collect();
+        let mut sorted = self.hashes.clone();
+        sorted.sort_unstable();
+        let mut repeated: Vec<u64> = sorted.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+        if repeated.is_empty() {
+            return false;
+        }
+        repeated.dedup();
+        let mut by_hash: Vec<(u64, usize)> = (0..self.len())
+            .filter(|&i| repeated.binary_search(&self.hashes[i]).is_ok())
+            .map(|i| (self.hashes[i], i))
+            .collect();
         by_hash.sort_unstable();
-        by_hash.windows(2).any(|w| {
-            let (a, b) = (w[0].1 as usize, w[1].1 as usize);
-            w[0].0 == w[1].0 && (a >= from || b >= from) && self.get(a) == self.get(b)
+        by_hash.chunk_by(|a, b| a.0 == b.0).any(|group| {
+            group.iter().enumerate().any(|(k, &(_, a))| {
+                group[k + 1..]
+                    .iter()
+                    .any(|&(_, b)| (a >= from || b >= from) && self.get(a) == self.get(b))
+            })
         })
     }
 
@@ -197,6 +213,14 @@ mod tests {
         n.push_distinct("x");
         n.push_distinct("x");
         assert!(n.has_duplicates(5), "two equal new names");
+        assert!(!n.has_duplicates(7), "both before `from`");
+        n.truncate(5);
+        for k in 0..20_000 {
+            n.push_distinct(&format!("w-{k}"));
+        }
+        assert!(!n.has_duplicates(5), "many distinct names");
+        n.push_distinct("w-12345");
+        assert!(n.has_duplicates(20_005), "a repeat far back");
         n.truncate(2);
         assert_eq!(n.iter().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(n.intern("c"), (2, true), "the index forgot what was cut");
