@@ -501,14 +501,18 @@ pub fn live_side(
         .map(|w| w.capacity.unwrap_or(settings.default_capacity))
         .collect();
     let started = std::time::Instant::now();
-    let (order, window_offsets) = group_by_window(history);
-    tracing::debug!(elapsed = ?started.elapsed(), "windows grouped");
-    let bounds = batch_bounds(&window_offsets, history.len(), batching);
     score_side(history, live, 0, None, &mut buffers.score_item)?;
-    let score_item = &buffers.score_item;
     tracing::debug!(elapsed = ?started.elapsed(), "live scored");
-    let (score, attrs) = in_window_order(&order, score_item, |i| Attrs::of(history, i));
-    tracing::debug!(elapsed = ?started.elapsed(), "item outcomes packed in window order");
+    let InWindowOrder {
+        order,
+        window_offsets,
+        score,
+        attrs,
+    } = in_window_order(&history.window, history.windows.len(), &buffers.score_item, |i| {
+        Attrs::of(history, i)
+    });
+    tracing::debug!(elapsed = ?started.elapsed(), "windows grouped, live's scores and outcomes in window order");
+    let bounds = batch_bounds(&window_offsets, history.len(), batching);
     let grouping = Grouping {
         history,
         order: &order,
@@ -692,12 +696,17 @@ impl ReplayPart {
 /// task reads every row in order and places those of its windows, so the
 /// result is the sequential one on any thread count.
 pub fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
-    let nw = history.windows.len();
-    let n = history.len();
-    // Items per window, counted over one block of rows a thread.
-    let block = n.div_ceil(rayon::current_num_threads().max(1)).max(1 << 16);
-    let per_window = history
-        .window
+    let window_offsets = window_offsets(&history.window, history.windows.len());
+    let mut order = vec![0u32; history.len()];
+    place_by_window(&history.window, &window_offsets, &mut order, |i| i as u32);
+    (order, window_offsets)
+}
+
+/// Where each window's items start in window order, then the item count:
+/// items per window counted over one block of rows a thread.
+fn window_offsets(window: &[u32], nw: usize) -> Vec<usize> {
+    let block = window.len().div_ceil(rayon::current_num_threads().max(1)).max(1 << 16);
+    let per_window = window
         .par_chunks(block)
         .fold(
             || vec![0u32; nw],
@@ -717,6 +726,14 @@ pub fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
     for w in 0..nw {
         window_offsets[w + 1] = window_offsets[w] + per_window[w] as usize;
     }
+    window_offsets
+}
+
+/// Put `what(i)` of every row `i` at the row's place in window order (rows
+/// of a window in row order) in `out`. Each task takes a range of windows
+/// of about equal items and passes over every row, keeping its own.
+fn place_by_window<T: Send>(window: &[u32], window_offsets: &[usize], out: &mut [T], what: impl Fn(usize) -> T + Sync) {
+    let (n, nw) = (window.len(), window_offsets.len() - 1);
     let tasks = rayon::current_num_threads().clamp(1, 8);
     let mut cuts: Vec<usize> = (0..tasks)
         .map(|t| window_offsets.partition_point(|&o| o < n * t / tasks).min(nw))
@@ -724,23 +741,21 @@ pub fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
     cuts.push(nw);
     cuts.dedup();
     let lens: Vec<usize> = cuts.windows(2).map(|c| window_offsets[c[1]] - window_offsets[c[0]]).collect();
-    let mut order = vec![0u32; n];
-    split_lens(&mut order, &lens)
+    split_lens(out, &lens)
         .into_par_iter()
         .zip(cuts.par_windows(2))
         .for_each(|(out, c)| {
             let (lo, hi) = (c[0] as u32, c[1] as u32);
             let base = window_offsets[c[0]];
             let mut cursor: Vec<usize> = window_offsets[c[0]..c[1]].iter().map(|o| o - base).collect();
-            for (i, &w) in history.window.iter().enumerate() {
+            for (i, &w) in window.iter().enumerate() {
                 if (lo..hi).contains(&w) {
                     let at = &mut cursor[(w - lo) as usize];
-                    out[*at] = i as u32;
+                    out[*at] = what(i);
                     *at += 1;
                 }
             }
         });
-    (order, window_offsets)
 }
 
 /// Batches of whole windows, about equal in items, for the current rayon
@@ -1150,29 +1165,57 @@ struct WindowView<'a> {
     capacity: u32,
 }
 
-/// Live's scores and the items' packed outcomes at their positions in
-/// `order`. When the rows mostly lie in window order already, each is read
-/// where it lies (the reads run in sequence); otherwise both are first
-/// packed side by side in row order (sequential reads), then gathered
-/// together, so that on a shuffled history each item costs one read at
-/// random, not one per column.
-fn in_window_order(order: &[u32], score_item: &[f64], attrs_of: impl Fn(usize) -> Attrs + Sync) -> (Vec<f64>, Vec<Attrs>) {
-    if mostly_in_row_order(order) {
-        order.par_iter().map(|&i| (score_item[i as usize], attrs_of(i as usize))).unzip()
-    } else {
-        let packed: Vec<(f64, Attrs)> = (0..score_item.len())
-            .into_par_iter()
-            .map(|i| (score_item[i], attrs_of(i)))
-            .collect();
-        order.par_iter().map(|&i| packed[i as usize]).unzip()
+/// The live pass's items in window order: which row each is, where each
+/// window starts, and live's score and the packed outcomes of each.
+struct InWindowOrder {
+    order: Vec<u32>,
+    window_offsets: Vec<usize>,
+    score: Vec<f64>,
+    attrs: Vec<Attrs>,
+}
+
+/// Group the rows (window `window[i]` of `nw`) by window, with live's
+/// scores and the items' outcomes in window order. When the rows mostly lie
+/// in window order already, the order is made first and each score and
+/// outcome read where it lies (the reads run in sequence). Otherwise each
+/// row's number, score and outcomes travel together, packed in one word, to
+/// the row's place: on a shuffled history each item then costs one write
+/// at random, not a write for its place and a read per column.
+fn in_window_order(window: &[u32], nw: usize, score_item: &[f64], attrs_of: impl Fn(usize) -> Attrs + Sync) -> InWindowOrder {
+    let window_offsets = window_offsets(window, nw);
+    let n = window.len();
+    if rows_mostly_grouped(window) {
+        let mut order = vec![0u32; n];
+        place_by_window(window, &window_offsets, &mut order, |i| i as u32);
+        let (score, attrs) = order.par_iter().map(|&i| (score_item[i as usize], attrs_of(i as usize))).unzip();
+        return InWindowOrder {
+            order,
+            window_offsets,
+            score,
+            attrs,
+        };
+    }
+    let mut placed = vec![0u128; n];
+    place_by_window(window, &window_offsets, &mut placed, |i| {
+        (score_item[i].to_bits() as u128) << 64 | (attrs_of(i).0 as u128) << 32 | i as u128
+    });
+    let (order, (score, attrs)) = placed
+        .par_iter()
+        .map(|&p| (p as u32, (f64::from_bits((p >> 64) as u64), Attrs((p >> 32) as u32))))
+        .unzip();
+    InWindowOrder {
+        order,
+        window_offsets,
+        score,
+        attrs,
     }
 }
 
-/// Whether `order` mostly follows the rows: on average, runs of at least
-/// eight consecutive rows.
-fn mostly_in_row_order(order: &[u32]) -> bool {
-    let breaks = order.par_windows(2).filter(|w| w[1] != w[0].wrapping_add(1)).count();
-    breaks.saturating_mul(8) < order.len()
+/// Whether the rows mostly lie grouped by window already: on average, runs
+/// of at least eight rows of one window.
+fn rows_mostly_grouped(window: &[u32]) -> bool {
+    let breaks = window.par_windows(2).filter(|w| w[1] != w[0]).count();
+    breaks.saturating_mul(8) < window.len()
 }
 
 /// Each item's score at its position in `order`: one tight pass of reads
@@ -1405,29 +1448,39 @@ mod tests {
         assert_eq!(score(&wide).unwrap_err(), fault);
     }
 
-    /// Live's scores and outcomes land at each item's place in the order,
-    /// whether the rows are read where they lie (rows mostly in window
-    /// order) or packed and gathered (rows shuffled).
+    /// Rows grouped by window, live's scores and outcomes with them, give
+    /// the definition (rows stably sorted by window), whether the rows are
+    /// mostly grouped already (read where they lie) or shuffled (packed and
+    /// placed together), on 1 to 3 threads.
     #[test]
     fn scores_and_outcomes_in_window_order_either_way() {
         use rand::{seq::SliceRandom, RngExt, SeedableRng};
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
         let n = 3 * (1 << 16) + 11;
+        let nw = 7001;
         let score_item: Vec<f64> = (0..n).map(|_| rng.random_range(-5.0..5.0)).collect();
         let attrs_of = |i: usize| Attrs((i as u32).wrapping_mul(2654435761) & 0xf_ffff);
-        let sorted: Vec<u32> = (0..n as u32).collect();
-        let mut shuffled = sorted.clone();
+        // Runs of one window (about 28 rows each), then shuffled rows.
+        let runs: Vec<u32> = (0..n).map(|i| (i * nw / n) as u32).collect();
+        let mut shuffled = runs.clone();
         shuffled.shuffle(&mut rng);
-        // Runs of 16 rows, the runs shuffled.
-        let mut runs: Vec<Vec<u32>> = sorted.chunks(16).map(<[u32]>::to_vec).collect();
-        runs.shuffle(&mut rng);
-        let runs: Vec<u32> = runs.concat();
-        for (order, in_row_order) in [(&sorted, true), (&runs, true), (&shuffled, false)] {
-            assert_eq!(mostly_in_row_order(order), in_row_order);
-            let (score, attrs) = in_window_order(order, &score_item, attrs_of);
-            for (o, &i) in order.iter().enumerate() {
-                assert_eq!(score[o].to_bits(), score_item[i as usize].to_bits());
-                assert_eq!(attrs[o].0, attrs_of(i as usize).0);
+        for (window, grouped) in [(&runs, true), (&shuffled, false)] {
+            assert_eq!(rows_mostly_grouped(window), grouped);
+            let mut want: Vec<u32> = (0..n as u32).collect();
+            want.sort_by_key(|&i| window[i as usize]);
+            for threads in 1..=3 {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let got = pool.install(|| in_window_order(window, nw, &score_item, attrs_of));
+                assert_eq!(got.order, want, "{threads} threads");
+                for w in 0..nw {
+                    let (lo, hi) = (got.window_offsets[w], got.window_offsets[w + 1]);
+                    assert!(want[lo..hi].iter().all(|&i| window[i as usize] == w as u32));
+                }
+                assert_eq!(got.window_offsets[nw], n);
+                for (o, &i) in want.iter().enumerate() {
+                    assert_eq!(got.score[o].to_bits(), score_item[i as usize].to_bits());
+                    assert_eq!(got.attrs[o].0, attrs_of(i as usize).0);
+                }
             }
         }
     }
