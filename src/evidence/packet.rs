@@ -304,13 +304,11 @@ fn statistics(history: &History, replay: &Replay, seed: &Digest) -> (Vec<Option<
     use rayon::prelude::*;
     let n = history.classes.len();
     let counts = &replay.window_counts;
+    let paired = uncertainty::paired_by_class(counts, n);
     let mut stats: Vec<Uncertainty> = (0..=n)
         .into_par_iter()
         .map(|k| match k < n {
-            true => {
-                let paired = uncertainty::paired_of_class(counts, k as u16);
-                uncertainty::uncertainty(&paired, discordant(&replay.churn[k]), seed, &history.classes[k])
-            }
+            true => uncertainty::uncertainty(&paired[k], discordant(&replay.churn[k]), seed, &history.classes[k]),
             false => uncertainty::uncertainty(&uncertainty::paired_over_classes(counts), discordant(&replay.all_churn), seed, "*"),
         })
         .collect();

@@ -169,18 +169,32 @@ impl Paired {
     }
 }
 
-/// One class's paired differences (`class` indexes the history's classes):
-/// every window the class has items in, in window order. Each class's
-/// statistics task builds its own, so the classes are gathered in parallel.
-pub fn paired_of_class(counts: &[Vec<WindowCounts>], class: u16) -> Vec<Paired> {
-    fn of_class(run: &[WindowCounts], class: u16) -> impl Iterator<Item = &WindowCounts> {
-        run.iter().filter(move |w| w.class == class)
-    }
-    let mut paired = Vec::with_capacity(counts.iter().map(|run| of_class(run, class).count()).sum());
-    for run in counts {
-        paired.extend(of_class(run, class).map(Paired::of));
-    }
-    paired
+/// Every class's paired differences (indexed like the history's classes):
+/// each window the class has items in, in window order. One pass over the
+/// window counts, each ranking batch's run on its own thread, then each
+/// class's runs end to end (not one pass over every count per class).
+pub fn paired_by_class(counts: &[Vec<WindowCounts>], classes: usize) -> Vec<Vec<Paired>> {
+    use rayon::prelude::*;
+    let per_run: Vec<Vec<Vec<Paired>>> = counts
+        .par_iter()
+        .map(|run| {
+            let mut by_class = vec![Vec::new(); classes];
+            for w in run {
+                by_class[w.class as usize].push(Paired::of(w));
+            }
+            by_class
+        })
+        .collect();
+    (0..classes)
+        .into_par_iter()
+        .map(|k| {
+            let mut paired = Vec::with_capacity(per_run.iter().map(|r| r[k].len()).sum());
+            for run in &per_run {
+                paired.extend_from_slice(&run[k]);
+            }
+            paired
+        })
+        .collect()
 }
 
 /// The `*` row's paired differences: each window's summed over its classes,
@@ -438,6 +452,41 @@ mod tests {
 
     fn rng() -> ChaCha20Rng {
         ChaCha20Rng::from_seed([7; 32])
+    }
+
+    /// Each class's paired differences are its window counts, in window
+    /// order (runs in order, entries in order), whatever the thread count.
+    #[test]
+    fn paired_by_class_is_each_class_filtered_in_order() {
+        use rand::RngExt;
+        let mut r = rng();
+        let classes = 7;
+        let mut window = 0;
+        let counts: Vec<Vec<WindowCounts>> = (0..40)
+            .map(|_| {
+                (0..r.random_range(0..200))
+                    .map(|_| {
+                        window += r.random_range(0..2);
+                        WindowCounts {
+                            window,
+                            class: r.random_range(0..classes as u16),
+                            actionable: r.random_range(0..30),
+                            tp: [r.random_range(0..9), r.random_range(0..9)],
+                            fp: [r.random_range(0..9), r.random_range(0..9)],
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        for threads in 1..=3 {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let got = pool.install(|| paired_by_class(&counts, classes));
+            assert_eq!(got.len(), classes);
+            for (k, paired) in got.iter().enumerate() {
+                let want: Vec<Paired> = counts.iter().flatten().filter(|w| w.class as usize == k).map(Paired::of).collect();
+                assert_eq!(paired, &want, "class {k}, {threads} threads");
+            }
+        }
     }
 
     #[test]
