@@ -304,12 +304,12 @@ fn statistics(history: &History, replay: &Replay, seed: &Digest) -> (Vec<Option<
     use rayon::prelude::*;
     let n = history.classes.len();
     let counts = &replay.window_counts;
-    let paired = uncertainty::paired_by_class(counts, n);
+    let (paired, all) = uncertainty::paired_by_class(counts, n);
     let mut stats: Vec<Uncertainty> = (0..=n)
         .into_par_iter()
         .map(|k| match k < n {
             true => uncertainty::uncertainty(&paired[k], discordant(&replay.churn[k]), seed, &history.classes[k]),
-            false => uncertainty::uncertainty(&uncertainty::paired_over_classes(counts), discordant(&replay.all_churn), seed, "*"),
+            false => uncertainty::uncertainty(&all, discordant(&replay.all_churn), seed, "*"),
         })
         .collect();
     let all = stats.pop().expect("the * row");

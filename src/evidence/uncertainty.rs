@@ -169,53 +169,77 @@ impl Paired {
     }
 }
 
-/// Every class's paired differences (indexed like the history's classes):
-/// each window the class has items in, in window order. One pass over the
-/// window counts, each ranking batch's run on its own thread, then each
-/// class's runs end to end (not one pass over every count per class).
-pub fn paired_by_class(counts: &[Vec<WindowCounts>], classes: usize) -> Vec<Vec<Paired>> {
+/// Every class's paired differences (indexed like the history's classes:
+/// each window the class has items in, in window order) and the `*` row's
+/// (each window's summed over its classes, in window order). One pass over
+/// each ranking batch's run of window counts, on its own thread, with each
+/// class's room counted first; then the runs end to end. A window's
+/// entries lie next to each other; one cut between two runs is joined.
+pub fn paired_by_class(counts: &[Vec<WindowCounts>], classes: usize) -> (Vec<Vec<Paired>>, Vec<Paired>) {
     use rayon::prelude::*;
-    let per_run: Vec<Vec<Vec<Paired>>> = counts
-        .par_iter()
-        .map(|run| {
-            let mut by_class = vec![Vec::new(); classes];
-            for w in run {
-                by_class[w.class as usize].push(Paired::of(w));
-            }
-            by_class
-        })
-        .collect();
-    (0..classes)
+    let per_run: Vec<RunPaired> = counts.par_iter().map(|run| RunPaired::of(run, classes)).collect();
+    let mut all: Vec<Paired> = Vec::with_capacity(per_run.iter().map(|r| r.all.len()).sum());
+    let mut last_window = None;
+    for r in &per_run {
+        let mut windows = r.all.iter();
+        if last_window.is_some() && last_window == r.first_window {
+            let (a, p) = (all.last_mut().expect("a window was seen"), windows.next().expect("a first window"));
+            a.d_fn += p.d_fn;
+            a.d_fp += p.d_fp;
+            a.actionable += p.actionable;
+        }
+        all.extend(windows);
+        last_window = r.last_window.or(last_window);
+    }
+    let by_class = (0..classes)
         .into_par_iter()
         .map(|k| {
-            let mut paired = Vec::with_capacity(per_run.iter().map(|r| r[k].len()).sum());
-            for run in &per_run {
-                paired.extend_from_slice(&run[k]);
+            let mut paired = Vec::with_capacity(per_run.iter().map(|r| r.by_class[k].len()).sum());
+            for r in &per_run {
+                paired.extend_from_slice(&r.by_class[k]);
             }
             paired
         })
-        .collect()
+        .collect();
+    (by_class, all)
 }
 
-/// The `*` row's paired differences: each window's summed over its classes,
-/// in window order (`counts` holds a window's entries next to each other).
-pub fn paired_over_classes(counts: &[Vec<WindowCounts>]) -> Vec<Paired> {
-    let entries: usize = counts.iter().map(Vec::len).sum();
-    let last = counts.iter().rev().find_map(|run| run.last());
-    let mut all: Vec<Paired> = Vec::with_capacity(last.map_or(0, |w| w.window as usize + 1).min(entries));
-    let mut last_window = None;
-    for w in counts.iter().flat_map(|run| run.iter()) {
-        let p = Paired::of(w);
-        if last_window != Some(w.window) {
-            all.push(Paired::default());
-            last_window = Some(w.window);
+/// One run's paired differences: per class, and summed per window.
+struct RunPaired {
+    by_class: Vec<Vec<Paired>>,
+    all: Vec<Paired>,
+    first_window: Option<u32>,
+    last_window: Option<u32>,
+}
+
+impl RunPaired {
+    fn of(run: &[WindowCounts], classes: usize) -> RunPaired {
+        let mut room = vec![0usize; classes];
+        for w in run {
+            room[w.class as usize] += 1;
         }
-        let a = all.last_mut().expect("pushed above");
-        a.d_fn += p.d_fn;
-        a.d_fp += p.d_fp;
-        a.actionable += p.actionable;
+        let mut by_class: Vec<Vec<Paired>> = room.into_iter().map(Vec::with_capacity).collect();
+        let mut all: Vec<Paired> = Vec::new();
+        let mut last_window = None;
+        for w in run {
+            let p = Paired::of(w);
+            by_class[w.class as usize].push(p);
+            if last_window != Some(w.window) {
+                all.push(Paired::default());
+                last_window = Some(w.window);
+            }
+            let a = all.last_mut().expect("pushed above");
+            a.d_fn += p.d_fn;
+            a.d_fp += p.d_fp;
+            a.actionable += p.actionable;
+        }
+        RunPaired {
+            by_class,
+            all,
+            first_window: run.first().map(|w| w.window),
+            last_window,
+        }
     }
-    all
 }
 
 /// The generator for one class's draws: seeded by the packet's seed and the class name.
@@ -455,9 +479,11 @@ mod tests {
     }
 
     /// Each class's paired differences are its window counts, in window
-    /// order (runs in order, entries in order), whatever the thread count.
+    /// order (runs in order, entries in order), and the `*` row's each
+    /// window's summed (a window cut between two runs too), whatever the
+    /// thread count.
     #[test]
-    fn paired_by_class_is_each_class_filtered_in_order() {
+    fn paired_by_class_is_each_class_filtered_in_order_and_the_star_row_summed() {
         use rand::RngExt;
         let mut r = rng();
         let classes = 7;
@@ -478,14 +504,29 @@ mod tests {
                     .collect()
             })
             .collect();
+        // The `*` row's definition: entries in order, one sum per window.
+        let mut all: Vec<(u32, Paired)> = Vec::new();
+        for w in counts.iter().flatten() {
+            let p = Paired::of(w);
+            match all.last_mut() {
+                Some((window, a)) if *window == w.window => {
+                    a.d_fn += p.d_fn;
+                    a.d_fp += p.d_fp;
+                    a.actionable += p.actionable;
+                }
+                _ => all.push((w.window, p)),
+            }
+        }
+        let all: Vec<Paired> = all.into_iter().map(|(_, p)| p).collect();
         for threads in 1..=3 {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let got = pool.install(|| paired_by_class(&counts, classes));
-            assert_eq!(got.len(), classes);
-            for (k, paired) in got.iter().enumerate() {
+            let (by_class, star) = pool.install(|| paired_by_class(&counts, classes));
+            assert_eq!(by_class.len(), classes);
+            for (k, paired) in by_class.iter().enumerate() {
                 let want: Vec<Paired> = counts.iter().flatten().filter(|w| w.class as usize == k).map(Paired::of).collect();
                 assert_eq!(paired, &want, "class {k}, {threads} threads");
             }
+            assert_eq!(star, all, "{threads} threads");
         }
     }
 
