@@ -1251,14 +1251,6 @@ fn rank_window(ids: &ItemIds, items: &[u32], scores: &[f64], ranks: &mut [u32], 
         }
         if u - t > 1 {
             let at = |e: u64| (e & position) as usize;
-            // Ties are ordered by id: ask for all the run's ids first, so
-            // that on a shuffled history their misses overlap.
-            for &e in &keyed[t..u] {
-                ids.prefetch_offsets(items[at(e)] as usize);
-            }
-            for &e in &keyed[t..u] {
-                ids.prefetch_bytes(items[at(e)] as usize);
-            }
             keyed[t..u].sort_unstable_by(|&a, &b| {
                 descending_key(scores[at(a)])
                     .cmp(&descending_key(scores[at(b)]))
