@@ -169,6 +169,15 @@ impl Paired {
     }
 }
 
+/// Another class's differences in the same window, for the `*` row's sum.
+impl std::ops::AddAssign for Paired {
+    fn add_assign(&mut self, p: Paired) {
+        self.d_fn += p.d_fn;
+        self.d_fp += p.d_fp;
+        self.actionable += p.actionable;
+    }
+}
+
 /// Every class's paired differences (indexed like the history's classes:
 /// each window the class has items in, in window order) and the `*` row's
 /// (each window's summed over its classes, in window order). One pass over
@@ -183,10 +192,7 @@ pub fn paired_by_class(counts: &[Vec<WindowCounts>], classes: usize) -> (Vec<Vec
     for r in &per_run {
         let mut windows = r.all.iter();
         if last_window.is_some() && last_window == r.first_window {
-            let (a, p) = (all.last_mut().expect("a window was seen"), windows.next().expect("a first window"));
-            a.d_fn += p.d_fn;
-            a.d_fp += p.d_fp;
-            a.actionable += p.actionable;
+            *all.last_mut().expect("a window was seen") += *windows.next().expect("a first window");
         }
         all.extend(windows);
         last_window = r.last_window.or(last_window);
@@ -228,10 +234,7 @@ impl RunPaired {
                 all.push(Paired::default());
                 last_window = Some(w.window);
             }
-            let a = all.last_mut().expect("pushed above");
-            a.d_fn += p.d_fn;
-            a.d_fp += p.d_fp;
-            a.actionable += p.actionable;
+            *all.last_mut().expect("pushed above") += p;
         }
         RunPaired {
             by_class,
@@ -509,11 +512,7 @@ mod tests {
         for w in counts.iter().flatten() {
             let p = Paired::of(w);
             match all.last_mut() {
-                Some((window, a)) if *window == w.window => {
-                    a.d_fn += p.d_fn;
-                    a.d_fp += p.d_fp;
-                    a.actionable += p.actionable;
-                }
+                Some((window, a)) if *window == w.window => *a += p,
                 _ => all.push((w.window, p)),
             }
         }
