@@ -696,9 +696,14 @@ impl ReplayPart {
 /// task reads every row in order and places those of its windows, so the
 /// result is the sequential one on any thread count.
 pub fn group_by_window(history: &History) -> (Vec<u32>, Vec<usize>) {
-    let window_offsets = window_offsets(&history.window, history.windows.len());
-    let mut order = vec![0u32; history.len()];
-    place_by_window(&history.window, &window_offsets, &mut order, |i| i as u32);
+    order_by_window(&history.window, history.windows.len())
+}
+
+/// [`group_by_window`] of rows whose windows (of `nw`) are `window`.
+fn order_by_window(window: &[u32], nw: usize) -> (Vec<u32>, Vec<usize>) {
+    let window_offsets = window_offsets(window, nw);
+    let mut order = vec![0u32; window.len()];
+    place_by_window(window, &window_offsets, &mut order, |i| i as u32);
     (order, window_offsets)
 }
 
@@ -1182,11 +1187,8 @@ struct InWindowOrder {
 /// the row's place: on a shuffled history each item then costs one write
 /// at random, not a write for its place and a read per column.
 fn in_window_order(window: &[u32], nw: usize, score_item: &[f64], attrs_of: impl Fn(usize) -> Attrs + Sync) -> InWindowOrder {
-    let window_offsets = window_offsets(window, nw);
-    let n = window.len();
     if rows_mostly_grouped(window) {
-        let mut order = vec![0u32; n];
-        place_by_window(window, &window_offsets, &mut order, |i| i as u32);
+        let (order, window_offsets) = order_by_window(window, nw);
         let (score, attrs) = order.par_iter().map(|&i| (score_item[i as usize], attrs_of(i as usize))).unzip();
         return InWindowOrder {
             order,
@@ -1195,7 +1197,8 @@ fn in_window_order(window: &[u32], nw: usize, score_item: &[f64], attrs_of: impl
             attrs,
         };
     }
-    let mut placed = vec![0u128; n];
+    let window_offsets = window_offsets(window, nw);
+    let mut placed = vec![0u128; window.len()];
     place_by_window(window, &window_offsets, &mut placed, |i| {
         (score_item[i].to_bits() as u128) << 64 | (attrs_of(i).0 as u128) << 32 | i as u128
     });
