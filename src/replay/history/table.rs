@@ -254,7 +254,14 @@ pub struct ItemIds {
     starts: Vec<usize>,
     segments: Vec<IdColumn>,
     len: usize,
+    /// `block_segment[b]`: the segment holding item `b << ID_BLOCK_BITS`, so
+    /// that finding an item's segment searches only the few segments that
+    /// start inside its block (usually none), not all of them.
+    block_segment: Vec<u32>,
 }
+
+/// Items per block of [`ItemIds`]'s segment index: 4096.
+const ID_BLOCK_BITS: u32 = 12;
 
 impl ItemIds {
     /// The id columns in item order (empty ones are left out).
@@ -265,16 +272,26 @@ impl ItemIds {
             ids.len += c.len();
             ids.segments.push(c);
         }
+        let mut k = 0;
+        ids.block_segment = (0..ids.len.div_ceil(1 << ID_BLOCK_BITS))
+            .map(|b| {
+                while k + 1 < ids.starts.len() && ids.starts[k + 1] <= b << ID_BLOCK_BITS {
+                    k += 1;
+                }
+                k as u32
+            })
+            .collect();
         ids
     }
 
     /// The segment holding item `i`, and `i`'s place in it.
     #[inline]
     fn locate(&self, i: usize) -> (usize, usize) {
-        let k = match self.segments.len() {
-            1 => 0,
-            _ => self.starts.partition_point(|&s| s <= i).saturating_sub(1),
-        };
+        let b = i >> ID_BLOCK_BITS;
+        let first = self.block_segment[b] as usize;
+        // The segment holding the block's last item, at the latest.
+        let last = self.block_segment.get(b + 1).map_or(self.segments.len() - 1, |&k| k as usize);
+        let k = first + self.starts[first + 1..=last].partition_point(|&s| s <= i);
         (k, i - self.starts[k])
     }
 
@@ -585,8 +602,38 @@ impl History {
 
 #[cfg(test)]
 mod tests {
-    use super::{IdColumn, ItemIds, OriginRows, StringArray};
+    use super::{IdColumn, ItemIds, OriginRows, StringArray, ID_BLOCK_BITS};
     use arrow::array::Array;
+
+    /// Segments shorter than, as long as and longer than a block of the
+    /// segment index, many in one block, empty ones left out: every item's
+    /// id, offsets and string are the ones at its place in the list.
+    #[test]
+    fn every_item_is_found_in_its_segment_whatever_the_segment_sizes() {
+        let block = 1usize << ID_BLOCK_BITS;
+        let layouts: Vec<Vec<usize>> = vec![
+            vec![1],
+            vec![block],
+            vec![block - 1, 1, block + 1],
+            vec![3; 3000],
+            vec![1, 0, 2 * block + 5, 0, 7, block, 1, 1, 1],
+            [vec![block / 2; 5], vec![1; 70], vec![3 * block + 1]].concat(),
+        ];
+        for sizes in layouts {
+            let names: Vec<String> = (0..sizes.iter().sum()).map(|i: usize| format!("id-{i}")).collect();
+            let mut at = 0;
+            let columns = sizes.iter().map(|&n| {
+                at += n;
+                IdColumn(StringArray::from_iter_values(&names[at - n..at]))
+            });
+            let ids = ItemIds::from_segments(columns.collect::<Vec<_>>());
+            assert_eq!(ids.len(), names.len());
+            for (i, name) in names.iter().enumerate() {
+                assert_eq!(ids.get(i), name.as_bytes(), "item {i} of segments {sizes:?}");
+                assert_eq!(ids.get_str(i), name);
+            }
+        }
+    }
 
     #[test]
     fn origin_rows_stay_a_range_until_a_row_is_skipped() {
