@@ -383,6 +383,8 @@ pub struct LiveSide {
     /// Per batch, what every candidate's counts start from: the items' own
     /// counts, live's side, and each window's per-class entries.
     counts: Vec<BatchCounts>,
+    /// Per batch, its windows as bit masks, for counting candidates.
+    masks: Vec<BatchMasks>,
 }
 
 /// An item's class (low 16 bits) and outcome flags, packed in one word.
@@ -520,7 +522,7 @@ pub fn live_side(
         capacity: &capacity,
         attrs: &attrs,
     };
-    let (score, rank, counts) = rank_live(&grouping, &bounds, score);
+    let (score, rank, counts, masks) = rank_live(&grouping, &bounds, score);
     tracing::debug!(elapsed = ?started.elapsed(), "live ranked and counted");
     Ok(LiveSide {
         capacity: Arc::new(capacity),
@@ -531,6 +533,7 @@ pub fn live_side(
         rank: Arc::new(rank),
         attrs,
         counts,
+        masks,
     })
 }
 
@@ -899,22 +902,28 @@ struct Grouping<'a> {
 }
 
 /// Rank every window under live's scores and count it under live, in
-/// parallel batches: scores and ranks aligned with `order`, counts per batch.
-fn rank_live(g: &Grouping, bounds: &[usize], mut score: Vec<f64>) -> (Vec<f64>, Vec<u32>, Vec<BatchCounts>) {
+/// parallel batches: scores and ranks aligned with `order`, counts and
+/// window masks per batch.
+fn rank_live(g: &Grouping, bounds: &[usize], mut score: Vec<f64>) -> (Vec<f64>, Vec<u32>, Vec<BatchCounts>, Vec<BatchMasks>) {
     let offsets = g.window_offsets;
     let n = g.order.len();
     let mut rank = vec![0u32; n];
     let nclasses = g.history.classes.len();
-    let counts = batch_outs(bounds, offsets, &mut score, &mut rank)
+    let (counts, masks) = batch_outs(bounds, offsets, &mut score, &mut rank)
         .into_par_iter()
         .map(|out| {
             let base = offsets[out.windows.start];
-            let mut keyed = Vec::new();
+            let mut keyed: Vec<u64> = Vec::new();
             let mut counts = BatchCounts {
                 accs: vec![Acc::default(); nclasses],
                 ..BatchCounts::default()
             };
-            let (mut per_window, mut present) = (vec![WindowCounts::default(); nclasses], Vec::new());
+            let mut masks = BatchMasks::for_windows(out.windows.clone().map(|w| offsets[w + 1] - offsets[w]), nclasses);
+            let mut scratch = LiveScratch {
+                per_window: vec![WindowCounts::default(); nclasses],
+                present: Vec::new(),
+                members: vec![0; nclasses],
+            };
             for w in out.windows {
                 let (lo, hi) = (offsets[w], offsets[w + 1]);
                 let (s, r) = (&mut out.score[lo - base..hi - base], &mut out.rank[lo - base..hi - base]);
@@ -925,12 +934,13 @@ fn rank_live(g: &Grouping, bounds: &[usize], mut score: Vec<f64>) -> (Vec<f64>, 
                     rank: r,
                     capacity: g.capacity[w],
                 };
-                count_live(&window, &mut counts, &mut per_window, &mut present);
+                count_live(&window, &mut counts, &mut scratch);
+                mask_window(&window, &mut scratch, &mut masks);
             }
-            counts
+            (counts, masks)
         })
-        .collect();
-    (score, rank, counts)
+        .unzip();
+    (score, rank, counts, masks)
 }
 
 /// What counting reads: the history, the live side and the candidate's scores.
@@ -1130,9 +1140,9 @@ impl ExampleLists {
 fn rank_batch(g: &Grouped, out: &mut BatchOut) -> BatchCounts {
     let (h, live) = (g.history, g.live);
     let mut counts = live.counts[out.index].clone();
+    let masks = &live.masks[out.index];
     let mut lists = ExampleLists::new(h.classes.len());
-    let mut slot = vec![0usize; h.classes.len()];
-    let mut cursor = 0;
+    let (mut cursor, mut flags_at, mut members_at) = (0, 0, 0);
     let base = live.window_offsets[out.windows.start];
     gather_scores(&live.order[base..base + out.score.len()], g.score_item, out.score);
     let mut keyed: Vec<u64> = Vec::new();
@@ -1144,7 +1154,6 @@ fn rank_batch(g: &Grouped, out: &mut BatchOut) -> BatchCounts {
         // This window's per-class entries: the run the live pass wrote for it.
         let start = cursor;
         while cursor < counts.window_counts.len() && counts.window_counts[cursor].window == w as u32 {
-            slot[counts.window_counts[cursor].class as usize] = cursor - start;
             cursor += 1;
         }
         let window = WindowView {
@@ -1154,8 +1163,12 @@ fn rank_batch(g: &Grouped, out: &mut BatchOut) -> BatchCounts {
             rank: [&live.rank[lo..hi], cr],
             capacity: live.capacity[w],
         };
+        let nw = mask_words(items.len());
+        let flags = &masks.flags[flags_at..flags_at + FLAGS * nw];
+        let members = &masks.members[members_at..members_at + (cursor - start) * nw];
+        (flags_at, members_at) = (flags_at + FLAGS * nw, members_at + members.len());
         let run = &mut counts.window_counts[start..cursor];
-        count_candidate(h, &window, &mut counts.accs, &mut lists, run, &slot);
+        count_candidate(&h.item_ids, &window, (flags, members), (&mut counts.accs, &mut lists), run);
     }
     counts.examples = lists.into_kept(&h.item_ids);
     counts
@@ -1275,12 +1288,22 @@ struct LiveWindow<'a> {
     capacity: u32,
 }
 
+/// Scratch the live pass keeps from window to window, indexed by class.
+struct LiveScratch {
+    /// The window's per-class entries being counted; an entry belongs to
+    /// the current window when its `window` is the window's index + 1.
+    per_window: Vec<WindowCounts>,
+    /// The classes present in the window, ascending once counted.
+    present: Vec<u16>,
+    /// Each class's members in the window (bit k: the window's k-th item).
+    members: Vec<u64>,
+}
+
 /// Count one window under live: the items' own per-class counts, live's
-/// side, and the window's per-class entries (`per_window` is scratch
-/// indexed by class; an entry belongs to this window when its `window` is
-/// this window's index + 1), pushed in ascending class order.
+/// side, and the window's per-class entries, pushed in ascending class order.
 #[inline]
-fn count_live(win: &LiveWindow, counts: &mut BatchCounts, per_window: &mut [WindowCounts], present: &mut Vec<u16>) {
+fn count_live(win: &LiveWindow, counts: &mut BatchCounts, scratch: &mut LiveScratch) {
+    let LiveScratch { per_window, present, .. } = scratch;
     present.clear();
     for (&at, &rank) in win.attrs.iter().zip(win.rank) {
         let class = at.class();
@@ -1311,6 +1334,79 @@ fn count_live(win: &LiveWindow, counts: &mut BatchCounts, per_window: &mut [Wind
     }
 }
 
+/// The flags the live pass keeps of each window as bit masks, in the order
+/// they are stored: bit k of word k / 64 of a mask is the window's k-th
+/// item in window order. Each candidate then counts a window with a few
+/// popcounts per class present, not a pass over its items.
+const ACTIONABLE: usize = 0;
+const UNJUDGED: usize = 1;
+const OVERRIDE: usize = 2;
+const MISSED: usize = 3;
+const LIVE_SURFACED: usize = 4;
+const FLAGS: usize = 5;
+
+/// Words of a mask over a window of `n` items.
+#[inline]
+fn mask_words(n: usize) -> usize {
+    n.div_ceil(64)
+}
+
+/// One batch's windows as masks, each window's `mask_words(n)` words at a
+/// time: per window, its [`FLAGS`] masks one after the other (`flags`);
+/// per per-class entry, its members (`members`, aligned with the batch's
+/// `window_counts`).
+#[derive(Default)]
+struct BatchMasks {
+    flags: Vec<u64>,
+    members: Vec<u64>,
+}
+
+impl BatchMasks {
+    /// Empty masks with room for windows of the sizes given, so that they
+    /// are written once, not copied as they grow.
+    fn for_windows(sizes: impl Iterator<Item = usize> + Clone, classes: usize) -> BatchMasks {
+        let words = |n: usize| mask_words(n) * FLAGS;
+        let members = |n: usize| mask_words(n) * n.min(classes);
+        BatchMasks {
+            flags: Vec::with_capacity(sizes.clone().map(words).sum()),
+            members: Vec::with_capacity(sizes.map(members).sum()),
+        }
+    }
+}
+
+/// Add one window counted by [`count_live`] to its batch's masks.
+#[inline]
+fn mask_window(win: &LiveWindow, scratch: &mut LiveScratch, masks: &mut BatchMasks) {
+    let nw = mask_words(win.attrs.len());
+    let base = masks.flags.len();
+    masks.flags.resize(base + FLAGS * nw, 0);
+    let flags = &mut masks.flags[base..];
+    let nclasses = scratch.per_window.len();
+    if scratch.members.len() < nclasses * nw {
+        scratch.members.resize(nclasses * nw, 0);
+    }
+    for (word, (attrs, ranks)) in win.attrs.chunks(64).zip(win.rank.chunks(64)).enumerate() {
+        let mut m = [0u64; FLAGS];
+        for (bit, (&at, &rank)) in attrs.iter().zip(ranks).enumerate() {
+            let on = |f: u32| ((at.0 & f != 0) as u64) << bit;
+            m[ACTIONABLE] |= on(Attrs::ACTIONABLE);
+            m[UNJUDGED] |= on(Attrs::UNJUDGED);
+            m[OVERRIDE] |= on(Attrs::OVERRIDE);
+            m[MISSED] |= on(Attrs::MISSED);
+            m[LIVE_SURFACED] |= ((rank <= win.capacity) as u64) << bit;
+            scratch.members[at.class() as usize * nw + word] |= 1 << bit;
+        }
+        for (f, m) in m.into_iter().enumerate() {
+            flags[f * nw + word] = m;
+        }
+    }
+    for &c in &scratch.present {
+        let member = &mut scratch.members[c as usize * nw..(c as usize + 1) * nw];
+        masks.members.extend_from_slice(member);
+        member.fill(0);
+    }
+}
+
 /// One item's counts on one side, as adds of 0 or 1 rather than branches:
 /// which items are surfaced and actionable does not follow a pattern.
 #[inline]
@@ -1327,42 +1423,159 @@ fn count_side(s: &mut SideAcc, tp: &mut u32, fp: &mut u32, at: Attrs, rank: u32,
 }
 
 /// Count one ranked window's candidate side and churn, on top of the live
-/// pass's counts: `run` is the window's per-class entries, `slot[class]`
-/// an entry's place in it.
+/// pass's counts: `run` is the window's per-class entries, `masks` the
+/// window's flags and the entries' members ([`BatchMasks`]). Every count is
+/// a popcount of the candidate's surfaced items against masks; only
+/// actionable items are visited one by one, for their ranks and for the
+/// churn examples.
+///
+/// Nearly all of it is popcounts: on x86-64 processors that have the
+/// instruction (nearly all), it is compiled to use it. The counts are the
+/// same either way.
 #[inline]
-fn count_candidate(h: &History, win: &WindowView, accs: &mut [Acc], lists: &mut ExampleLists, run: &mut [WindowCounts], slot: &[usize]) {
-    for (k, (&item, &at)) in win.items.iter().zip(win.attrs).enumerate() {
-        let class = at.class();
-        let (actionable, unjudged) = (at.has(Attrs::ACTIONABLE), at.has(Attrs::UNJUDGED));
-        let a = &mut accs[class as usize];
-        let wc = &mut run[slot[class as usize]];
-        let surfaced = [0, 1].map(|side| win.rank[side][k] <= win.capacity);
-        count_side(&mut a.side[1], &mut wc.tp[1], &mut wc.fp[1], at, win.rank[1][k], surfaced[1]);
-        if surfaced[0] != surfaced[1] {
-            let c = &mut a.churn;
-            if surfaced[1] {
-                c.entered += 1;
-                c.entered_actionable += actionable as u64;
-                c.entered_unjudged += unjudged as u64;
-            } else {
-                c.left += 1;
-                c.left_actionable += actionable as u64;
-            }
-            if actionable {
-                let change = (win.score[1][k] - win.score[0][k]).abs();
-                let direction = surfaced[0] as u8;
-                lists.offer(
-                    &h.item_ids,
-                    Discordant {
-                        class,
-                        direction,
-                        change,
-                        item,
-                    },
-                );
-            }
+fn count_candidate(
+    ids: &ItemIds,
+    win: &WindowView,
+    masks: (&[u64], &[u64]),
+    counting: (&mut [Acc], &mut ExampleLists),
+    run: &mut [WindowCounts],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the processor has the popcnt instruction (checked just above).
+        return unsafe { count_candidate_with_popcnt(ids, win, masks, counting, run) };
+    }
+    count_candidate_with_masks(ids, win, masks, counting, run)
+}
+
+/// [`count_candidate_with_masks`] compiled with the popcnt instruction.
+///
+/// # Safety
+/// Only call it on a processor that has popcnt.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn count_candidate_with_popcnt(
+    ids: &ItemIds,
+    win: &WindowView,
+    masks: (&[u64], &[u64]),
+    counting: (&mut [Acc], &mut ExampleLists),
+    run: &mut [WindowCounts],
+) {
+    count_candidate_with_masks(ids, win, masks, counting, run)
+}
+
+/// The body of [`count_candidate`], inlined into each way of compiling it.
+#[inline(always)]
+fn count_candidate_with_masks(
+    ids: &ItemIds,
+    win: &WindowView,
+    masks: (&[u64], &[u64]),
+    counting: (&mut [Acc], &mut ExampleLists),
+    run: &mut [WindowCounts],
+) {
+    let ((flags, members), (accs, lists)) = (masks, counting);
+    let nw = mask_words(win.items.len());
+    let flag = |f: usize| &flags[f * nw..(f + 1) * nw];
+    let (actionable, live) = (flag(ACTIONABLE), flag(LIVE_SURFACED));
+    let mut surfaced = [0u64; 2];
+    let mut surfaced_words = Vec::new();
+    let surfaced: &mut [u64] = match nw <= 2 {
+        true => &mut surfaced[..nw],
+        false => {
+            surfaced_words.resize(nw, 0);
+            &mut surfaced_words
+        }
+    };
+    for (word, ranks) in surfaced.iter_mut().zip(win.rank[1].chunks(64)) {
+        *word = ranks.iter().enumerate().fold(0, |w, (b, &r)| w | ((r <= win.capacity) as u64) << b);
+    }
+    for (wc, member) in run.iter_mut().zip(members.chunks_exact(nw)) {
+        let a = &mut accs[wc.class as usize];
+        let c = count_masked(surfaced, flags, member);
+        let s = &mut a.side[1];
+        s.surfaced += c.surfaced as u64;
+        s.tp += c.tp as u64;
+        s.unjudged_surfaced += c.unjudged_surfaced as u64;
+        s.overrides_surfaced += c.overrides_surfaced as u64;
+        s.misses_surfaced += c.misses_surfaced as u64;
+        wc.tp[1] += c.tp;
+        wc.fp[1] += c.fp;
+        let churn = &mut a.churn;
+        churn.entered += c.entered as u64;
+        churn.entered_actionable += c.entered_actionable as u64;
+        churn.entered_unjudged += c.entered_unjudged as u64;
+        churn.left += c.left as u64;
+        churn.left_actionable += c.left_actionable as u64;
+    }
+    for (j, &word) in actionable.iter().enumerate() {
+        for k in set_bits(word).map(|b| j * 64 + b) {
+            accs[win.attrs[k].class() as usize].side[1].count_rank(win.rank[1][k], true);
+        }
+        for k in set_bits((surfaced[j] ^ live[j]) & word).map(|b| j * 64 + b) {
+            let d = Discordant {
+                class: win.attrs[k].class(),
+                direction: (live[j] >> (k % 64) & 1) as u8,
+                change: (win.score[1][k] - win.score[0][k]).abs(),
+                item: win.items[k],
+            };
+            lists.offer(ids, d);
         }
     }
+}
+
+/// One class's candidate counts in one window, from masks.
+#[derive(Default)]
+struct MaskedCounts {
+    surfaced: u32,
+    tp: u32,
+    fp: u32,
+    unjudged_surfaced: u32,
+    overrides_surfaced: u32,
+    misses_surfaced: u32,
+    entered: u32,
+    entered_actionable: u32,
+    entered_unjudged: u32,
+    left: u32,
+    left_actionable: u32,
+}
+
+/// Count the members of one class (`member`) among the candidate's
+/// `surfaced` items and live's, against the window's `flags`.
+#[inline(always)]
+fn count_masked(surfaced: &[u64], flags: &[u64], member: &[u64]) -> MaskedCounts {
+    let nw = member.len();
+    let mut c = MaskedCounts::default();
+    for (j, &m) in member.iter().enumerate() {
+        let f = |flag: usize| flags[flag * nw + j];
+        let (actionable, unjudged, live) = (f(ACTIONABLE), f(UNJUDGED), f(LIVE_SURFACED) & m);
+        let ones = |x: u64| x.count_ones();
+        let s = surfaced[j] & m;
+        let (entered, left) = (s & !live, live & !s);
+        c.surfaced += ones(s);
+        c.tp += ones(s & actionable);
+        c.fp += ones(s & !actionable & !unjudged);
+        c.unjudged_surfaced += ones(s & unjudged);
+        c.overrides_surfaced += ones(s & f(OVERRIDE));
+        c.misses_surfaced += ones(s & f(MISSED));
+        c.entered += ones(entered);
+        c.entered_actionable += ones(entered & actionable);
+        c.entered_unjudged += ones(entered & unjudged);
+        c.left += ones(left);
+        c.left_actionable += ones(left & actionable);
+    }
+    c
+}
+
+/// The positions of the set bits of `mask`, ascending.
+#[inline(always)]
+fn set_bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let k = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            k
+        })
+    })
 }
 
 /// A key whose ascending order is the descending order of finite scores,
@@ -1543,6 +1756,137 @@ mod tests {
                 assert_eq!(ranks[k], r as u32 + 1, "window of {n}, position {k}");
                 assert_eq!(scores[k], score_item[items[k] as usize]);
             }
+        }
+    }
+
+    /// One side's counts, its rank histogram without trailing zeros.
+    fn side_counts(s: &SideAcc) -> (u64, u64, u64, u64, u64, Vec<u64>) {
+        let mut ranks = s.rank_counts.clone();
+        while ranks.last() == Some(&0) {
+            ranks.pop();
+        }
+        (
+            s.surfaced,
+            s.tp,
+            s.unjudged_surfaced,
+            s.overrides_surfaced,
+            s.misses_surfaced,
+            ranks,
+        )
+    }
+
+    /// One random window of `n` items over `classes` classes: outcomes,
+    /// both sides' ranks (each a shuffle of 1..=n) and scores with ties.
+    fn random_window(rng: &mut rand_chacha::ChaCha8Rng, n: usize, classes: u32) -> (Vec<Attrs>, [Vec<u32>; 2], [Vec<f64>; 2]) {
+        use rand::{seq::SliceRandom, RngExt};
+        let attrs = (0..n)
+            .map(|_| {
+                let unjudged = rng.random_bool(0.1);
+                let flag = |on: bool, f: u32| if on { f } else { 0 };
+                Attrs(
+                    rng.random_range(0..classes)
+                        | flag(unjudged, Attrs::UNJUDGED)
+                        | flag(!unjudged && rng.random_bool(0.45), Attrs::ACTIONABLE)
+                        | flag(rng.random_bool(0.2), Attrs::OVERRIDE)
+                        | flag(rng.random_bool(0.2), Attrs::MISSED),
+                )
+            })
+            .collect();
+        let mut ranks = [(); 2].map(|_| (1..=n as u32).collect::<Vec<u32>>());
+        ranks.iter_mut().for_each(|r| r.shuffle(rng));
+        let scores = [(); 2].map(|_| (0..n).map(|_| rng.random_range(0..4) as f64 * 0.5).collect());
+        (attrs, ranks, scores)
+    }
+
+    /// Windows of 1 to 200 items (one to four mask words), every class and
+    /// outcome mixed, both sides' ranks shuffled, capacities from 0 to past
+    /// the window: counting the candidate from the live pass's masks gives
+    /// what counting it item by item gives (side, churn, window entries,
+    /// churn examples).
+    #[test]
+    fn candidate_counts_from_masks_equal_a_count_item_by_item() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
+        let classes = 5;
+        let names: Vec<String> = (0..200).map(|i| format!("item-{:03}", (i * 37) % 200)).collect();
+        let ids: ItemIds = names.iter().map(String::as_str).collect();
+        for n in (1..=200).chain([63, 64, 65, 127, 128, 129]) {
+            let (attrs, rank, score) = random_window(&mut rng, n, classes as u32);
+            let capacity = rng.random_range(0..n as u32 + 5);
+            let items: Vec<u32> = (0..n as u32).collect();
+            let live = LiveWindow {
+                index: 3,
+                attrs: &attrs,
+                rank: &rank[0],
+                capacity,
+            };
+            let mut counts = BatchCounts {
+                accs: vec![Acc::default(); classes],
+                ..BatchCounts::default()
+            };
+            let mut scratch = LiveScratch {
+                per_window: vec![WindowCounts::default(); classes],
+                present: Vec::new(),
+                members: vec![0; classes],
+            };
+            count_live(&live, &mut counts, &mut scratch);
+            let mut masks = BatchMasks::for_windows([n].into_iter(), classes);
+            mask_window(&live, &mut scratch, &mut masks);
+            let window = WindowView {
+                items: &items,
+                attrs: &attrs,
+                score: [&score[0], &score[1]],
+                rank: [&rank[0], &rank[1]],
+                capacity,
+            };
+            let (mut masked, mut lists) = (counts.clone(), ExampleLists::new(classes));
+            let run = &mut masked.window_counts;
+            count_candidate(&ids, &window, (&masks.flags, &masks.members), (&mut masked.accs, &mut lists), run);
+            // Item by item: each item's side, then its churn and offer.
+            let (mut expected, mut offers) = (counts, Vec::new());
+            for (k, &at) in attrs.iter().enumerate() {
+                let class = at.class();
+                let a = &mut expected.accs[class as usize];
+                let wc = expected
+                    .window_counts
+                    .iter_mut()
+                    .find(|e| e.class == class)
+                    .expect("an entry per class present");
+                let surfaced = [0, 1].map(|side| rank[side][k] <= capacity);
+                count_side(&mut a.side[1], &mut wc.tp[1], &mut wc.fp[1], at, rank[1][k], surfaced[1]);
+                let actionable = at.has(Attrs::ACTIONABLE);
+                match (surfaced[0], surfaced[1]) {
+                    (false, true) => {
+                        a.churn.entered += 1;
+                        a.churn.entered_actionable += actionable as u64;
+                        a.churn.entered_unjudged += at.has(Attrs::UNJUDGED) as u64;
+                    }
+                    (true, false) => {
+                        a.churn.left += 1;
+                        a.churn.left_actionable += actionable as u64;
+                    }
+                    _ => continue,
+                }
+                if actionable {
+                    let change = (score[1][k] - score[0][k]).abs();
+                    offers.push(Discordant {
+                        class,
+                        direction: surfaced[0] as u8,
+                        change,
+                        item: k as u32,
+                    });
+                }
+            }
+            assert_eq!(masked.window_counts, expected.window_counts, "window of {n}, capacity {capacity}");
+            for (c, (got, want)) in masked.accs.iter().zip(&expected.accs).enumerate() {
+                assert_eq!(side_counts(&got.side[1]), side_counts(&want.side[1]), "window of {n}, class {c}");
+                assert_eq!(got.churn, want.churn, "window of {n}, class {c}");
+            }
+            offers.sort_by(|a, b| example_order(&ids, a, b));
+            keep_first_of_each_list(&mut offers, |e| (e.class, e.direction));
+            let key = |d: &Discordant| (d.class, d.direction, d.change.to_bits(), d.item);
+            let kept: Vec<_> = lists.into_kept(&ids).iter().map(key).collect();
+            assert_eq!(kept, offers.iter().map(key).collect::<Vec<_>>(), "window of {n}");
         }
     }
 
