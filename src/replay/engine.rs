@@ -913,7 +913,7 @@ fn rank_live(g: &Grouping, bounds: &[usize], mut score: Vec<f64>) -> (Vec<f64>, 
         .into_par_iter()
         .map(|out| {
             let base = offsets[out.windows.start];
-            let mut keyed: Vec<u64> = Vec::new();
+            let mut keyed = Vec::new();
             let mut counts = BatchCounts {
                 accs: vec![Acc::default(); nclasses],
                 ..BatchCounts::default()
@@ -1491,21 +1491,7 @@ fn count_candidate_with_masks(
     }
     for (wc, member) in run.iter_mut().zip(members.chunks_exact(nw)) {
         let a = &mut accs[wc.class as usize];
-        let c = count_masked(surfaced, flags, member);
-        let s = &mut a.side[1];
-        s.surfaced += c.surfaced as u64;
-        s.tp += c.tp as u64;
-        s.unjudged_surfaced += c.unjudged_surfaced as u64;
-        s.overrides_surfaced += c.overrides_surfaced as u64;
-        s.misses_surfaced += c.misses_surfaced as u64;
-        wc.tp[1] += c.tp;
-        wc.fp[1] += c.fp;
-        let churn = &mut a.churn;
-        churn.entered += c.entered as u64;
-        churn.entered_actionable += c.entered_actionable as u64;
-        churn.entered_unjudged += c.entered_unjudged as u64;
-        churn.left += c.left as u64;
-        churn.left_actionable += c.left_actionable as u64;
+        count_masked(surfaced, flags, member, (&mut a.side[1], &mut a.churn, wc));
     }
     for (j, &word) in actionable.iter().enumerate() {
         for k in set_bits(word).map(|b| j * 64 + b) {
@@ -1523,47 +1509,32 @@ fn count_candidate_with_masks(
     }
 }
 
-/// One class's candidate counts in one window, from masks.
-#[derive(Default)]
-struct MaskedCounts {
-    surfaced: u32,
-    tp: u32,
-    fp: u32,
-    unjudged_surfaced: u32,
-    overrides_surfaced: u32,
-    misses_surfaced: u32,
-    entered: u32,
-    entered_actionable: u32,
-    entered_unjudged: u32,
-    left: u32,
-    left_actionable: u32,
-}
-
-/// Count the members of one class (`member`) among the candidate's
-/// `surfaced` items and live's, against the window's `flags`.
+/// Add the members of one class (`member`) among the candidate's
+/// `surfaced` items and live's, against the window's `flags`, to the
+/// candidate's side of the class, its churn and its window entry.
 #[inline(always)]
-fn count_masked(surfaced: &[u64], flags: &[u64], member: &[u64]) -> MaskedCounts {
+fn count_masked(surfaced: &[u64], flags: &[u64], member: &[u64], into: (&mut SideAcc, &mut Churn, &mut WindowCounts)) {
+    let (side, churn, entry) = into;
     let nw = member.len();
-    let mut c = MaskedCounts::default();
     for (j, &m) in member.iter().enumerate() {
         let f = |flag: usize| flags[flag * nw + j];
         let (actionable, unjudged, live) = (f(ACTIONABLE), f(UNJUDGED), f(LIVE_SURFACED) & m);
         let ones = |x: u64| x.count_ones();
         let s = surfaced[j] & m;
         let (entered, left) = (s & !live, live & !s);
-        c.surfaced += ones(s);
-        c.tp += ones(s & actionable);
-        c.fp += ones(s & !actionable & !unjudged);
-        c.unjudged_surfaced += ones(s & unjudged);
-        c.overrides_surfaced += ones(s & f(OVERRIDE));
-        c.misses_surfaced += ones(s & f(MISSED));
-        c.entered += ones(entered);
-        c.entered_actionable += ones(entered & actionable);
-        c.entered_unjudged += ones(entered & unjudged);
-        c.left += ones(left);
-        c.left_actionable += ones(left & actionable);
+        side.surfaced += ones(s) as u64;
+        side.tp += ones(s & actionable) as u64;
+        side.unjudged_surfaced += ones(s & unjudged) as u64;
+        side.overrides_surfaced += ones(s & f(OVERRIDE)) as u64;
+        side.misses_surfaced += ones(s & f(MISSED)) as u64;
+        entry.tp[1] += ones(s & actionable);
+        entry.fp[1] += ones(s & !actionable & !unjudged);
+        churn.entered += ones(entered) as u64;
+        churn.entered_actionable += ones(entered & actionable) as u64;
+        churn.entered_unjudged += ones(entered & unjudged) as u64;
+        churn.left += ones(left) as u64;
+        churn.left_actionable += ones(left & actionable) as u64;
     }
-    c
 }
 
 /// The positions of the set bits of `mask`, ascending.
